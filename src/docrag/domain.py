@@ -1,0 +1,240 @@
+"""Plain data types shared by every stage. No I/O here.
+
+A parser turns bytes into a :class:`ParsedDocument`: one normalised ``text`` plus the
+:class:`Block` spans (headings, paragraphs, list items, tables) that tile it, each with
+its page and heading path. Every later offset (chunk, sentence, citation quote) is a
+character offset into that one ``text``, so a citation can always be checked against it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import UUID
+
+
+class BlockKind(StrEnum):
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    LIST_ITEM = "list_item"
+    TABLE = "table"
+    CODE = "code"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One structural unit of a parsed document: ``text[start:end]`` of its document."""
+
+    kind: BlockKind
+    start: int
+    end: int
+    page: int | None
+    heading_path: tuple[str, ...]
+    level: int = 0  # heading level (1 = top) for HEADING blocks, 0 otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    text: str
+    blocks: tuple[Block, ...]
+    mime: str
+    title: str | None = None
+    page_count: int | None = None
+
+    def page_starts(self) -> list[int]:
+        """Offset in ``text`` where each page begins (index 0 is page 1); empty without pages."""
+        starts: list[int] = []
+        for block in self.blocks:
+            if block.page is None:
+                continue
+            while len(starts) < block.page:
+                starts.append(block.start)
+        return starts
+
+
+def page_at(page_starts: list[int], offset: int) -> int | None:
+    """The 1-based page holding ``offset``, given :meth:`ParsedDocument.page_starts`."""
+    if not page_starts:
+        return None
+    return max(1, bisect.bisect_right(page_starts, offset))
+
+
+class DocumentBuilder:
+    """Assembles a :class:`ParsedDocument`: parsers append blocks in reading order.
+
+    Blocks are separated by a blank line in ``text``. Heading blocks maintain the heading
+    stack, so every block records the path of headings above it.
+    """
+
+    def __init__(self, mime: str) -> None:
+        self._mime = mime
+        self._parts: list[str] = []
+        self._length = 0
+        self._blocks: list[Block] = []
+        self._headings: list[tuple[int, str]] = []
+        self.title: str | None = None
+        self.page_count: int | None = None
+
+    def _path(self) -> tuple[str, ...]:
+        return tuple(title for _, title in self._headings)
+
+    def add(self, kind: BlockKind, text: str, *, page: int | None = None, level: int = 0) -> None:
+        text = clean_text(text)
+        if not text:
+            return
+        if kind is BlockKind.HEADING:
+            level = max(1, level)
+            heading = " ".join(text.split())
+            while self._headings and self._headings[-1][0] >= level:
+                self._headings.pop()
+            path = self._path()
+            self._headings.append((level, heading))
+            if self.title is None and level == 1:
+                self.title = heading
+        else:
+            path = self._path()
+        if self._parts:
+            self._parts.append("\n\n")
+            self._length += 2
+        start = self._length
+        self._parts.append(text)
+        self._length += len(text)
+        self._blocks.append(Block(kind, start, self._length, page, path, level))
+
+    def build(self) -> ParsedDocument:
+        return ParsedDocument(
+            text="".join(self._parts),
+            blocks=tuple(self._blocks),
+            mime=self._mime,
+            title=self.title,
+            page_count=self.page_count,
+        )
+
+
+def clean_text(text: str) -> str:
+    """Normalise whitespace inside a block and drop characters PostgreSQL can't store (NUL)."""
+    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDraft:
+    """A chunk before it is stored: a span of the parsed text inside one section."""
+
+    ord: int
+    start: int
+    end: int
+    body: str  # == parsed.text[start:end]
+    heading_path: tuple[str, ...]
+    page_start: int | None
+    page_end: int | None
+    sentences: tuple[tuple[int, int], ...] = ()  # sentence spans, offsets into the parsed text
+
+    @property
+    def contextual_text(self) -> str:
+        """What is embedded and indexed: the heading path as context, then the body."""
+        if not self.heading_path:
+            return self.body
+        return " > ".join(self.heading_path) + "\n" + self.body
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One retrieved chunk, already checked against PostgreSQL for tenant and existence."""
+
+    chunk_id: int
+    document_id: UUID
+    collection_id: UUID
+    document_title: str
+    ord: int
+    start: int
+    end: int
+    body: str
+    heading_path: tuple[str, ...]
+    page_start: int | None
+    page_end: int | None
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    document_id: UUID
+    document_title: str
+    chunk_id: int
+    page: int | None
+    quote: str
+    start: int  # offsets of ``quote`` in the document's parsed text
+    end: int
+    heading_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSentence:
+    text: str
+    citations: tuple[Citation, ...]
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    answered: bool
+    text: str
+    sentences: tuple[AnswerSentence, ...]
+    passages: tuple[Hit, ...] = field(default=())  # closest passages, shown also when abstaining
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: UUID
+    tenant_id: UUID
+    name: str
+    embedding_model: str
+    embedding_dim: int
+    document_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    id: UUID
+    tenant_id: UUID
+    collection_id: UUID
+    title: str
+    filename: str | None
+    mime: str
+    content_hash: str
+    size_bytes: int
+    page_count: int | None
+    chunk_count: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key's tenant and role."""
+
+    key_id: UUID
+    tenant_id: UUID
+    role: str  # admin | editor | reader
+
+    def can_write(self) -> bool:
+        return self.role in ("admin", "editor")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk ready to insert: its draft, its vector and its sentence vectors."""
+
+    draft: ChunkDraft
+    content: str
+    embedding: list[float]
+    sentence_vectors: bytes | None

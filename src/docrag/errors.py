@@ -1,0 +1,104 @@
+"""Every error a DocRAG client can receive, in one place.
+
+Each error has a stable machine-readable ``code`` and the HTTP status the API answers
+with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"}}``.
+
+    DocRAGError
+    ├── BadInput (4xx: the caller can fix it)
+    │   ├── InvalidRequest          422 invalid_request
+    │   ├── EmptyFile               422 empty_file
+    │   ├── UnsupportedFileType     415 unsupported_file_type
+    │   ├── UnreadableFile          422 unreadable_file
+    │   ├── EncryptedFile           422 encrypted_file
+    │   ├── NoTextFound             422 no_text_found
+    │   └── FileTooLarge            413 file_too_large
+    ├── AuthError
+    │   ├── Unauthenticated         401 unauthenticated
+    │   └── Forbidden               403 forbidden
+    ├── NotFound                    404 collection_not_found | document_not_found | not_found
+    ├── Conflict                    409 collection_exists | embedding_model_mismatch
+    └── Unavailable                 503 unavailable (database or model not ready)
+"""
+
+from __future__ import annotations
+
+
+class DocRAGError(Exception):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadInput(DocRAGError):
+    code = "invalid_request"
+    status = 400
+
+
+class InvalidRequest(BadInput):
+    code = "invalid_request"
+    status = 422
+
+
+class EmptyFile(BadInput):
+    code = "empty_file"
+    status = 422
+
+
+class UnsupportedFileType(BadInput):
+    code = "unsupported_file_type"
+    status = 415
+
+
+class UnreadableFile(BadInput):
+    code = "unreadable_file"
+    status = 422
+
+
+class EncryptedFile(UnreadableFile):
+    code = "encrypted_file"
+    status = 422
+
+
+class NoTextFound(UnreadableFile):
+    code = "no_text_found"
+    status = 422
+
+
+class FileTooLarge(BadInput):
+    code = "file_too_large"
+    status = 413
+
+
+class AuthError(DocRAGError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Unauthenticated(AuthError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(AuthError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(DocRAGError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(DocRAGError):
+    code = "conflict"
+    status = 409
+
+
+class Unavailable(DocRAGError):
+    code = "unavailable"
+    status = 503
