@@ -1,0 +1,1 @@
+"""Turning uploaded bytes into a :class:`~docrag.domain.ParsedDocument`."""

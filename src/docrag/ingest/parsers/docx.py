@@ -1,0 +1,125 @@
+"""DOCX parsing with python-docx: headings, paragraphs, list items and tables in body order."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+import zipfile
+from typing import Any
+
+from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
+from docrag.errors import DocRAGError, FileTooLarge, UnreadableFile
+
+MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+MAX_UNCOMPRESSED = 200 * 1024 * 1024
+MAX_ENTRIES = 10_000
+
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
+
+
+def parse_docx(data: bytes, max_uncompressed: int = MAX_UNCOMPRESSED) -> ParsedDocument:
+    _check_container(data, max_uncompressed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _parse(data)
+    except DocRAGError:
+        raise
+    except Exception as exc:  # python-docx / lxml / zipfile errors on damaged files
+        raise UnreadableFile(f"the DOCX file could not be read: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_container(data: bytes, max_uncompressed: int) -> None:
+    """Refuse zip bombs and XML with DTDs (entity expansion) before python-docx opens it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_ENTRIES:
+                raise FileTooLarge(f"the DOCX file has too many parts ({len(infos)})")
+            total = sum(info.file_size for info in infos)
+            if total > max_uncompressed:
+                raise FileTooLarge(
+                    f"the DOCX file expands to {total} bytes, more than the limit of {max_uncompressed}"
+                )
+            for info in infos:
+                if info.filename.endswith((".xml", ".rels")):
+                    with archive.open(info) as part:
+                        head = part.read(4096)
+                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                        raise UnreadableFile(f"the DOCX part {info.filename} declares a DTD; refused")
+    except DocRAGError:
+        raise
+    except Exception as exc:
+        raise UnreadableFile(f"the DOCX container is corrupt: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse(data: bytes) -> ParsedDocument:
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    builder = DocumentBuilder(MIME)
+    _walk(builder, document, document.element.body)
+    if builder.title is None:
+        title = " ".join((document.core_properties.title or "").split())
+        builder.title = title or None
+    return builder.build()
+
+
+def _walk(builder: DocumentBuilder, document: Any, container: Any) -> None:
+    from docx.oxml.ns import qn
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for child in container.iterchildren():
+        if child.tag == qn("w:p"):
+            _add_paragraph(builder, Paragraph(child, document))
+        elif child.tag == qn("w:tbl"):
+            builder.add(BlockKind.TABLE, _table_text(Table(child, document)))
+        elif child.tag == qn("w:sdt"):
+            content = child.find(qn("w:sdtContent"))
+            if content is not None:
+                _walk(builder, document, content)
+
+
+def _add_paragraph(builder: DocumentBuilder, paragraph: Any) -> None:
+    text = paragraph.text
+    if not text.strip():
+        return
+    style = paragraph.style
+    name = (style.name or "") if style is not None else ""
+    match = _HEADING_STYLE.match(name.strip())
+    if match:
+        builder.add(BlockKind.HEADING, text, level=int(match.group(1)))
+    elif name.strip().lower() == "title":
+        builder.add(BlockKind.HEADING, text, level=1)
+    elif name.lower().startswith("list") or _is_numbered(paragraph):
+        builder.add(BlockKind.LIST_ITEM, text)
+    else:
+        builder.add(BlockKind.PARAGRAPH, text)
+
+
+def _is_numbered(paragraph: Any) -> bool:
+    ppr = paragraph._p.pPr
+    if ppr is not None and ppr.numPr is not None:
+        return True
+    style = paragraph.style
+    for _ in range(10):  # basedOn chains can be cyclic in damaged files
+        if style is None:
+            break
+        style_ppr = style.element.pPr
+        if style_ppr is not None and style_ppr.numPr is not None:
+            return True
+        style = style.base_style
+    return False
+
+
+def _table_text(table: Any) -> str:
+    from docx.table import _Cell
+
+    rows: list[str] = []
+    for tr in table._tbl.tr_lst:
+        cells = [" ".join(_Cell(tc, table).text.split()) for tc in tr.tc_lst]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
