@@ -1,0 +1,288 @@
+"""Cut a :class:`ParsedDocument` into retrieval chunks that never leave their section.
+
+A section is a heading and the blocks under it (blocks before the first heading form a
+section with an empty heading path). Whole blocks are packed greedily up to
+``target_tokens`` of *contextual* text (heading path + body, as embedded); a block that
+is too big is cut at sentence boundaries, and a sentence too big for ``max_tokens`` at
+word boundaries (a giant word at characters). Every chunk's contextual text is at most
+``max_tokens`` tokens: each chunk is verified with one real count and split if over.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from docrag.domain import BlockKind, ChunkDraft, ParsedDocument
+from docrag.ingest.sentences import split_sentences
+from docrag.models.tokenizer import count_tokens as _default_count_tokens
+
+__all__ = ["chunk_document"]
+
+_WORD = re.compile(r"\S+")
+_NON_SPACE = re.compile(r"\S")
+#: [CLS] and [SEP], counted once per encoded text.
+_SPECIAL = 2
+_MIN_MAX_TOKENS = 8
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A span that is never cut further when packing: a block, a sentence or a word run."""
+
+    start: int
+    end: int
+    tokens: int  # content tokens, without [CLS]/[SEP]
+    page: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    path: tuple[str, ...]
+    blocks: tuple[tuple[int, int, int | None], ...]  # trimmed (start, end, page)
+
+
+def chunk_document(
+    doc: ParsedDocument,
+    *,
+    max_tokens: int = 256,
+    target_tokens: int = 200,
+    count_tokens: TokenCounter = _default_count_tokens,
+) -> list[ChunkDraft]:
+    """The chunks of ``doc`` in reading order (``ord`` 0..n-1); ``[]`` for an empty document."""
+    if max_tokens < _MIN_MAX_TOKENS:
+        raise ValueError(f"max_tokens must be at least {_MIN_MAX_TOKENS}")
+    if target_tokens < 1:
+        raise ValueError("target_tokens must be positive")
+    target_tokens = min(target_tokens, max_tokens)
+    drafts: list[ChunkDraft] = []
+    for section in _sections(doc):
+        chunker = _SectionChunker(doc.text, section, max_tokens, target_tokens, count_tokens)
+        drafts.extend(chunker.chunks(len(drafts)))
+    return drafts
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    first = _NON_SPACE.search(text, start, end)
+    if first is None:
+        return None
+    start = first.start()
+    while text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _sections(doc: ParsedDocument) -> list[_Section]:
+    """Runs of non-heading blocks between headings (a heading path change also splits)."""
+    sections: list[_Section] = []
+    current: list[tuple[int, int, int | None]] = []
+    current_path: tuple[str, ...] = ()
+
+    def close() -> None:
+        if current:
+            sections.append(_Section(current_path, tuple(current)))
+            current.clear()
+
+    for block in doc.blocks:
+        if block.kind is BlockKind.HEADING:
+            close()
+            continue
+        span = _trim(doc.text, block.start, block.end)
+        if span is None:
+            continue
+        if current and block.heading_path != current_path:
+            close()
+        current_path = block.heading_path
+        current.append((span[0], span[1], block.page))
+    close()
+    if sections:
+        return sections
+    # Only headings: each heading is its own chunk, under the path of its ancestors.
+    for block in doc.blocks:
+        span = _trim(doc.text, block.start, block.end)
+        if span is not None:
+            sections.append(_Section(block.heading_path, ((span[0], span[1], block.page),)))
+    return sections
+
+
+class _SectionChunker:
+    def __init__(
+        self,
+        text: str,
+        section: _Section,
+        max_tokens: int,
+        target_tokens: int,
+        count_tokens: TokenCounter,
+    ) -> None:
+        self.text = text
+        self.section = section
+        self.count = count_tokens
+        self.max_tokens = max_tokens
+        # Tokens every chunk of the section spends on [CLS], [SEP] and the heading path.
+        self.path, self.overhead = self._fit_path(section.path)
+        self.prefix = " > ".join(self.path) + "\n" if self.path else ""
+        hard = max_tokens - self.overhead
+        self.hard = hard  # content tokens a chunk may never exceed
+        self.budget = max(target_tokens - self.overhead, hard // 2)  # content tokens to pack to
+        self.sentences: list[tuple[int, int]] = []
+        self.sentence_ends: list[int] = []
+
+    def _fit_path(self, path: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+        """Drop leading headings until the path takes at most half of ``max_tokens``;
+        returns the path and its token count with [CLS]/[SEP]."""
+        while path:
+            tokens = self.count(" > ".join(path) + "\n")
+            if tokens <= self.max_tokens // 2:
+                return path, tokens
+            path = path[1:]
+        return (), _SPECIAL
+
+    def chunks(self, first_ord: int) -> list[ChunkDraft]:
+        pieces = self._pieces()
+        self.sentence_ends = [end for _, end in self.sentences]
+        drafts: list[ChunkDraft] = []
+        for group in self._pack(pieces):
+            for part in self._verified(group):
+                drafts.append(self._draft(first_ord + len(drafts), part))
+        return drafts
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _tokens(self, start: int, end: int) -> int:
+        return self.count(self.text[start:end]) - _SPECIAL
+
+    def _pieces(self) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        for start, end, page in self.section.blocks:
+            sentences = split_sentences(self.text, start, end)
+            self.sentences.extend(sentences)
+            tokens = self._tokens(start, end)
+            if tokens <= self.budget:
+                pieces.append(_Piece(start, end, tokens, page))
+                continue
+            for s_start, s_end in sentences:
+                tokens = self._tokens(s_start, s_end)
+                if tokens <= self.hard:
+                    pieces.append(_Piece(s_start, s_end, tokens, page))
+                else:
+                    pieces.extend(self._split_long(s_start, s_end, page))
+        return pieces
+
+    def _fits(self, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` as a whole chunk stays within the packing budget."""
+        return self.count(self.prefix + self.text[start:end]) <= self.overhead + self.budget
+
+    def _split_long(self, start: int, end: int, page: int | None) -> list[_Piece]:
+        """Cut ``[start, end)`` at word boundaries (at characters inside a giant word) into
+        pieces each verified by a real count to fit the packing budget."""
+        words = [(m.start(), m.end()) for m in _WORD.finditer(self.text, start, end)]
+        out: list[_Piece] = []
+        i = 0
+        while i < len(words):
+            w_start = words[i][0]
+            if not self._fits(w_start, words[i][1]):
+                out.extend(self._split_word(words[i][0], words[i][1], page))
+                i += 1
+                continue
+            # k words hold at least k tokens, so at most ``budget`` words can fit.
+            low, high = i, min(len(words) - 1, i + self.budget)
+            while low < high:
+                mid = (low + high + 1) // 2
+                if self._fits(w_start, words[mid][1]):
+                    low = mid
+                else:
+                    high = mid - 1
+            out.append(_Piece(w_start, words[low][1], self._tokens(w_start, words[low][1]), page))
+            i = low + 1
+        return out
+
+    def _split_word(self, start: int, end: int, page: int | None) -> list[_Piece]:
+        out: list[_Piece] = []
+        while start < end:
+            length = end - start
+            good = 1  # one character always goes, so the loop ends
+            step = 1
+            while step * 2 <= length and self._fits(start, start + step * 2):
+                step *= 2
+                good = step
+            low, high = good, min(step * 2, length)
+            while low < high:
+                mid = (low + high + 1) // 2
+                if self._fits(start, start + mid):
+                    low = mid
+                else:
+                    high = mid - 1
+            out.append(_Piece(start, start + low, self._tokens(start, start + low), page))
+            start += low
+        return out
+
+    # -- packing ---------------------------------------------------------------------------
+
+    def _pack(self, pieces: Sequence[_Piece]) -> list[list[_Piece]]:
+        groups: list[list[_Piece]] = []
+        current: list[_Piece] = []
+        used = 0
+        for piece in pieces:
+            if current and used + piece.tokens > self.budget:
+                groups.append(current)
+                current, used = [], 0
+            current.append(piece)
+            used += piece.tokens
+        if current:
+            groups.append(current)
+        self._rebalance_tail(groups)
+        return groups
+
+    def _rebalance_tail(self, groups: list[list[_Piece]]) -> None:
+        """Avoid a tiny last chunk: merge it into the previous one if that fits, else move
+        pieces from the end of the previous chunk into it."""
+        if len(groups) < 2:
+            return
+        previous, last = groups[-2], groups[-1]
+        small = self.budget / 4
+        last_tokens = sum(p.tokens for p in last)
+        if last_tokens >= small:
+            return
+        if sum(p.tokens for p in previous) + last_tokens <= self.budget:
+            previous.extend(last)
+            groups.pop()
+            return
+        while len(previous) > 1 and last_tokens < small and last_tokens + previous[-1].tokens <= self.budget:
+            moved = previous.pop()
+            last.insert(0, moved)
+            last_tokens += moved.tokens
+
+    def _verified(self, group: list[_Piece]) -> list[list[_Piece]]:
+        """``group`` if its real count is within ``max_tokens``, else smaller groups that are."""
+        start, end = group[0].start, group[-1].end
+        if self.count(self.prefix + self.text[start:end]) <= self.max_tokens:
+            return [group]
+        if len(group) > 1:
+            half = len(group) // 2
+            return self._verified(group[:half]) + self._verified(group[half:])
+        piece = group[0]
+        return [[part] for part in self._split_long(piece.start, piece.end, piece.page)]
+
+    def _draft(self, ord_: int, group: list[_Piece]) -> ChunkDraft:
+        start, end = group[0].start, group[-1].end
+        pages = [p.page for p in group if p.page is not None]
+        first = bisect.bisect_right(self.sentence_ends, start)
+        sentences: list[tuple[int, int]] = []
+        for s_start, s_end in self.sentences[first:]:
+            if s_start >= end:
+                break
+            sentences.append((max(s_start, start), min(s_end, end)))
+        return ChunkDraft(
+            ord=ord_,
+            start=start,
+            end=end,
+            body=self.text[start:end],
+            heading_path=self.path,
+            page_start=min(pages) if pages else None,
+            page_end=max(pages) if pages else None,
+            sentences=tuple(sentences),
+        )
