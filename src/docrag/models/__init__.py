@@ -1,0 +1,1 @@
+"""Model providers: embedders (and, later, rerankers and generators) behind small protocols."""

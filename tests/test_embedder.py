@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import numpy as np
+
+from docrag.models.minilm_onnx import MiniLMEmbedder
+from docrag.models.tokenizer import count_tokens, load_tokenizer
+
+
+def test_vectors_are_unit_length_and_semantic() -> None:
+    e = MiniLMEmbedder(batch_size=2)
+    v = e.embed_batch(
+        ["A man is eating food.", "A man is eating a piece of bread.", "The girl carries a baby."]
+    )
+    assert v.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # Reference all-MiniLM-L6-v2 similarity of the first pair is 0.755; int8 weights stay close.
+    assert abs(float(v[0] @ v[1]) - 0.755) < 0.02
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.5
+
+
+def test_batching_does_not_change_vectors() -> None:
+    texts = ["short", "a somewhat longer sentence about the sea and ships", "mid length text here"]
+    one = MiniLMEmbedder(batch_size=1).embed_batch(texts)
+    many = MiniLMEmbedder(batch_size=8).embed_batch(texts)
+    assert np.allclose(one, many, atol=1e-4)
+
+
+def test_span_vectors_follow_their_sentence() -> None:
+    e = MiniLMEmbedder()
+    text = "Cats purr when they are content. The stock market fell sharply on Monday."
+    cut = text.index(" The") + 1
+    (p,) = e.embed_passages([text], [[(0, cut - 1), (cut, len(text))]])
+    assert p.span_vectors.shape == (2, 384)
+    cats, market = e.embed_batch(["Cats purr when they are happy.", "Stocks dropped on Monday."])
+    assert p.span_vectors[0] @ cats > p.span_vectors[0] @ market
+    assert p.span_vectors[1] @ market > p.span_vectors[1] @ cats
+
+
+def test_tokenizer_is_not_truncated_at_128() -> None:
+    long_text = "word " * 400
+    assert count_tokens(long_text) == 402
+    assert len(load_tokenizer().encode(long_text).ids) == 256
