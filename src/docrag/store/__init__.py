@@ -1,0 +1,1 @@
+"""PostgreSQL + pgvector storage: the single source of truth."""

@@ -1,0 +1,426 @@
+"""The one store module: every SQL statement DocRAG runs against PostgreSQL lives here.
+
+Every query that touches user content is scoped by tenant (and collection) in its own
+WHERE clause; callers can't forget it because no method takes an id without a tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from docrag.domain import Collection, DocumentInfo, Hit, ParsedDocument, Principal, StoredChunk
+from docrag.errors import Conflict, NotFound, Unavailable
+from docrag.store.migrate import migrate
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_TENANT = "default"
+DEFAULT_COLLECTION = "default"
+
+_DOC_COLUMNS = (
+    "id, tenant_id, collection_id, title, filename, mime, encode(content_hash, 'hex') AS content_hash,"
+    " size_bytes, page_count, chunk_count, created_at"
+)
+_HIT_COLUMNS = (
+    "c.id, c.document_id, c.collection_id, d.title, c.ord, c.start_offset, c.end_offset, c.body,"
+    " c.heading_path, c.page_start, c.page_end"
+)
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+class Store:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        with psycopg.connect(url) as conn:
+            migrate(conn)
+        self._pool = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        try:
+            with self._pool.connection() as conn:
+                conn.row_factory = dict_row
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"database unavailable: {exc}") from exc
+
+    def ping(self) -> None:
+        with self._conn() as conn:
+            conn.execute("SELECT 1")
+
+    # -- tenants and keys ------------------------------------------------------------------
+
+    def ensure_tenant(self, name: str) -> UUID:
+        with self._conn() as conn:
+            row = conn.execute(
+                "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name"
+                " RETURNING id",
+                (name,),
+            ).fetchone()
+            assert row is not None
+            return UUID(str(row["id"]))
+
+    def count_api_keys(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute("SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL").fetchone()
+            return int(row["n"]) if row else 0
+
+    def add_api_key(self, tenant_id: UUID, name: str, key: str, role: str) -> UUID:
+        with self._conn() as conn:
+            row = conn.execute(
+                "INSERT INTO api_keys (tenant_id, name, key_hash, role) VALUES (%s, %s, %s, %s) RETURNING id",
+                (tenant_id, name, hash_key(key), role),
+            ).fetchone()
+            assert row is not None
+            return UUID(str(row["id"]))
+
+    def principal_for_key(self, key: str) -> Principal | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+                (hash_key(key),),
+            ).fetchone()
+        if row is None:
+            return None
+        return Principal(key_id=row["id"], tenant_id=row["tenant_id"], role=row["role"])
+
+    # -- collections -----------------------------------------------------------------------
+
+    def create_collection(self, tenant_id: UUID, name: str, model_id: str, dim: int) -> Collection:
+        with self._conn() as conn:
+            try:
+                row = conn.execute(
+                    "INSERT INTO collections (tenant_id, name, embedding_model, embedding_dim)"
+                    " VALUES (%s, %s, %s, %s) RETURNING id, tenant_id, name, embedding_model, embedding_dim",
+                    (tenant_id, name, model_id, dim),
+                ).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                raise Conflict(f"collection {name!r} already exists", code="collection_exists") from exc
+        assert row is not None
+        return Collection(**row)
+
+    def get_or_create_collection(self, tenant_id: UUID, name: str, model_id: str, dim: int) -> Collection:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO collections (tenant_id, name, embedding_model, embedding_dim)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, name) DO NOTHING",
+                (tenant_id, name, model_id, dim),
+            )
+        return self.collection_by_name(tenant_id, name)
+
+    def _collection_query(self, where: str, params: Sequence[object]) -> list[Collection]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.tenant_id, c.name, c.embedding_model, c.embedding_dim,"
+                " (SELECT count(*) FROM documents d WHERE d.collection_id = c.id"
+                "  AND d.tenant_id = c.tenant_id) AS document_count"
+                f" FROM collections c WHERE {where} ORDER BY c.name",
+                params,
+            ).fetchall()
+        return [Collection(**row) for row in rows]
+
+    def list_collections(self, tenant_id: UUID) -> list[Collection]:
+        return self._collection_query("c.tenant_id = %s", (tenant_id,))
+
+    def collection_by_name(self, tenant_id: UUID, name: str) -> Collection:
+        found = self._collection_query("c.tenant_id = %s AND c.name = %s", (tenant_id, name))
+        if not found:
+            raise NotFound(f"collection {name!r} not found", code="collection_not_found")
+        return found[0]
+
+    def collection_by_id(self, tenant_id: UUID, collection_id: UUID) -> Collection:
+        found = self._collection_query("c.tenant_id = %s AND c.id = %s", (tenant_id, collection_id))
+        if not found:
+            raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
+        return found[0]
+
+    def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "DELETE FROM collections WHERE tenant_id = %s AND id = %s RETURNING id",
+                (tenant_id, collection_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
+
+    def content_versions(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> dict[UUID, int]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, content_version FROM collections WHERE tenant_id = %s AND id = ANY(%s)",
+                (tenant_id, list(collection_ids)),
+            ).fetchall()
+        return {row["id"]: int(row["content_version"]) for row in rows}
+
+    # -- documents -------------------------------------------------------------------------
+
+    def find_document_by_hash(
+        self, tenant_id: UUID, collection_id: UUID, digest: bytes
+    ) -> DocumentInfo | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {_DOC_COLUMNS} FROM documents"
+                " WHERE tenant_id = %s AND collection_id = %s AND content_hash = %s",
+                (tenant_id, collection_id, digest),
+            ).fetchone()
+        return _document(row) if row else None
+
+    def insert_document(
+        self,
+        collection: Collection,
+        *,
+        title: str,
+        filename: str | None,
+        digest: bytes,
+        size_bytes: int,
+        parsed: ParsedDocument,
+        chunks: Sequence[StoredChunk],
+    ) -> tuple[DocumentInfo, bool]:
+        """Store a document and all its chunks in one transaction.
+
+        :returns: the document and whether it is new (False: the same bytes were already stored).
+        """
+        with self._conn() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
+                " size_bytes, page_count, text, page_starts, chunk_count)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {_DOC_COLUMNS}",
+                (
+                    collection.tenant_id,
+                    collection.id,
+                    title,
+                    filename,
+                    parsed.mime,
+                    digest,
+                    size_bytes,
+                    parsed.page_count,
+                    parsed.text,
+                    parsed.page_starts(),
+                    len(chunks),
+                ),
+            ).fetchone()
+            if row is None:
+                existing = conn.execute(
+                    f"SELECT {_DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s",
+                    (collection.id, digest),
+                ).fetchone()
+                assert existing is not None
+                return _document(existing), False
+            document = _document(row)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO chunks (tenant_id, collection_id, document_id, ord, start_offset,"
+                    " end_offset, heading_path, page_start, page_end, content, body, embedding,"
+                    " sentence_spans, sentence_vectors)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            collection.tenant_id,
+                            collection.id,
+                            document.id,
+                            c.draft.ord,
+                            c.draft.start,
+                            c.draft.end,
+                            list(c.draft.heading_path),
+                            c.draft.page_start,
+                            c.draft.page_end,
+                            c.content,
+                            c.draft.body,
+                            np.asarray(c.embedding, dtype=np.float32),
+                            [offset for span in c.draft.sentences for offset in span],
+                            c.sentence_vectors,
+                        )
+                        for c in chunks
+                    ],
+                )
+            _bump(conn, collection.tenant_id, collection.id)
+        return document, True
+
+    def list_documents(
+        self, tenant_id: UUID, collection_id: UUID, *, limit: int = 100, offset: int = 0
+    ) -> list[DocumentInfo]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {_DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND collection_id = %s"
+                " ORDER BY created_at, id LIMIT %s OFFSET %s",
+                (tenant_id, collection_id, limit, offset),
+            ).fetchall()
+        return [_document(row) for row in rows]
+
+    def get_document(self, tenant_id: UUID, document_id: UUID) -> DocumentInfo:
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {_DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s",
+                (tenant_id, document_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"document {document_id} not found", code="document_not_found")
+        return _document(row)
+
+    def document_text(self, tenant_id: UUID, document_id: UUID) -> tuple[str, list[int]]:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT text, page_starts FROM documents WHERE tenant_id = %s AND id = %s",
+                (tenant_id, document_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"document {document_id} not found", code="document_not_found")
+        return row["text"], list(row["page_starts"])
+
+    def delete_document(self, tenant_id: UUID, document_id: UUID) -> None:
+        """Remove the document, and by cascade every chunk and vector, in one transaction."""
+        with self._conn() as conn, conn.transaction():
+            row = conn.execute(
+                "DELETE FROM documents WHERE tenant_id = %s AND id = %s RETURNING collection_id",
+                (tenant_id, document_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"document {document_id} not found", code="document_not_found")
+            _bump(conn, tenant_id, row["collection_id"])
+
+    def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:
+        with self._conn() as conn:
+            if document_id is None:
+                row = conn.execute("SELECT count(*) AS n FROM chunks WHERE tenant_id = %s", (tenant_id,))
+            else:
+                row = conn.execute(
+                    "SELECT count(*) AS n FROM chunks WHERE tenant_id = %s AND document_id = %s",
+                    (tenant_id, document_id),
+                )
+            found = row.fetchone()
+        return int(found["n"]) if found else 0
+
+    # -- retrieval -------------------------------------------------------------------------
+
+    def dense_search(
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: np.ndarray[Any, Any],
+        *,
+        limit: int,
+        ef_search: int,
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) of the nearest chunks in the caller's collections.
+
+        The tenant and collection filter is inside the index scan's query; iterative scans
+        keep the result at ``limit`` rows even when the filter is selective.
+        """
+        with self._conn() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            rows = conn.execute(
+                "SELECT id, embedding <=> %s AS distance FROM chunks"
+                " WHERE tenant_id = %s AND collection_id = ANY(%s)"
+                " ORDER BY embedding <=> %s LIMIT %s",
+                (query, tenant_id, list(collection_ids), query, limit),
+            ).fetchall()
+        pairs = [(int(r["id"]), 1.0 - float(r["distance"])) for r in rows]
+        return sorted(pairs, key=lambda p: -p[1])
+
+    def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> tuple[int, list[int], list[str]]:
+        """The collection's content version, chunk ids and texts, read in one snapshot."""
+        with self._conn() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            version = conn.execute(
+                "SELECT content_version FROM collections WHERE tenant_id = %s AND id = %s",
+                (tenant_id, collection_id),
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s ORDER BY id",
+                (tenant_id, collection_id),
+            ).fetchall()
+        return (
+            int(version["content_version"]) if version else -1,
+            [int(r["id"]) for r in rows],
+            [r["content"] for r in rows],
+        )
+
+    def hits(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
+    ) -> list[Hit]:
+        """Hydrate scored chunk ids, keeping only chunks that exist now in the caller's scope."""
+        if not scored:
+            return []
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {_HIT_COLUMNS} FROM chunks c"
+                " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
+                " WHERE c.id = ANY(%s) AND c.tenant_id = %s AND c.collection_id = ANY(%s)",
+                ([chunk_id for chunk_id, _ in scored], tenant_id, list(collection_ids)),
+            ).fetchall()
+        by_id = {int(r["id"]): r for r in rows}
+        hits = []
+        for chunk_id, score in scored:
+            row = by_id.get(chunk_id)
+            if row is not None:
+                hits.append(_hit(row, score))
+        return hits
+
+    def sentence_data(
+        self, tenant_id: UUID, chunk_ids: Sequence[int]
+    ) -> dict[int, tuple[list[int], bytes | None, list[int]]]:
+        """Per chunk: flattened sentence spans, float16 sentence vectors, the document's page starts."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
+                " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
+                " WHERE c.tenant_id = %s AND c.id = ANY(%s)",
+                (tenant_id, list(chunk_ids)),
+            ).fetchall()
+        return {
+            int(r["id"]): (list(r["sentence_spans"]), r["sentence_vectors"], list(r["page_starts"]))
+            for r in rows
+        }
+
+
+def _bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> None:
+    conn.execute(
+        "UPDATE collections SET content_version = content_version + 1 WHERE tenant_id = %s AND id = %s",
+        (tenant_id, collection_id),
+    )
+
+
+def _document(row: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(**{**row, "created_at": row["created_at"].isoformat()})
+
+
+def _hit(row: dict[str, Any], score: float) -> Hit:
+    return Hit(
+        chunk_id=int(row["id"]),
+        document_id=row["document_id"],
+        collection_id=row["collection_id"],
+        document_title=row["title"],
+        ord=row["ord"],
+        start=row["start_offset"],
+        end=row["end_offset"],
+        body=row["body"],
+        heading_path=tuple(row["heading_path"]),
+        page_start=row["page_start"],
+        page_end=row["page_end"],
+        score=score,
+    )

@@ -1,0 +1,35 @@
+"""The embedded PostgreSQL keeps everything across a stop and a start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docrag.ingest.pipeline import Upload
+from docrag.runtime import Runtime
+from docrag.settings import Settings
+
+
+def test_restart_keeps_documents_keys_and_search(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=None)
+    first = Runtime.open(settings)
+    try:
+        key = first.bootstrap_key
+        assert key is not None
+        coll = first.collection(first.default_tenant, create=True)
+        doc, _ = first.ingestor.ingest(
+            coll, Upload(b"# Lighthouse\n\nThe lighthouse keeper is Ada.\n", "l.md")
+        )
+    finally:
+        first.close()
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").is_file()
+
+    second = Runtime.open(settings)
+    try:
+        assert second.bootstrap_key is None  # the admin key is created once, not at every start
+        principal = second.store.principal_for_key(key)
+        assert principal is not None and principal.role == "admin"
+        assert second.store.get_document(second.default_tenant, doc.id).title == "Lighthouse"
+        hits = second.retriever.search(second.default_tenant, [coll.id], "lighthouse keeper", limit=3)
+        assert hits and hits[0].document_id == doc.id
+    finally:
+        second.close()
