@@ -1,0 +1,126 @@
+"""Extractive answers: the retrieved sentences that best answer the question, each cited.
+
+Every candidate sentence comes from a chunk retrieved for this request in the caller's
+tenant; its quote is the exact stored text at its offsets, so every citation is verifiable.
+A sentence's score blends its meaning match (its late-chunked vector against the question's)
+with the share of the question's terms it contains. When the best score is under the
+abstention threshold, the answer says it does not know and shows the closest passages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import numpy as np
+
+from docrag.domain import Answer, AnswerSentence, Citation, Hit, page_at
+from docrag.retrieval.bm25 import tokenize
+from docrag.retrieval.hybrid import Retriever
+from docrag.settings import Settings
+from docrag.store.postgres import Store
+
+DONT_KNOW = "I don't know: the documents I can search don't answer this question."
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    hit: Hit
+    rank: int
+    start: int
+    end: int
+    score: float
+    page: int | None
+
+
+class ExtractiveAnswerer:
+    def __init__(self, store: Store, retriever: Retriever, settings: Settings) -> None:
+        self._store = store
+        self._retriever = retriever
+        self._settings = settings
+
+    def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+        s = self._settings
+        retrieval = self._retriever.retrieve(tenant_id, collection_ids, question, limit=s.answer_passages)
+        hits = retrieval.hits
+        candidates = self._candidates(tenant_id, hits, question, retrieval.query_vector)
+        best = max((c.score for c in candidates), default=0.0)
+        if best < s.abstain_threshold:
+            return Answer(question, False, DONT_KNOW, (), tuple(hits[:3]), reason="no_supporting_passage")
+        chosen = _pick(candidates, s.answer_sentences)
+        sentences = tuple(
+            AnswerSentence(
+                text=_quote(c),
+                score=round(c.score, 4),
+                citations=(
+                    Citation(
+                        document_id=c.hit.document_id,
+                        document_title=c.hit.document_title,
+                        chunk_id=c.hit.chunk_id,
+                        page=c.page,
+                        quote=_quote(c),
+                        start=c.start,
+                        end=c.end,
+                        heading_path=c.hit.heading_path,
+                    ),
+                ),
+            )
+            for c in chosen
+        )
+        return Answer(question, True, " ".join(x.text for x in sentences), sentences, tuple(hits))
+
+    def _candidates(
+        self, tenant_id: UUID, hits: Sequence[Hit], question: str, query_vector: np.ndarray
+    ) -> list[_Candidate]:
+        data = self._store.sentence_data(tenant_id, [h.chunk_id for h in hits])
+        terms = set(tokenize(question))
+        found: list[_Candidate] = []
+        for rank, hit in enumerate(hits):
+            if hit.chunk_id not in data:
+                continue  # deleted since retrieval: never cite it
+            flat, blob, page_starts = data[hit.chunk_id]
+            spans = list(zip(flat[0::2], flat[1::2], strict=True))
+            if not spans:
+                spans = [(hit.start, hit.end)]
+            vectors = _vectors(blob, len(spans), query_vector.shape[0])
+            for i, (start, end) in enumerate(spans):
+                text = hit.body[start - hit.start : end - hit.start]
+                meaning = float(vectors[i] @ query_vector) if vectors is not None else 0.0
+                score = 0.6 * meaning + 0.4 * _overlap(terms, text) - 0.01 * rank
+                found.append(_Candidate(hit, rank, start, end, score, page_at(page_starts, start)))
+        return found
+
+
+def _pick(candidates: list[_Candidate], n: int) -> list[_Candidate]:
+    """The best ``n`` distinct sentences, kept in score order."""
+    chosen: list[_Candidate] = []
+    seen: set[str] = set()
+    for c in sorted(candidates, key=lambda c: -c.score):
+        key = " ".join(_quote(c).lower().split())
+        if key in seen or len(key) < 3:
+            continue
+        seen.add(key)
+        chosen.append(c)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def _quote(c: _Candidate) -> str:
+    return c.hit.body[c.start - c.hit.start : c.end - c.hit.start]
+
+
+def _overlap(terms: set[str], text: str) -> float:
+    if not terms:
+        return 0.0
+    return len(terms.intersection(tokenize(text))) / len(terms)
+
+
+def _vectors(blob: bytes | None, count: int, dim: int) -> np.ndarray | None:
+    if blob is None:
+        return None
+    vectors = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    if vectors.size != count * dim:
+        return None
+    return vectors.reshape(count, dim)

@@ -1,0 +1,1 @@
+"""Hybrid retrieval: dense (pgvector HNSW) and lexical (BM25) legs, fused, checked against PostgreSQL."""

@@ -1,0 +1,85 @@
+"""Okapi BM25 over a sparse term-document matrix (the scheme bm25s and Lucene use).
+
+Scores are precomputed per (term, chunk) at build time, so a query is the sum of a few
+sparse rows: about a millisecond for 100k chunks. The index is derived data, built from
+PostgreSQL rows and rebuilt whenever the collection's content version moves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# A short English stopword list (Lucene's default plus a few question words).
+STOPWORDS = frozenset(
+    (
+        "a an and are as at be but by for if in into is it no not of on or such that the their then there"
+        " these they this to was will with what which who whom whose when where why how does do did has"
+        " have had been being its it's can could should would may might i you he she we our your his her them"
+    ).split()
+)
+
+
+@cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, Snowball-stemmed terms."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) < 64]
+    stems: list[str] = _stemmer().stemWords(words)
+    return stems
+
+
+class BM25Index:
+    def __init__(self, ids: Sequence[int], texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> None:
+        from scipy import sparse
+
+        self.ids = np.asarray(ids, dtype=np.int64)
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for doc, text in enumerate(texts):
+            for term in tokenize(text):
+                cols.append(vocab.setdefault(term, len(vocab)))
+                rows.append(doc)
+        self.vocab = vocab
+        n_docs = len(texts)
+        shape = (n_docs, max(1, len(vocab)))
+        tf = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (np.asarray(rows), np.asarray(cols))), shape=shape
+        )
+        tf.sum_duplicates()
+        lengths = np.asarray(tf.sum(axis=1)).ravel()
+        avg = float(lengths.mean()) if n_docs else 1.0
+        df = np.bincount(tf.indices, minlength=shape[1]).astype(np.float32)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        norm = k1 * (1.0 - b + b * lengths / max(avg, 1e-9))
+        row_of = np.repeat(np.arange(n_docs), np.diff(tf.indptr))
+        values = tf.data * (k1 + 1.0) / (tf.data + norm[row_of]) * idf[tf.indices]
+        weights = sparse.csr_matrix((values.astype(np.float32), tf.indices, tf.indptr), shape=shape)
+        self._by_term = weights.T.tocsr()  # term -> chunks: a query sums a few rows
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) of the best ``limit`` chunks with any query term."""
+        terms = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
+        if not terms or not len(self.ids):
+            return []
+        scores = np.asarray(self._by_term[terms].sum(axis=0)).ravel()
+        matched = np.flatnonzero(scores)
+        if len(matched) > limit:
+            matched = matched[np.argpartition(-scores[matched], limit - 1)[:limit]]
+        order = matched[np.argsort(-scores[matched], kind="stable")]
+        return [(int(self.ids[i]), float(scores[i])) for i in order]

@@ -1,0 +1,55 @@
+"""In-process BM25 indexes, one per collection, rebuilt from PostgreSQL when stale.
+
+Each index remembers the collection's ``content_version`` it was built at. A search reads
+the current versions (one indexed query) and rebuilds any index that moved, so an index can
+lag PostgreSQL by at most the duration of one rebuild, and results are hydrated from
+PostgreSQL afterwards anyway: a deleted chunk can't come back through a stale index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from uuid import UUID
+
+from docrag.retrieval.bm25 import BM25Index
+from docrag.store.postgres import Store
+
+
+class LexicalIndexes:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._indexes: dict[tuple[UUID, UUID], tuple[int, BM25Index]] = {}
+        self._locks: dict[tuple[UUID, UUID], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: tuple[UUID, UUID]) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def index(self, tenant_id: UUID, collection_id: UUID, version: int) -> BM25Index:
+        key = (tenant_id, collection_id)
+        cached = self._indexes.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        with self._lock(key):
+            cached = self._indexes.get(key)
+            if cached is not None and cached[0] >= version:
+                return cached[1]
+            built_version, ids, texts = self._store.lexical_corpus(tenant_id, collection_id)
+            index = BM25Index(ids, texts)
+            self._indexes[key] = (built_version, index)
+            return index
+
+    def search(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int
+    ) -> list[tuple[int, float]]:
+        versions = self._store.content_versions(tenant_id, collection_ids)
+        results: list[tuple[int, float]] = []
+        for collection_id, version in versions.items():
+            results.extend(self.index(tenant_id, collection_id, version).search(query, limit))
+        results.sort(key=lambda pair: -pair[1])
+        return results[:limit]
+
+    def forget(self, tenant_id: UUID, collection_id: UUID) -> None:
+        self._indexes.pop((tenant_id, collection_id), None)

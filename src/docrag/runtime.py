@@ -1,0 +1,91 @@
+"""Builds DocRAG's services from settings: database (embedded or external), model, indexes.
+
+The API's lifespan and the CLI both open one :class:`Runtime` and close it when done;
+nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+from docrag.answering.extractive import ExtractiveAnswerer
+from docrag.domain import Collection
+from docrag.ingest.pipeline import Ingestor
+from docrag.models.minilm_onnx import MiniLMEmbedder
+from docrag.retrieval.hybrid import Retriever
+from docrag.retrieval.lexical import LexicalIndexes
+from docrag.settings import Settings
+from docrag.store.embedded import EmbeddedPostgres
+from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
+
+_log = logging.getLogger(__name__)
+
+
+def new_api_key() -> str:
+    return "drg_" + secrets.token_urlsafe(32)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    embedder: MiniLMEmbedder
+    lexical: LexicalIndexes
+    retriever: Retriever
+    ingestor: Ingestor
+    answerer: ExtractiveAnswerer
+    embedded: EmbeddedPostgres | None
+    default_tenant: UUID
+    #: Set only on the very first start: the admin key, to be shown once.
+    bootstrap_key: str | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        embedded = None
+        url = settings.database_url
+        if not url:
+            embedded = EmbeddedPostgres(settings.resolved_data_dir())
+            url = embedded.start()
+        try:
+            store = Store(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        except Exception:
+            if embedded is not None:
+                embedded.stop()
+            raise
+        embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+        lexical = LexicalIndexes(store)
+        retriever = Retriever(store, embedder, lexical, settings)
+        tenant = store.ensure_tenant(DEFAULT_TENANT)
+        bootstrap_key = None
+        if store.count_api_keys() == 0:
+            bootstrap_key = new_api_key()
+            store.add_api_key(tenant, "bootstrap admin", bootstrap_key, "admin")
+        return cls(
+            settings=settings,
+            store=store,
+            embedder=embedder,
+            lexical=lexical,
+            retriever=retriever,
+            ingestor=Ingestor(store, embedder, settings),
+            answerer=ExtractiveAnswerer(store, retriever, settings),
+            embedded=embedded,
+            default_tenant=tenant,
+            bootstrap_key=bootstrap_key,
+        )
+
+    def collection(
+        self, tenant_id: UUID, name: str = DEFAULT_COLLECTION, *, create: bool = False
+    ) -> Collection:
+        if create:
+            return self.store.get_or_create_collection(
+                tenant_id, name, self.embedder.model_id, self.embedder.dim
+            )
+        return self.store.collection_by_name(tenant_id, name)
+
+    def close(self) -> None:
+        self.store.close()
+        if self.embedded is not None:
+            self.embedded.stop()
