@@ -1,0 +1,92 @@
+"""The app factory: builds the runtime in the lifespan and maps every error to typed JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from docrag.api.routes import collections, documents, health, query
+from docrag.errors import DocRAGError
+from docrag.runtime import Runtime
+from docrag.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "file_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or await run_in_threadpool(Runtime.open, settings)
+        if app.state.runtime.bootstrap_key:
+            print(
+                "\nDocRAG created an admin API key for the default tenant. It is shown only once:\n"
+                f"    {app.state.runtime.bootstrap_key}\n",
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(app.state.runtime.close)
+            app.state.runtime = None
+
+    app = FastAPI(
+        title="DocRAG",
+        version="0.1.0",
+        summary="Answers from your documents, every sentence cited.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(DocRAGError)
+    async def docrag_error(_: Request, exc: DocRAGError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{where}: {err.get('msg')}")
+        return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unexpected error")
+        return _error(500, "internal_error", "internal error; it has been logged")
+
+    for module in (health, collections, documents, query):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        page = resources.files("docrag.web") / "index.html"
+        return HTMLResponse(page.read_text(encoding="utf-8"))
+
+    return app

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from docrag.api.deps import PrincipalDep, RuntimeDep, WriterDep
+from docrag.api.schemas import CollectionIn, CollectionOut
+
+router = APIRouter(prefix="/v1/collections", tags=["collections"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_collection(body: CollectionIn, runtime: RuntimeDep, caller: WriterDep) -> CollectionOut:
+    e = runtime.embedder
+    return CollectionOut.of(runtime.store.create_collection(caller.tenant_id, body.name, e.model_id, e.dim))
+
+
+@router.get("")
+def list_collections(runtime: RuntimeDep, caller: PrincipalDep) -> list[CollectionOut]:
+    return [CollectionOut.of(c) for c in runtime.store.list_collections(caller.tenant_id)]
+
+
+@router.get("/{name}")
+def get_collection(name: str, runtime: RuntimeDep, caller: PrincipalDep) -> CollectionOut:
+    return CollectionOut.of(runtime.store.collection_by_name(caller.tenant_id, name))
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_collection(name: str, runtime: RuntimeDep, caller: WriterDep) -> None:
+    collection = runtime.store.collection_by_name(caller.tenant_id, name)
+    runtime.store.delete_collection(caller.tenant_id, collection.id)
+    runtime.lexical.forget(caller.tenant_id, collection.id)

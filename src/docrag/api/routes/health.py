@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from docrag.errors import DocRAGError
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live")
+def live() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(request: Request) -> JSONResponse:
+    """The database answers and the embedding model runs."""
+    runtime = getattr(request.app.state, "runtime", None)
+    checks: dict[str, str] = {"database": "unknown", "model": "unknown"}
+    if runtime is not None:
+        try:
+            runtime.store.ping()
+            checks["database"] = "ok"
+        except DocRAGError as exc:
+            checks["database"] = exc.message
+        try:
+            runtime.embedder.warm_up()
+            checks["model"] = "ok"
+        except DocRAGError as exc:
+            checks["model"] = exc.message
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

@@ -1,0 +1,222 @@
+"""The ``docrag`` command line: serve, ingest, ask, search, keys and eval.
+
+Commands other than ``serve`` work directly on the database (embedded or
+``DOCRAG_DATABASE_URL``) in the default tenant; heavy imports happen inside commands so
+``docrag --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from docrag.runtime import Runtime
+    from docrag.settings import Settings
+
+app = typer.Typer(help="DocRAG: answers from your documents, every sentence cited.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+eval_app = typer.Typer(help="Quality evaluations on public data sets.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(eval_app, name="eval")
+
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Embedded PostgreSQL folder (default ./data)")
+]
+
+
+def _settings(data_dir: Path | None = None) -> Settings:
+    from docrag.settings import Settings
+
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings
+
+
+@contextmanager
+def _runtime(data_dir: Path | None = None) -> Iterator[Runtime]:
+    from docrag.errors import DocRAGError
+    from docrag.runtime import Runtime
+
+    settings = _settings(data_dir)
+    try:
+        runtime = Runtime.open(settings)
+    except DocRAGError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        if runtime.bootstrap_key:
+            typer.echo(
+                f"Created the admin API key for the default tenant (shown once): {runtime.bootstrap_key}"
+            )
+        yield runtime
+    except DocRAGError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default DOCRAG_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default DOCRAG_PORT or 8000)")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /)."""
+    import uvicorn
+
+    from docrag.api.app import create_app
+
+    settings = _settings(data_dir)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            typer.echo(f"error: no such file or folder: {path}", err=True)
+            raise typer.Exit(2)
+    return found
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders")],
+    collection: CollectionOpt = "default",
+    data_dir: DataDirOpt = None,
+    batch: Annotated[int, typer.Option(help="Files embedded together")] = 32,
+) -> None:
+    """Ingest files (folders recursively), with a progress bar and a report of failures."""
+    from tqdm import tqdm
+
+    from docrag.ingest.pipeline import Upload
+
+    files = _files(paths)
+    failures: list[tuple[Path, str]] = []
+    new = duplicates = 0
+    with _runtime(data_dir) as rt:
+        target = rt.collection(rt.default_tenant, collection, create=True)
+        with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
+            for begin in range(0, len(files), batch):
+                group = files[begin : begin + batch]
+                uploads = [Upload(p.read_bytes(), p.name) for p in group]
+                for path, result in zip(group, rt.ingestor.ingest_many(target, uploads), strict=True):
+                    if result.error is not None:
+                        failures.append((path, f"{result.error.code}: {result.error.message}"))
+                    elif result.created:
+                        new += 1
+                    else:
+                        duplicates += 1
+                bar.update(len(group))
+    typer.echo(f"{new} new, {duplicates} already stored, {len(failures)} failed")
+    for path, reason in failures:
+        typer.echo(f"  failed {path}: {reason}")
+    if failures and not new and not duplicates:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: str,
+    collection: CollectionOpt = "default",
+    data_dir: DataDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON")] = False,
+) -> None:
+    """Answer a question from the collection, citing every sentence."""
+    from docrag.api.schemas import AskOut
+
+    with _runtime(data_dir) as rt:
+        target = rt.collection(rt.default_tenant, collection)
+        answer = rt.answerer.ask(rt.default_tenant, [target.id], question)
+    if as_json:
+        typer.echo(AskOut.of(answer).model_dump_json(indent=2))
+        return
+    if not answer.answered:
+        typer.echo(answer.text)
+        for hit in answer.passages:
+            typer.echo(f"  closest: {hit.document_title} (p. {hit.page_start}): {hit.body[:160]!r}")
+        return
+    for n, sentence in enumerate(answer.sentences, start=1):
+        typer.echo(f"{sentence.text} [{n}]")
+    typer.echo("")
+    for n, sentence in enumerate(answer.sentences, start=1):
+        for c in sentence.citations:
+            page = f", page {c.page}" if c.page else ""
+            typer.echo(f"[{n}] {c.document_title}{page} ({c.document_id}, chars {c.start}-{c.end})")
+
+
+@app.command()
+def search(
+    query: str,
+    collection: CollectionOpt = "default",
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Hybrid search: the best-matching passages."""
+    with _runtime(data_dir) as rt:
+        target = rt.collection(rt.default_tenant, collection)
+        hits = rt.retriever.search(rt.default_tenant, [target.id], query, limit=limit)
+    for hit in hits:
+        page = f" p.{hit.page_start}" if hit.page_start else ""
+        typer.echo(f"{hit.score:.3f}  {hit.document_title}{page}: {' '.join(hit.body.split())[:200]}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
+    role: Annotated[str, typer.Option(help="admin, editor or reader")] = "admin",
+    tenant: Annotated[str, typer.Option(help="Tenant name (created if new)")] = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key and print it (it is stored only as a hash)."""
+    from docrag.runtime import new_api_key
+
+    if role not in ("admin", "editor", "reader"):
+        typer.echo("error: role must be admin, editor or reader", err=True)
+        raise typer.Exit(2)
+    with _runtime(data_dir) as rt:
+        key = new_api_key()
+        rt.store.add_api_key(rt.store.ensure_tenant(tenant), name, key, role)
+    typer.echo(key)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    data: Annotated[Path, typer.Option("--data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")],
+    split: Annotated[str, typer.Option(help="qrels file name without .tsv")] = "test",
+    collection: Annotated[str | None, typer.Option(help="Collection (default: eval-<folder>)")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ingest a BEIR set through the real pipeline, then print nDCG@10, recall@100 and MRR@10."""
+    from docrag.eval.beir import run_beir
+
+    with _runtime(data_dir) as rt:
+        report = run_beir(rt, data, split=split, collection=collection or f"eval-{data.name}")
+    typer.echo(json.dumps(report, indent=2))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

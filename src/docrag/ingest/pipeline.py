@@ -1,0 +1,158 @@
+"""From uploaded bytes to stored, searchable chunks: parse, chunk, embed, store.
+
+A document and all its chunks are written in one transaction, so a document is either
+fully searchable or absent. Identical bytes in one collection are stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import numpy as np
+
+from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument, StoredChunk
+from docrag.errors import DocRAGError, EmptyFile, FileTooLarge, NoTextFound
+from docrag.ingest.chunking import chunk_document
+from docrag.ingest.parsers import parse
+from docrag.models.protocol import Embedder
+from docrag.models.tokenizer import count_tokens
+from docrag.settings import Settings
+from docrag.store.postgres import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    data: bytes
+    filename: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    document: DocumentInfo | None
+    created: bool
+    error: DocRAGError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    upload: Upload
+    digest: bytes
+    parsed: ParsedDocument
+    drafts: list[ChunkDraft]
+
+
+class Ingestor:
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+
+    def ingest(self, collection: Collection, upload: Upload) -> tuple[DocumentInfo, bool]:
+        """Store one upload; :raises DocRAGError: with the reason when it can't be read."""
+        (result,) = self.ingest_many(collection, [upload])
+        if result.error is not None:
+            raise result.error
+        assert result.document is not None
+        return result.document, result.created
+
+    def ingest_many(self, collection: Collection, uploads: Sequence[Upload]) -> list[IngestResult]:
+        """Store several uploads, embedding their chunks together in full batches.
+
+        Each upload succeeds or fails on its own; failures carry their typed error.
+        """
+        results: list[IngestResult | None] = [None] * len(uploads)
+        prepared: list[tuple[int, _Prepared]] = []
+        for i, upload in enumerate(uploads):
+            try:
+                existing, ready = self._prepare(collection, upload)
+            except DocRAGError as exc:
+                results[i] = IngestResult(None, False, exc)
+                continue
+            if existing is not None:
+                results[i] = IngestResult(existing, False)
+            elif ready is not None:
+                prepared.append((i, ready))
+        drafts = [draft for _, p in prepared for draft in p.drafts]
+        stored = self._embed(drafts)
+        cursor = 0
+        for i, p in prepared:
+            chunks = stored[cursor : cursor + len(p.drafts)]
+            cursor += len(p.drafts)
+            document, created = self._store.insert_document(
+                collection,
+                title=_title(p.upload, p.parsed),
+                filename=_safe_filename(p.upload.filename),
+                digest=p.digest,
+                size_bytes=len(p.upload.data),
+                parsed=p.parsed,
+                chunks=chunks,
+            )
+            results[i] = IngestResult(document, created)
+        return [r for r in results if r is not None]
+
+    def _prepare(
+        self, collection: Collection, upload: Upload
+    ) -> tuple[DocumentInfo | None, _Prepared | None]:
+        if len(upload.data) > self._settings.max_upload_bytes:
+            raise FileTooLarge(
+                f"file is {len(upload.data)} bytes; the limit is {self._settings.max_upload_bytes}"
+            )
+        if not upload.data.strip():
+            raise EmptyFile("the file is empty")
+        digest = hashlib.sha256(upload.data).digest()
+        existing = self._store.find_document_by_hash(collection.tenant_id, collection.id, digest)
+        if existing is not None:
+            return existing, None
+        parsed = parse(upload.data, upload.filename)
+        drafts = chunk_document(
+            parsed,
+            max_tokens=self._settings.chunk_max_tokens,
+            target_tokens=self._settings.chunk_target_tokens,
+            count_tokens=count_tokens,
+        )
+        if not drafts:
+            raise NoTextFound("the document holds no text DocRAG can index")
+        return None, _Prepared(upload, digest, parsed, drafts)
+
+    def _embed(self, drafts: Sequence[ChunkDraft]) -> list[StoredChunk]:
+        texts = [d.contextual_text for d in drafts]
+        spans = [_relative_spans(d) for d in drafts]
+        embedded = self._embedder.embed_passages(texts, spans)
+        return [
+            StoredChunk(
+                draft=d,
+                content=text,
+                embedding=e.vector.tolist(),
+                sentence_vectors=e.span_vectors.astype(np.float16).tobytes() if len(e.span_vectors) else None,
+            )
+            for d, text, e in zip(drafts, texts, embedded, strict=True)
+        ]
+
+
+def _relative_spans(draft: ChunkDraft) -> list[tuple[int, int]]:
+    """Sentence spans as offsets into the chunk's contextual text (heading prefix + body)."""
+    shift = len(draft.contextual_text) - len(draft.body) - draft.start
+    return [(s + shift, e + shift) for s, e in draft.sentences]
+
+
+def _title(upload: Upload, parsed: ParsedDocument) -> str:
+    if upload.title:
+        return upload.title.strip()[:500]
+    if parsed.title:
+        return parsed.title[:500]
+    name = _safe_filename(upload.filename)
+    if name:
+        return name
+    return parsed.text[:80].split("\n")[0]
+
+
+def _safe_filename(filename: str | None) -> str | None:
+    """Only the final path component, for display: uploads are never written under it."""
+    if not filename:
+        return None
+    name = PurePath(filename.replace("\\", "/")).name.replace("\x00", "").strip()
+    return name[:255] or None

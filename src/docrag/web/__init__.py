@@ -1,0 +1,1 @@
+"""The single-page web UI served at /."""
