@@ -23,6 +23,7 @@ from docrag.errors import InvalidRequest
 from docrag.ingest.pipeline import Upload
 from docrag.retrieval.hybrid import Retriever
 from docrag.runtime import Runtime
+from docrag.settings import Settings
 
 CHUNK_DEPTH = 300  # chunks retrieved per query: enough for 100 distinct documents
 
@@ -62,6 +63,15 @@ def mrr_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
         if relevant.get(doc, 0) > 0:
             return 1.0 / (i + 1)
     return 0.0
+
+
+def leg_variants(base: Settings) -> dict[str, Settings]:
+    """The configured hybrid search and each of its legs alone."""
+    return {
+        "hybrid": base,
+        "dense": base.model_copy(update={"fusion": "minmax", "fusion_dense_weight": 1.0}),
+        "lexical": base.model_copy(update={"fusion": "minmax", "fusion_dense_weight": 0.0}),
+    }
 
 
 def ingest_corpus(
@@ -112,12 +122,7 @@ def run_beir(rt: Runtime, data: Path, *, split: str = "test", collection: str) -
     cid, docs, ingest_s = ingest_corpus(rt, data / "corpus.jsonl", collection)
     qrels = load_qrels(data / "qrels" / f"{split}.tsv")
     queries = {str(q["_id"]): q["text"] for q in _jsonl(data / "queries.jsonl") if str(q["_id"]) in qrels}
-    base = rt.settings.model_copy(update={"candidates": CHUNK_DEPTH})
-    variants = {
-        "hybrid": base,
-        "dense": base.model_copy(update={"fusion": "minmax", "fusion_dense_weight": 1.0}),
-        "lexical": base.model_copy(update={"fusion": "minmax", "fusion_dense_weight": 0.0}),
-    }
+    variants = leg_variants(rt.settings.model_copy(update={"candidates": CHUNK_DEPTH}))
     report: dict[str, Any] = {
         "data": str(data),
         "split": split,

@@ -14,6 +14,9 @@ import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
 
 from docrag.domain import BlockKind, ChunkDraft, ParsedDocument
 from docrag.ingest.sentences import split_sentences
@@ -26,8 +29,15 @@ _NON_SPACE = re.compile(r"\S")
 #: [CLS] and [SEP], counted once per encoded text.
 _SPECIAL = 2
 _MIN_MAX_TOKENS = 8
+#: Semantic chunking: sentences pooled on each side of a gap, and how far (in standard
+#: deviations under the section's median similarity) a gap must dip to earn an extra cut.
+_GAP_WINDOW = 3
+_SHIFT_STDS = 1.0
 
 TokenCounter = Callable[[str], int]
+#: Unit-length vectors for a list of texts (rows in order); used to find topic shifts.
+SentenceEmbedder = Callable[[list[str]], "np.ndarray[Any, Any]"]
+ChunkingMode = Literal["semantic", "structural", "fixed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +62,18 @@ def chunk_document(
     max_tokens: int = 256,
     target_tokens: int = 200,
     count_tokens: TokenCounter = _default_count_tokens,
+    mode: ChunkingMode = "structural",
+    embed: SentenceEmbedder | None = None,
 ) -> list[ChunkDraft]:
-    """The chunks of ``doc`` in reading order (``ord`` 0..n-1); ``[]`` for an empty document."""
+    """The chunks of ``doc`` in reading order (``ord`` 0..n-1); ``[]`` for an empty document.
+
+    ``structural`` packs whole blocks, then sentences, greedily. ``semantic`` (needs
+    ``embed``) places the cuts a section needs where adjacent sentences differ most in
+    meaning, and adds cuts at clear topic shifts. ``fixed`` cuts fixed-size word windows,
+    ignoring sentences (the baseline the others are measured against).
+    """
+    if mode == "semantic" and embed is None:
+        raise ValueError("semantic chunking needs an embed function")
     if max_tokens < _MIN_MAX_TOKENS:
         raise ValueError(f"max_tokens must be at least {_MIN_MAX_TOKENS}")
     if target_tokens < 1:
@@ -62,6 +82,8 @@ def chunk_document(
     drafts: list[ChunkDraft] = []
     for section in _sections(doc):
         chunker = _SectionChunker(doc.text, section, max_tokens, target_tokens, count_tokens)
+        chunker.mode = mode
+        chunker.embed = embed
         drafts.extend(chunker.chunks(len(drafts)))
     return drafts
 
@@ -130,6 +152,8 @@ class _SectionChunker:
         self.budget = max(target_tokens - self.overhead, hard // 2)  # content tokens to pack to
         self.sentences: list[tuple[int, int]] = []
         self.sentence_ends: list[int] = []
+        self.mode: ChunkingMode = "structural"
+        self.embed: SentenceEmbedder | None = None
 
     def _fit_path(self, path: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
         """Drop leading headings until the path takes at most half of ``max_tokens``;
@@ -144,8 +168,15 @@ class _SectionChunker:
     def chunks(self, first_ord: int) -> list[ChunkDraft]:
         pieces = self._pieces()
         self.sentence_ends = [end for _, end in self.sentences]
+        if self.mode == "fixed":
+            pieces = [p for s, e, page in self.section.blocks for p in self._split_long(s, e, page)]
+            groups = self._pack(pieces)
+        elif self.mode == "semantic" and self.embed is not None and len(pieces) > 2:
+            groups = self._pack_semantic(pieces, self.embed)
+        else:
+            groups = self._pack(pieces)
         drafts: list[ChunkDraft] = []
-        for group in self._pack(pieces):
+        for group in groups:
             for part in self._verified(group):
                 drafts.append(self._draft(first_ord + len(drafts), part))
         return drafts
@@ -236,6 +267,43 @@ class _SectionChunker:
             groups.append(current)
         self._rebalance_tail(groups)
         return groups
+
+    def _pack_semantic(self, pieces: Sequence[_Piece], embed: SentenceEmbedder) -> list[list[_Piece]]:
+        """Segment ``pieces`` within the budget, cutting where meaning shifts.
+
+        The gap before piece i scores the similarity of the two pieces before it with the
+        two from it on (windows smooth out single odd sentences). A dynamic program picks
+        the cuts: each costs its similarity minus the section's typical similarity, so cuts
+        at clear shifts pay for themselves and forced cuts land at the weakest links; chunks
+        under a quarter of the budget are penalised.
+        """
+        vectors = embed([self.text[p.start : p.end] for p in pieces])
+        n = len(pieces)
+        gap = np.zeros(n)
+        for i in range(1, n):
+            left = vectors[max(0, i - _GAP_WINDOW) : i].sum(axis=0)
+            right = vectors[i : i + _GAP_WINDOW].sum(axis=0)
+            gap[i] = float(left @ right) / max(float(np.linalg.norm(left) * np.linalg.norm(right)), 1e-9)
+        typical = float(np.median(gap[1:])) - _SHIFT_STDS * float(np.std(gap[1:]))
+        tokens = [p.tokens for p in pieces]
+        small = self.budget / 4
+        best = [0.0] + [float("inf")] * n
+        back = [0] * (n + 1)
+        for j in range(1, n + 1):
+            used = 0
+            for i in range(j - 1, -1, -1):
+                used += tokens[i]
+                if used > self.budget and i < j - 1:
+                    break
+                cost = best[i] + (gap[i] - typical if i > 0 else 0.0) + (1.0 if used < small else 0.0)
+                if cost < best[j]:
+                    best[j], back[j] = cost, i
+        groups: list[list[_Piece]] = []
+        j = n
+        while j > 0:
+            groups.append(list(pieces[back[j] : j]))
+            j = back[j]
+        return groups[::-1]
 
     def _rebalance_tail(self, groups: list[list[_Piece]]) -> None:
         """Avoid a tiny last chunk: merge it into the previous one if that fits, else move

@@ -40,8 +40,40 @@ def tokenize(text: str) -> list[str]:
     return stems
 
 
+def _term_weights(tf: Any, k1: float, b: float) -> Any:
+    """BM25 weight of every (row, term) of a row-by-term count matrix, as a term-major CSR."""
+    from scipy import sparse
+
+    n_rows, n_terms = tf.shape
+    lengths = np.asarray(tf.sum(axis=1)).ravel()
+    avg = float(lengths.mean()) if n_rows else 1.0
+    df = np.bincount(tf.indices, minlength=n_terms).astype(np.float32)
+    idf = np.log1p((n_rows - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = k1 * (1.0 - b + b * lengths / max(avg, 1e-9))
+    row_of = np.repeat(np.arange(n_rows), np.diff(tf.indptr))
+    values = tf.data * (k1 + 1.0) / (tf.data + norm[row_of]) * idf[tf.indices]
+    weights = sparse.csr_matrix((values.astype(np.float32), tf.indices, tf.indptr), shape=tf.shape)
+    return weights.T.tocsr()  # term -> rows: a query sums a few rows
+
+
 class BM25Index:
-    def __init__(self, ids: Sequence[int], texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> None:
+    """BM25 over chunks, optionally blended with BM25 over their whole documents.
+
+    With ``groups`` (the document of each chunk) and ``group_weight`` > 0, a chunk scores
+    its own BM25 plus ``group_weight`` times its document's BM25: a chunk of a document that
+    matches the query as a whole ranks above an equal chunk of a document that doesn't.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        texts: Sequence[str],
+        *,
+        groups: Sequence[int] | None = None,
+        group_weight: float = 0.0,
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> None:
         from scipy import sparse
 
         self.ids = np.asarray(ids, dtype=np.int64)
@@ -53,31 +85,38 @@ class BM25Index:
                 cols.append(vocab.setdefault(term, len(vocab)))
                 rows.append(doc)
         self.vocab = vocab
-        n_docs = len(texts)
-        shape = (n_docs, max(1, len(vocab)))
+        shape = (len(texts), max(1, len(vocab)))
         tf = sparse.csr_matrix(
             (np.ones(len(rows), dtype=np.float32), (np.asarray(rows), np.asarray(cols))), shape=shape
         )
         tf.sum_duplicates()
-        lengths = np.asarray(tf.sum(axis=1)).ravel()
-        avg = float(lengths.mean()) if n_docs else 1.0
-        df = np.bincount(tf.indices, minlength=shape[1]).astype(np.float32)
-        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-        norm = k1 * (1.0 - b + b * lengths / max(avg, 1e-9))
-        row_of = np.repeat(np.arange(n_docs), np.diff(tf.indptr))
-        values = tf.data * (k1 + 1.0) / (tf.data + norm[row_of]) * idf[tf.indices]
-        weights = sparse.csr_matrix((values.astype(np.float32), tf.indices, tf.indptr), shape=shape)
-        self._by_term = weights.T.tocsr()  # term -> chunks: a query sums a few rows
+        self._by_term = _term_weights(tf, k1, b)
+        self._groups: np.ndarray[Any, Any] | None = None
+        self._group_weight = group_weight
+        if groups is not None and group_weight > 0 and len(texts):
+            group_ids = np.asarray(groups, dtype=np.int64)
+            n_groups = int(group_ids.max()) + 1
+            membership = sparse.csr_matrix(
+                (np.ones(len(group_ids), dtype=np.float32), (group_ids, np.arange(len(group_ids)))),
+                shape=(n_groups, len(texts)),
+            )
+            group_tf = (membership @ tf).tocsr()
+            group_tf.sum_duplicates()
+            self._by_term_group = _term_weights(group_tf, k1, b)
+            self._groups = group_ids
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def search(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) of the best ``limit`` chunks with any query term."""
+        """(chunk id, score) of the best ``limit`` chunks with any query term."""
         terms = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
         if not terms or not len(self.ids):
             return []
         scores = np.asarray(self._by_term[terms].sum(axis=0)).ravel()
+        if self._groups is not None:
+            group_scores = np.asarray(self._by_term_group[terms].sum(axis=0)).ravel()
+            scores = scores + self._group_weight * group_scores[self._groups]
         matched = np.flatnonzero(scores)
         if len(matched) > limit:
             matched = matched[np.argpartition(-scores[matched], limit - 1)[:limit]]

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
+import numpy as np
+
 from docrag.domain import Hit
 from docrag.models.protocol import Embedder, Vectors
 from docrag.retrieval.fusion import minmax, rrf
@@ -38,6 +40,8 @@ class Retriever:
         dense = self._store.dense_search(
             tenant_id, collection_ids, vector, limit=candidates, ef_search=max(s.hnsw_ef_search, candidates)
         )
+        if s.dense_sentence_weight > 0:
+            dense = self._with_sentences(tenant_id, dense, vector, s.dense_sentence_weight)
         lexical = self._lexical.search(tenant_id, collection_ids, query, candidates)
         if s.fusion == "rrf":
             fused = rrf([dense, lexical], k=s.rrf_k)
@@ -51,6 +55,22 @@ class Retriever:
             for hit in self._store.hits(tenant_id, collection_ids, fused[:limit])
         ]
         return Retrieval(hits=hits, query_vector=vector)
+
+    def _with_sentences(
+        self, tenant_id: UUID, dense: list[tuple[int, float]], vector: Vectors, weight: float
+    ) -> list[tuple[int, float]]:
+        """Add each candidate's best sentence similarity: a chunk holding one sentence that
+        matches the query closely beats a chunk that matches it vaguely throughout."""
+        blobs = self._store.sentence_vectors(tenant_id, [chunk_id for chunk_id, _ in dense])
+        rescored = []
+        for chunk_id, score in dense:
+            blob = blobs.get(chunk_id)
+            best = score
+            if blob is not None:
+                sentences = np.frombuffer(blob, dtype=np.float16).reshape(-1, vector.shape[0])
+                best = float((sentences.astype(np.float32) @ vector).max())
+            rescored.append((chunk_id, score + weight * best))
+        return sorted(rescored, key=lambda p: -p[1])
 
     def search(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10

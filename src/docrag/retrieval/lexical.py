@@ -17,8 +17,9 @@ from docrag.store.postgres import Store
 
 
 class LexicalIndexes:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, document_weight: float = 0.0) -> None:
         self._store = store
+        self._document_weight = document_weight
         self._indexes: dict[tuple[UUID, UUID], tuple[int, BM25Index]] = {}
         self._locks: dict[tuple[UUID, UUID], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -36,9 +37,11 @@ class LexicalIndexes:
             cached = self._indexes.get(key)
             if cached is not None and cached[0] >= version:
                 return cached[1]
-            built_version, ids, texts = self._store.lexical_corpus(tenant_id, collection_id)
-            index = BM25Index(ids, texts)
-            self._indexes[key] = (built_version, index)
+            corpus = self._store.lexical_corpus(tenant_id, collection_id)
+            numbering: dict[UUID, int] = {}
+            groups = [numbering.setdefault(doc, len(numbering)) for doc in corpus.documents]
+            index = BM25Index(corpus.ids, corpus.texts, groups=groups, group_weight=self._document_weight)
+            self._indexes[key] = (corpus.version, index)
             return index
 
     def search(
