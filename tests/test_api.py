@@ -79,10 +79,18 @@ DOCX = make_docx(
 
 
 def upload(
-    client: httpx.Client, collection: str, name: str, data: bytes, title: str | None = None
+    client: httpx.Client,
+    collection: str,
+    name: str,
+    data: bytes,
+    title: str | None = None,
+    *,
+    wait: bool = True,
 ) -> httpx.Response:
+    """Upload; with ``wait`` (as these tests do) the answer comes once the document is indexed."""
     return client.post(
         f"/v1/collections/{collection}/documents",
+        params={"wait": "true"} if wait else None,
         files={"file": (name, data, "application/octet-stream")},
         data={"title": title} if title is not None else None,
     )
@@ -377,6 +385,58 @@ def test_upload_errors_are_typed(client: httpx.Client) -> None:
     bad_name = upload(client, "bad name!", "a.txt", b"Some valid text for a collection with a bad name.")
     assert bad_name.status_code == 422
     assert error_code(bad_name) == "invalid_request"
+
+
+def poll(client: httpx.Client, document_id: str, timeout: float = 60) -> dict[str, Any]:
+    """What a client does after a 202: GET the document until it is indexed or failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = client.get(f"/v1/documents/{document_id}")
+        assert got.status_code == 200, got.text
+        body: dict[str, Any] = got.json()
+        if body["status"] in ("indexed", "failed"):
+            return body
+        assert body["status"] in ("queued", "parsing", "embedding")
+        assert 0 <= body["progress"] <= 1
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+
+
+def test_upload_is_accepted_at_once_then_indexed_in_the_background(client: httpx.Client) -> None:
+    data = b"# Barn owls\n\nBarn owls hunt voles at dusk over the Millbrook meadow.\n"
+    accepted = upload(client, "background", "owls.md", data, wait=False)
+    assert accepted.status_code == 202, accepted.text
+    queued = accepted.json()
+    assert queued["status"] == "queued" and queued["progress"] == 0 and queued["chunk_count"] == 0
+    assert queued["error_code"] is None and queued["duplicate"] is False
+
+    done = poll(client, queued["id"])
+    assert done["status"] == "indexed" and done["progress"] == 1 and done["chunk_count"] > 0
+    assert done["title"] == "Barn owls" and done["error_code"] is None and done["error_message"] is None
+    hits = client.post("/v1/search", json={"query": "Millbrook voles", "collections": ["background"]}).json()
+    assert hits["hits"][0]["document_id"] == queued["id"]
+
+    again = upload(client, "background", "copy.md", data, wait=False)
+    assert again.status_code == 200
+    assert again.json() == {**done, "duplicate": True}
+
+
+def test_failed_ingestion_shows_its_typed_error(client: httpx.Client) -> None:
+    # Bytes that look like HTML but hold no text: refused by the worker, not at upload.
+    data = b"<html><body><script>var owl = 1;</script></body></html>"
+    accepted = upload(client, "background", "script.html", data, wait=False)
+    assert accepted.status_code == 202, accepted.text
+    failed = poll(client, accepted.json()["id"])
+    assert failed["status"] == "failed"
+    assert failed["error_code"] == "no_text_found" and "no text" in failed["error_message"]
+    assert failed["chunk_count"] == 0
+
+    # Uploading it again queues the failed document again; waiting answers with its error.
+    waited = upload(client, "background", "again.html", data)
+    assert waited.status_code == 422
+    assert error_code(waited) == "no_text_found"
+    listed = client.get("/v1/collections/background/documents").json()
+    assert [d["status"] for d in listed if d["id"] == failed["id"]] == ["failed"]
 
 
 def test_upload_over_the_limit_is_refused(runtime: Runtime, settings: Settings, admin_key: str) -> None:

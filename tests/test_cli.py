@@ -63,7 +63,7 @@ def ingested(
 def test_help_lists_the_commands(database_url: str, workdir: Path) -> None:
     result = run_cli(database_url, workdir, "--help")
     assert result.returncode == 0, result.stderr
-    for command in ("serve", "ingest", "ask", "search", "keys", "eval"):
+    for command in ("serve", "ingest", "worker", "ask", "search", "keys", "eval"):
         assert command in result.stdout
 
 
@@ -99,6 +99,27 @@ def test_ingest_of_only_unreadable_files_fails(database_url: str, workdir: Path,
     missing = run_cli(database_url, workdir, "ingest", str(workdir / "nope"), "-c", COLLECTION)
     assert missing.returncode == 2
     assert "no such file or folder" in missing.stderr
+
+
+def test_ingest_no_wait_only_queues_and_a_rerun_ingests(
+    database_url: str, workdir: Path, ingested: object
+) -> None:
+    folder = workdir / "later"
+    folder.mkdir()
+    (folder / "a.md").write_bytes(b"# Quarry\n\nThe Pellworth quarry closed in 1962.\n")
+    (folder / "b.txt").write_bytes(b"The Pellworth ferry sails at seven every morning.\n")
+    queued = run_cli(database_url, workdir, "ingest", str(folder), "-c", "later", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    assert "2 queued, 0 already stored, 0 failed" in queued.stdout
+    # No worker ran: nothing is searchable yet.
+    before = run_cli(database_url, workdir, "search", "Pellworth quarry", "-c", "later")
+    assert before.returncode == 0 and before.stdout.strip() == "", before.stdout
+
+    resumed = run_cli(database_url, workdir, "ingest", str(folder), "-c", "later")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "2 new, 0 already stored, 0 failed" in resumed.stdout
+    after = run_cli(database_url, workdir, "search", "Pellworth quarry", "-c", "later", "--limit", "1")
+    assert "Quarry" in after.stdout
 
 
 def test_search_prints_the_matching_title(database_url: str, workdir: Path, ingested: object) -> None:

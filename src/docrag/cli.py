@@ -1,4 +1,4 @@
-"""The ``docrag`` command line: serve, ingest, ask, search, keys and eval.
+"""The ``docrag`` command line: serve, ingest, worker, ask, search, keys and eval.
 
 Commands other than ``serve`` work directly on the database (embedded or
 ``DOCRAG_DATABASE_URL``) in the default tenant; heavy imports happen inside commands so
@@ -32,21 +32,21 @@ DataDirOpt = Annotated[
 ]
 
 
-def _settings(data_dir: Path | None = None) -> Settings:
+def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
     from docrag.settings import Settings
 
     settings = Settings()
     if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
-    return settings
+        overrides["data_dir"] = data_dir
+    return settings.model_copy(update=overrides) if overrides else settings
 
 
 @contextmanager
-def _runtime(data_dir: Path | None = None) -> Iterator[Runtime]:
+def _runtime(data_dir: Path | None = None, **overrides: object) -> Iterator[Runtime]:
     from docrag.errors import DocRAGError
     from docrag.runtime import Runtime
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, **overrides)
     try:
         runtime = Runtime.open(settings)
     except DocRAGError as exc:
@@ -103,35 +103,75 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders")],
     collection: CollectionOpt = "default",
     data_dir: DataDirOpt = None,
-    batch: Annotated[int, typer.Option(help="Files embedded together")] = 32,
+    wait: Annotated[bool, typer.Option(help="Run workers here until every file is indexed or failed")] = True,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Worker threads while waiting")] = None,
 ) -> None:
-    """Ingest files (folders recursively), with a progress bar and a report of failures."""
+    """Queue files (folders recursively) for ingestion and, by default, ingest them here.
+
+    Files already stored (or queued) are not queued again: after Ctrl-C, run the same command to
+    resume. With --no-wait, `docrag worker` or `docrag serve` ingests them.
+    """
     from tqdm import tqdm
 
-    from docrag.ingest.pipeline import Upload
+    from docrag.jobs.bulk import BulkReport, enqueue_files, follow
 
     files = _files(paths)
-    failures: list[tuple[Path, str]] = []
-    new = duplicates = 0
-    with _runtime(data_dir) as rt:
+    report = BulkReport()
+    interrupted = False
+    with (
+        _runtime(data_dir) as rt,
+        tqdm(total=len(files), unit="file", file=sys.stderr, desc="ingested") as bar,
+    ):
         target = rt.collection(rt.default_tenant, collection, create=True)
-        with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
-            for begin in range(0, len(files), batch):
-                group = files[begin : begin + batch]
-                uploads = [Upload(p.read_bytes(), p.name) for p in group]
-                for path, result in zip(group, rt.ingestor.ingest_many(target, uploads), strict=True):
-                    if result.error is not None:
-                        failures.append((path, f"{result.error.code}: {result.error.message}"))
-                    elif result.created:
-                        new += 1
-                    else:
-                        duplicates += 1
-                bar.update(len(group))
-    typer.echo(f"{new} new, {duplicates} already stored, {len(failures)} failed")
-    for path, reason in failures:
-        typer.echo(f"  failed {path}: {reason}")
-    if failures and not new and not duplicates:
+        workers = rt.worker(concurrency) if wait else None
+        try:
+            enqueue_files(rt.jobs, rt.ingestor, target, files, report, bar.update)
+            if workers is not None and report.pending:
+                workers.start()
+                follow(rt.jobs, rt.default_tenant, report, bar.update)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if workers is not None:
+                # On Ctrl-C the jobs in hand go back to the queue, where a re-run finds them.
+                workers.stop(hand_back=interrupted)
+                workers.join()
+    if wait:
+        typer.echo(f"{report.new} new, {report.existing} already stored, {len(report.failures)} failed")
+    else:
+        typer.echo(
+            f"{len(report.pending)} queued, {report.existing} already stored, {len(report.failures)} failed"
+            " (not waiting: `docrag worker` or `docrag serve` ingests the queue)"
+        )
+    for path, code, message in report.failures:
+        typer.echo(f"  failed {path}: {code}: {message}")
+    if interrupted:
+        typer.echo(f"interrupted: {len(report.pending)} files still queued; run the same command to resume")
+        raise typer.Exit(130)
+    if report.failures and not (report.new or report.existing or report.pending):
         raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Worker threads (default DOCRAG_WORKER_CONCURRENCY or 1)")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ingest queued uploads until SIGTERM or Ctrl-C (run any number, on any machine, on one database).
+
+    The first signal finishes the jobs in hand, a second hands them back to the queue.
+    """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with _runtime(data_dir) as rt:
+        workers = rt.worker(concurrency)
+        typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
+        workers.run_until_signalled()
+    done = ", ".join(f"{n} {outcome.value}" for outcome, n in sorted(workers.outcomes.items())) or "no jobs"
+    typer.echo(f"worker stopped: {done}", err=True)
 
 
 @app.command()
@@ -212,6 +252,36 @@ def eval_retrieval(
     with _runtime(data_dir) as rt:
         report = run_beir(rt, data, split=split, collection=collection or f"eval-{data.name}")
     typer.echo(json.dumps(report, indent=2))
+
+
+@eval_app.command("chunking")
+def eval_chunking(
+    data: Annotated[Path, typer.Option("--data", help="SQuAD-format JSON file or folder holding one")],
+    chunking: Annotated[str, typer.Option(help="semantic, structural or fixed")] = "semantic",
+    collection: Annotated[str | None, typer.Option(help="Collection (default: eval-chunking-<mode>)")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ingest each article as one run-together document; print hit@1, hit@5 and MRR@10 of the
+    chunk holding the gold answer."""
+    from docrag.eval.xquad import run_chunking
+
+    if chunking not in ("semantic", "structural", "fixed"):
+        typer.echo("error: --chunking must be semantic, structural or fixed", err=True)
+        raise typer.Exit(2)
+    path = _squad_file(data)
+    with _runtime(data_dir, chunking=chunking) as rt:
+        report = run_chunking(rt, path, collection=collection or f"eval-chunking-{chunking}")
+    typer.echo(json.dumps(report, indent=2))
+
+
+def _squad_file(data: Path) -> Path:
+    if data.is_dir():
+        found = sorted(data.glob("*.json"))
+        if not found:
+            typer.echo(f"error: no .json file in {data}", err=True)
+            raise typer.Exit(2)
+        return found[0]
+    return data
 
 
 def main() -> None:

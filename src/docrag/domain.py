@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 
@@ -203,6 +204,9 @@ class Collection:
     document_count: int = 0
 
 
+DocumentStatus = Literal["queued", "parsing", "embedding", "indexed", "failed"]
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentInfo:
     id: UUID
@@ -216,6 +220,33 @@ class DocumentInfo:
     page_count: int | None
     chunk_count: int
     created_at: str
+    #: queued → parsing → embedding → indexed, or failed (with error_code and error_message).
+    status: DocumentStatus = "indexed"
+    progress: float = 1.0
+    error_code: str | None = None
+    error_message: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether ingestion is over for this document (indexed or failed)."""
+        return self.status in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({"indexed", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed ingestion job: ``worker_id`` owns it until its lease runs out."""
+
+    id: int
+    tenant_id: UUID
+    collection_id: UUID
+    document_id: UUID
+    attempts: int  # including this one
+    max_attempts: int
+    worker_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,9 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     ├── NotFound                    404 collection_not_found | document_not_found | not_found
     ├── Conflict                    409 collection_exists | embedding_model_mismatch
     └── Unavailable                 503 unavailable (database or model not ready)
+
+A document whose background ingestion failed shows the same codes in its ``error_code``
+(``internal_error`` when a worker hit an unexpected error or died on it too often).
 """
 
 from __future__ import annotations
@@ -102,3 +105,16 @@ class Conflict(DocRAGError):
 class Unavailable(DocRAGError):
     code = "unavailable"
     status = 503
+
+
+def error_for(code: str, message: str) -> DocRAGError:
+    """The typed error for a stored code (a failed document's), with its HTTP status."""
+    found: type[DocRAGError] | None = None
+    pending: list[type[DocRAGError]] = [DocRAGError]
+    while pending:
+        cls = pending.pop()
+        # The most derived class with the code: InvalidRequest (422) rather than BadInput (400).
+        if cls.code == code and (found is None or issubclass(cls, found)):
+            found = cls
+        pending.extend(cls.__subclasses__())
+    return found(message) if found is not None else DocRAGError(message, code=code)

@@ -14,11 +14,14 @@ from uuid import UUID
 from docrag.answering.extractive import ExtractiveAnswerer
 from docrag.domain import Collection
 from docrag.ingest.pipeline import Ingestor
+from docrag.jobs.runner import JobRunner
+from docrag.jobs.worker import Worker
 from docrag.models.minilm_onnx import MiniLMEmbedder
 from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
+from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 
 _log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class Runtime:
     lexical: LexicalIndexes
     retriever: Retriever
     ingestor: Ingestor
+    jobs: JobStore
     answerer: ExtractiveAnswerer
     embedded: EmbeddedPostgres | None
     default_tenant: UUID
@@ -56,7 +60,7 @@ class Runtime:
                 embedded.stop()
             raise
         embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
-        lexical = LexicalIndexes(store)
+        lexical = LexicalIndexes(store, document_weight=settings.lexical_document_weight)
         retriever = Retriever(store, embedder, lexical, settings)
         tenant = store.ensure_tenant(DEFAULT_TENANT)
         bootstrap_key = None
@@ -70,6 +74,7 @@ class Runtime:
             lexical=lexical,
             retriever=retriever,
             ingestor=Ingestor(store, embedder, settings),
+            jobs=JobStore(store, max_attempts=settings.job_max_attempts),
             answerer=ExtractiveAnswerer(store, retriever, settings),
             embedded=embedded,
             default_tenant=tenant,
@@ -84,6 +89,11 @@ class Runtime:
                 tenant_id, name, self.embedder.model_id, self.embedder.dim
             )
         return self.store.collection_by_name(tenant_id, name)
+
+    def worker(self, concurrency: int | None = None) -> Worker:
+        """Background ingestion workers over this runtime's database and model (not started)."""
+        runner = JobRunner(self.jobs, self.ingestor, self.settings)
+        return Worker(self.jobs, runner, self.settings, concurrency=concurrency)
 
     def close(self) -> None:
         self.store.close()

@@ -46,9 +46,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 f"    {app.state.runtime.bootstrap_key}\n",
                 flush=True,
             )
+        # Uploads are ingested by workers; by default `docrag serve` runs one in-process.
+        worker = None
+        if app.state.runtime.settings.inprocess_worker:
+            worker = app.state.runtime.worker()
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                # Jobs not finished now are queued again for the next worker (or this server's next start).
+                worker.stop(hand_back=True)
+                await run_in_threadpool(worker.join, 30.0)
             if owned:
                 await run_in_threadpool(app.state.runtime.close)
             app.state.runtime = None

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from docrag.domain import Answer, Collection, DocumentInfo, Hit
+from docrag.domain import Answer, Collection, DocumentInfo, DocumentStatus, Hit
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -52,8 +52,14 @@ class DocumentOut(BaseModel):
     size_bytes: int
     page_count: int | None
     chunk_count: int
-    status: str = "indexed"
+    status: DocumentStatus = Field(
+        description="queued → parsing → embedding → indexed (searchable), or failed"
+    )
+    progress: float = Field(description="Share of the current stage done (embedding: per batch), 0..1")
+    error_code: str | None = Field(description="Why ingestion failed (see errors.py), when failed")
+    error_message: str | None
     created_at: str
+    updated_at: str | None
     duplicate: bool = False
 
     @classmethod
@@ -68,7 +74,12 @@ class DocumentOut(BaseModel):
             size_bytes=d.size_bytes,
             page_count=d.page_count,
             chunk_count=d.chunk_count,
+            status=d.status,
+            progress=d.progress,
+            error_code=d.error_code,
+            error_message=d.error_message,
             created_at=d.created_at,
+            updated_at=d.updated_at,
             duplicate=duplicate,
         )
 

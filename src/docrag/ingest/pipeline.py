@@ -2,12 +2,16 @@
 
 A document and all its chunks are written in one transaction, so a document is either
 fully searchable or absent. Identical bytes in one collection are stored once.
+
+Uploads go through the job queue (docrag/jobs/), whose workers call :meth:`Ingestor.prepare`
+and :meth:`Ingestor.embed`; :meth:`Ingestor.ingest_many` is the direct in-process path (the
+BEIR evaluation), embedding many documents' chunks in full batches.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -84,8 +88,8 @@ class Ingestor:
             cursor += len(p.drafts)
             document, created = self._store.insert_document(
                 collection,
-                title=_title(p.upload, p.parsed),
-                filename=_safe_filename(p.upload.filename),
+                title=document_title(p.upload.title, p.upload.filename, p.parsed),
+                filename=safe_filename(p.upload.filename),
                 digest=p.digest,
                 size_bytes=len(p.upload.data),
                 parsed=p.parsed,
@@ -97,26 +101,47 @@ class Ingestor:
     def _prepare(
         self, collection: Collection, upload: Upload
     ) -> tuple[DocumentInfo | None, _Prepared | None]:
-        if len(upload.data) > self._settings.max_upload_bytes:
-            raise FileTooLarge(
-                f"file is {len(upload.data)} bytes; the limit is {self._settings.max_upload_bytes}"
-            )
-        if not upload.data.strip():
-            raise EmptyFile("the file is empty")
+        self.check_size(upload.data)
         digest = hashlib.sha256(upload.data).digest()
         existing = self._store.find_document_by_hash(collection.tenant_id, collection.id, digest)
         if existing is not None:
             return existing, None
-        parsed = parse(upload.data, upload.filename)
+        parsed, drafts = self.prepare(upload.data, upload.filename)
+        return None, _Prepared(upload, digest, parsed, drafts)
+
+    def check_size(self, data: bytes) -> None:
+        """:raises FileTooLarge, EmptyFile: before anything is parsed or stored."""
+        if len(data) > self._settings.max_upload_bytes:
+            raise FileTooLarge(f"file is {len(data)} bytes; the limit is {self._settings.max_upload_bytes}")
+        if not data.strip():
+            raise EmptyFile("the file is empty")
+
+    def prepare(self, data: bytes, filename: str | None) -> tuple[ParsedDocument, list[ChunkDraft]]:
+        """Parse and chunk; :raises BadInput: (a subclass) when the bytes can't be indexed."""
+        parsed = parse(data, filename)
         drafts = chunk_document(
             parsed,
             max_tokens=self._settings.chunk_max_tokens,
             target_tokens=self._settings.chunk_target_tokens,
             count_tokens=count_tokens,
+            mode=self._settings.chunking,
+            embed=lambda texts: self._embedder.embed_batch(texts),
         )
         if not drafts:
             raise NoTextFound("the document holds no text DocRAG can index")
-        return None, _Prepared(upload, digest, parsed, drafts)
+        return parsed, drafts
+
+    def embed(
+        self, drafts: Sequence[ChunkDraft], on_batch: Callable[[int, int], None] | None = None
+    ) -> list[StoredChunk]:
+        """Embed one document's chunks a batch at a time, reporting (done, total) after each."""
+        size = self._settings.embed_batch_size
+        stored: list[StoredChunk] = []
+        for begin in range(0, len(drafts), size):
+            stored.extend(self._embed(drafts[begin : begin + size]))
+            if on_batch is not None:
+                on_batch(len(stored), len(drafts))
+        return stored
 
     def _embed(self, drafts: Sequence[ChunkDraft]) -> list[StoredChunk]:
         texts = [d.contextual_text for d in drafts]
@@ -139,18 +164,24 @@ def _relative_spans(draft: ChunkDraft) -> list[tuple[int, int]]:
     return [(s + shift, e + shift) for s, e in draft.sentences]
 
 
-def _title(upload: Upload, parsed: ParsedDocument) -> str:
-    if upload.title:
-        return upload.title.strip()[:500]
-    if parsed.title:
+def document_title(title: str | None, filename: str | None, parsed: ParsedDocument | None) -> str:
+    """The caller's title, else the document's own, else its file name, else its first words.
+
+    Without ``parsed`` (a queued upload not yet parsed) this is the provisional title.
+    """
+    if title and title.strip():
+        return title.strip()[:500]
+    if parsed is not None and parsed.title:
         return parsed.title[:500]
-    name = _safe_filename(upload.filename)
+    name = safe_filename(filename)
     if name:
         return name
+    if parsed is None:
+        return "untitled"
     return parsed.text[:80].split("\n")[0]
 
 
-def _safe_filename(filename: str | None) -> str | None:
+def safe_filename(filename: str | None) -> str | None:
     """Only the final path component, for display: uploads are never written under it."""
     if not filename:
         return None

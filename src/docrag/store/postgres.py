@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -27,14 +28,23 @@ _log = logging.getLogger(__name__)
 DEFAULT_TENANT = "default"
 DEFAULT_COLLECTION = "default"
 
-_DOC_COLUMNS = (
+DOC_COLUMNS = (
     "id, tenant_id, collection_id, title, filename, mime, encode(content_hash, 'hex') AS content_hash,"
-    " size_bytes, page_count, chunk_count, created_at"
+    " size_bytes, page_count, chunk_count, created_at,"
+    " status, progress, error_code, error_message, updated_at"
 )
 _HIT_COLUMNS = (
     "c.id, c.document_id, c.collection_id, d.title, c.ord, c.start_offset, c.end_offset, c.body,"
     " c.heading_path, c.page_start, c.page_end"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalCorpus:
+    version: int
+    ids: list[int]
+    documents: list[UUID]
+    texts: list[str]
 
 
 def hash_key(key: str) -> bytes:
@@ -67,6 +77,10 @@ class Store:
                 yield conn
         except psycopg.OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
+
+    def connection(self) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection with dict rows, for the other store modules (store/jobs.py)."""
+        return self._conn()
 
     def ping(self) -> None:
         with self._conn() as conn:
@@ -182,11 +196,11 @@ class Store:
     ) -> DocumentInfo | None:
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT {_DOC_COLUMNS} FROM documents"
+                f"SELECT {DOC_COLUMNS} FROM documents"
                 " WHERE tenant_id = %s AND collection_id = %s AND content_hash = %s",
                 (tenant_id, collection_id, digest),
             ).fetchone()
-        return _document(row) if row else None
+        return document_info(row) if row else None
 
     def insert_document(
         self,
@@ -199,16 +213,19 @@ class Store:
         parsed: ParsedDocument,
         chunks: Sequence[StoredChunk],
     ) -> tuple[DocumentInfo, bool]:
-        """Store a document and all its chunks in one transaction.
+        """Store a document and all its chunks in one transaction, already 'indexed'.
+
+        This is the direct in-process path (``Ingestor.ingest_many``); uploads go through the
+        job queue (store/jobs.py) instead.
 
         :returns: the document and whether it is new (False: the same bytes were already stored).
         """
         with self._conn() as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
-                " size_bytes, page_count, text, page_starts, chunk_count)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {_DOC_COLUMNS}",
+                " size_bytes, page_count, text, page_starts, chunk_count, status, progress)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'indexed', 1)"
+                f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
                 (
                     collection.tenant_id,
                     collection.id,
@@ -225,39 +242,14 @@ class Store:
             ).fetchone()
             if row is None:
                 existing = conn.execute(
-                    f"SELECT {_DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s",
+                    f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s",
                     (collection.id, digest),
                 ).fetchone()
                 assert existing is not None
-                return _document(existing), False
-            document = _document(row)
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO chunks (tenant_id, collection_id, document_id, ord, start_offset,"
-                    " end_offset, heading_path, page_start, page_end, content, body, embedding,"
-                    " sentence_spans, sentence_vectors)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            collection.tenant_id,
-                            collection.id,
-                            document.id,
-                            c.draft.ord,
-                            c.draft.start,
-                            c.draft.end,
-                            list(c.draft.heading_path),
-                            c.draft.page_start,
-                            c.draft.page_end,
-                            c.content,
-                            c.draft.body,
-                            np.asarray(c.embedding, dtype=np.float32),
-                            [offset for span in c.draft.sentences for offset in span],
-                            c.sentence_vectors,
-                        )
-                        for c in chunks
-                    ],
-                )
-            _bump(conn, collection.tenant_id, collection.id)
+                return document_info(existing), False
+            document = document_info(row)
+            insert_chunks(conn, collection.tenant_id, collection.id, document.id, chunks)
+            bump(conn, collection.tenant_id, collection.id)
         return document, True
 
     def list_documents(
@@ -265,21 +257,21 @@ class Store:
     ) -> list[DocumentInfo]:
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {_DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND collection_id = %s"
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND collection_id = %s"
                 " ORDER BY created_at, id LIMIT %s OFFSET %s",
                 (tenant_id, collection_id, limit, offset),
             ).fetchall()
-        return [_document(row) for row in rows]
+        return [document_info(row) for row in rows]
 
     def get_document(self, tenant_id: UUID, document_id: UUID) -> DocumentInfo:
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT {_DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s",
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s",
                 (tenant_id, document_id),
             ).fetchone()
         if row is None:
             raise NotFound(f"document {document_id} not found", code="document_not_found")
-        return _document(row)
+        return document_info(row)
 
     def document_text(self, tenant_id: UUID, document_id: UUID) -> tuple[str, list[int]]:
         with self._conn() as conn:
@@ -300,7 +292,7 @@ class Store:
             ).fetchone()
             if row is None:
                 raise NotFound(f"document {document_id} not found", code="document_not_found")
-            _bump(conn, tenant_id, row["collection_id"])
+            bump(conn, tenant_id, row["collection_id"])
 
     def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:
         with self._conn() as conn:
@@ -342,8 +334,9 @@ class Store:
         pairs = [(int(r["id"]), 1.0 - float(r["distance"])) for r in rows]
         return sorted(pairs, key=lambda p: -p[1])
 
-    def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> tuple[int, list[int], list[str]]:
-        """The collection's content version, chunk ids and texts, read in one snapshot."""
+    def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> LexicalCorpus:
+        """The collection's content version and its chunks' ids, documents and texts, read in
+        one snapshot."""
         with self._conn() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             version = conn.execute(
@@ -351,26 +344,45 @@ class Store:
                 (tenant_id, collection_id),
             ).fetchone()
             rows = conn.execute(
-                "SELECT id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s ORDER BY id",
+                "SELECT id, document_id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s"
+                " ORDER BY id",
                 (tenant_id, collection_id),
             ).fetchall()
-        return (
-            int(version["content_version"]) if version else -1,
-            [int(r["id"]) for r in rows],
-            [r["content"] for r in rows],
+        return LexicalCorpus(
+            version=int(version["content_version"]) if version else -1,
+            ids=[int(r["id"]) for r in rows],
+            documents=[r["document_id"] for r in rows],
+            texts=[r["content"] for r in rows],
         )
+
+    def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
+        """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
+        if not chunk_ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, sentence_vectors FROM chunks"
+                " WHERE tenant_id = %s AND id = ANY(%s) AND sentence_vectors IS NOT NULL",
+                (tenant_id, list(chunk_ids)),
+            ).fetchall()
+        return {int(r["id"]): r["sentence_vectors"] for r in rows}
 
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
     ) -> list[Hit]:
-        """Hydrate scored chunk ids, keeping only chunks that exist now in the caller's scope."""
+        """Hydrate scored chunk ids, keeping only chunks that exist now in the caller's scope.
+
+        Only chunks of 'indexed' documents: the worker writes chunks and the 'indexed' status in
+        one transaction, so this is defence in depth against a half-ingested document.
+        """
         if not scored:
             return []
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
-                " WHERE c.id = ANY(%s) AND c.tenant_id = %s AND c.collection_id = ANY(%s)",
+                " WHERE c.id = ANY(%s) AND c.tenant_id = %s AND c.collection_id = ANY(%s)"
+                " AND d.status = 'indexed'",
                 ([chunk_id for chunk_id, _ in scored], tenant_id, list(collection_ids)),
             ).fetchall()
         by_id = {int(r["id"]): r for r in rows}
@@ -389,7 +401,7 @@ class Store:
             rows = conn.execute(
                 "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
-                " WHERE c.tenant_id = %s AND c.id = ANY(%s)",
+                " WHERE c.tenant_id = %s AND c.id = ANY(%s) AND d.status = 'indexed'",
                 (tenant_id, list(chunk_ids)),
             ).fetchall()
         return {
@@ -398,15 +410,60 @@ class Store:
         }
 
 
-def _bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> None:
+def insert_chunks(
+    conn: psycopg.Connection[Any],
+    tenant_id: UUID,
+    collection_id: UUID,
+    document_id: UUID,
+    chunks: Sequence[StoredChunk],
+) -> None:
+    """Insert a document's chunks (inside the caller's transaction); UNIQUE (document_id, ord)
+    makes a second copy of any chunk impossible."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO chunks (tenant_id, collection_id, document_id, ord, start_offset,"
+            " end_offset, heading_path, page_start, page_end, content, body, embedding,"
+            " sentence_spans, sentence_vectors)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    tenant_id,
+                    collection_id,
+                    document_id,
+                    c.draft.ord,
+                    c.draft.start,
+                    c.draft.end,
+                    list(c.draft.heading_path),
+                    c.draft.page_start,
+                    c.draft.page_end,
+                    c.content,
+                    c.draft.body,
+                    np.asarray(c.embedding, dtype=np.float32),
+                    [offset for span in c.draft.sentences for offset in span],
+                    c.sentence_vectors,
+                )
+                for c in chunks
+            ],
+        )
+
+
+def bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> None:
+    """Mark the collection's chunks changed (inside the caller's transaction), for BM25."""
     conn.execute(
         "UPDATE collections SET content_version = content_version + 1 WHERE tenant_id = %s AND id = %s",
         (tenant_id, collection_id),
     )
 
 
-def _document(row: dict[str, Any]) -> DocumentInfo:
-    return DocumentInfo(**{**row, "created_at": row["created_at"].isoformat()})
+def document_info(row: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        **{
+            **row,
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+            "progress": round(float(row["progress"]), 4),
+        }
+    )
 
 
 def _hit(row: dict[str, Any], score: float) -> Hit:

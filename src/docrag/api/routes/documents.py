@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from typing import Annotated
 from uuid import UUID
 
@@ -9,17 +11,24 @@ from starlette.concurrency import run_in_threadpool
 
 from docrag.api.deps import PrincipalDep, RuntimeDep, WriterDep
 from docrag.api.schemas import NAME_PATTERN, DocumentOut
-from docrag.errors import FileTooLarge, InvalidRequest
+from docrag.domain import DocumentInfo
+from docrag.errors import FileTooLarge, InvalidRequest, error_for
 from docrag.ingest.detect import detect_type
 from docrag.ingest.pipeline import Upload
+from docrag.jobs.submit import submit
+from docrag.runtime import Runtime
+from docrag.store.jobs import Outcome
 
 router = APIRouter(tags=["documents"])
 
 
 @router.post(
     "/v1/collections/{name}/documents",
-    status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "The same bytes were already stored in this collection"}},
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "The same bytes are already stored in this collection: that document"},
+        201: {"description": "With wait=true: the document is indexed and searchable"},
+    },
 )
 async def upload_document(
     name: str,
@@ -28,8 +37,15 @@ async def upload_document(
     response: Response,
     file: Annotated[UploadFile, File(description="The document (PDF, DOCX, HTML, Markdown or text)")],
     title: Annotated[str | None, Form(max_length=500)] = None,
+    wait: Annotated[
+        bool, Query(description="Answer only once the document is indexed (201) or failed (its error)")
+    ] = False,
 ) -> DocumentOut:
-    """Parse, chunk, embed and store a document; it is searchable when this returns."""
+    """Queue a document for ingestion; poll ``GET /v1/documents/{id}`` until it is ``indexed``.
+
+    Bytes that can't be a document (too large, empty, unsupported or unreadable type) are
+    refused at once and store nothing. A re-upload of a failed document queues it again.
+    """
     if not _valid_name(name):
         raise InvalidRequest(f"invalid collection name {name!r}")
     limit = runtime.settings.max_upload_bytes
@@ -38,12 +54,33 @@ async def upload_document(
         raise FileTooLarge(f"the upload exceeds the limit of {limit} bytes")
     detect_type(data, file.filename)  # reject unreadable bytes before creating the collection
     collection = await run_in_threadpool(runtime.collection, caller.tenant_id, name, create=True)
-    document, created = await run_in_threadpool(
-        runtime.ingestor.ingest, collection, Upload(data, file.filename, title)
+    queued = await run_in_threadpool(
+        submit, runtime.jobs, runtime.ingestor, collection, Upload(data, file.filename, title)
     )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return DocumentOut.of(document, duplicate=not created)
+    document = queued.document
+    if wait and not document.final:
+        document = await _wait(runtime, document, runtime.settings.upload_wait_seconds)
+    if wait and document.status == "failed":
+        raise error_for(document.error_code or "internal_error", document.error_message or "ingestion failed")
+    response.status_code = _status_code(queued.outcome, document)
+    return DocumentOut.of(document, duplicate=queued.outcome != "queued")
+
+
+def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
+    if outcome == "existing":
+        return status.HTTP_200_OK
+    if not document.final:
+        return status.HTTP_202_ACCEPTED  # queued (again): poll GET /v1/documents/{id}
+    return status.HTTP_201_CREATED if outcome == "queued" else status.HTTP_200_OK
+
+
+async def _wait(runtime: Runtime, document: DocumentInfo, timeout: float) -> DocumentInfo:
+    """Poll the document (a cheap primary-key read) until it is final or ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while not document.final and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        document = await run_in_threadpool(runtime.store.get_document, document.tenant_id, document.id)
+    return document
 
 
 @router.get("/v1/collections/{name}/documents")

@@ -1,0 +1,102 @@
+"""Runs one claimed ingestion job: parse, chunk, embed (with progress), then the fenced final write.
+
+Permanent errors (the bytes can't be indexed: a :class:`BadInput`) fail the document at once
+with their typed code. Anything else (database or model unavailable, an unexpected error) is
+retried with exponential backoff until the job's attempts are used up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from enum import StrEnum
+
+from docrag.domain import Job
+from docrag.errors import BadInput, DocRAGError
+from docrag.ingest.pipeline import Ingestor, document_title
+from docrag.settings import Settings
+from docrag.store.jobs import JobStore
+
+_log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    HANDED_BACK = "handed_back"  # the worker is stopping: queued again for another one
+    LOST = "lost"  # the lease ran out and another worker took the job: nothing was written
+
+
+class _Stop(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
+
+
+def retry_delay(attempt: int, base: float) -> float:
+    """Exponential backoff after the ``attempt``-th failed try (1-based), at most an hour."""
+    return float(min(base * 2 ** (attempt - 1), 3600.0))
+
+
+class JobRunner:
+    def __init__(self, jobs: JobStore, ingestor: Ingestor, settings: Settings) -> None:
+        self._jobs = jobs
+        self._ingestor = ingestor
+        self._settings = settings
+
+    def run(self, job: Job, abort: threading.Event | None = None) -> Outcome:
+        """Process ``job`` to its end; with ``abort`` set, hand it back at the next checkpoint.
+
+        :raises Unavailable: when even recording the outcome fails (the lease then expires and
+            another worker takes the job over).
+        """
+        if job.attempts > job.max_attempts:
+            # Only a job whose workers died (lease ran out) comes back past its last attempt.
+            message = f"ingestion was abandoned {job.attempts - 1} times (a worker crashed or hung)"
+            return self._failed(job, "internal_error", message)
+        try:
+            return self._process(job, abort)
+        except _Stop as stop:
+            if stop.outcome is Outcome.HANDED_BACK and not self._jobs.hand_back(job):
+                return Outcome.LOST
+            return stop.outcome
+        except BadInput as exc:
+            return self._failed(job, exc.code, exc.message)
+        except DocRAGError as exc:
+            return self._retry(job, exc.code, exc.message)
+        except Exception as exc:  # a bug or a library failing: logged, then retried like a transient error
+            _log.exception("job %s failed unexpectedly", job.id)
+            return self._retry(job, "internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _process(self, job: Job, abort: threading.Event | None) -> Outcome:
+        upload = self._jobs.upload(job)
+        if upload is None:
+            self._checkpoint(job, "parsing", 0.0, abort)  # no bytes and not ours: a lost job
+            return self._failed(job, "internal_error", "the uploaded bytes are missing")
+        parsed, drafts = self._ingestor.prepare(upload.data, upload.filename)
+        self._checkpoint(job, "embedding", 0.0, abort)
+        chunks = self._ingestor.embed(
+            drafts, lambda done, total: self._checkpoint(job, "embedding", done / total, abort)
+        )
+        title = document_title(upload.title, upload.filename, parsed)
+        if not self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks):
+            return Outcome.LOST
+        return Outcome.DONE
+
+    def _checkpoint(self, job: Job, status: str, progress: float, abort: threading.Event | None) -> None:
+        if abort is not None and abort.is_set():
+            raise _Stop(Outcome.HANDED_BACK)
+        if not self._jobs.progress(job, status, progress):
+            raise _Stop(Outcome.LOST)
+
+    def _failed(self, job: Job, code: str, message: str) -> Outcome:
+        return Outcome.FAILED if self._jobs.fail(job, code, message) else Outcome.LOST
+
+    def _retry(self, job: Job, code: str, message: str) -> Outcome:
+        if job.attempts >= job.max_attempts:
+            return self._failed(job, code, message)
+        delay = retry_delay(job.attempts, self._settings.job_retry_base_seconds)
+        if not self._jobs.retry(job, f"{code}: {message}", delay):
+            return Outcome.LOST
+        return Outcome.RETRYING

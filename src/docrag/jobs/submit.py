@@ -1,0 +1,49 @@
+"""Submitting uploads to the ingestion queue, and waiting for their documents to be final.
+
+Everything that can be decided from the bytes alone (size, emptiness, file type) is checked
+here, so a bad upload is refused at once and stores nothing; parsing, chunking and embedding
+happen in a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from uuid import UUID
+
+from docrag.domain import Collection, DocumentInfo
+from docrag.ingest.detect import detect_type
+from docrag.ingest.pipeline import Ingestor, Upload, document_title, safe_filename
+from docrag.store.jobs import Enqueued, JobStore
+
+
+def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: Upload) -> Enqueued:
+    """Queue ``upload`` (one transaction: document, bytes, job), or find the same bytes stored.
+
+    :raises BadInput: (FileTooLarge, EmptyFile, UnsupportedFileType, UnreadableFile) at once.
+    """
+    ingestor.check_size(upload.data)
+    mime = detect_type(upload.data, upload.filename)
+    explicit = upload.title.strip() if upload.title and upload.title.strip() else None
+    return jobs.enqueue(
+        collection,
+        data=upload.data,
+        digest=hashlib.sha256(upload.data).digest(),
+        mime=mime,
+        title=document_title(explicit, upload.filename, None),
+        filename=safe_filename(upload.filename),
+        explicit_title=explicit,
+    )
+
+
+def wait_final(
+    jobs: JobStore, tenant_id: UUID, document_ids: Sequence[UUID], *, timeout: float, poll: float = 0.1
+) -> list[DocumentInfo]:
+    """The documents once all are indexed or failed, or as they are when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        docs = jobs.documents(tenant_id, document_ids)
+        if all(d.final for d in docs) or time.monotonic() >= deadline:
+            return docs
+        time.sleep(poll)

@@ -1,0 +1,274 @@
+"""The ingestion queue's SQL: enqueue, claim, heartbeat, progress, complete, fail, retry.
+
+Jobs live in PostgreSQL beside the documents they build. A worker claims a job with
+``FOR UPDATE SKIP LOCKED`` and holds it under a lease that its heartbeat extends; a job whose
+lease ran out (its worker died) is claimable again. Every write a worker makes is fenced on
+still owning the job (``id = job AND worker_id = me AND state = 'running'``), and the final
+write (chunks, document 'indexed', content version, job 'done') is one transaction, so a
+worker whose lease was taken over can never write a second copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+
+from docrag.domain import Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
+from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, insert_chunks
+
+_log = logging.getLogger(__name__)
+
+CHANNEL = "docrag_jobs"  # NOTIFY channel: a job was queued
+_OWNED = "j.id = %(job)s AND j.worker_id = %(worker)s AND j.state = 'running'"
+
+Outcome = Literal["queued", "requeued", "existing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    document: DocumentInfo
+    #: queued: a new document; requeued: a failed one queued again; existing: left as it was.
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpload:
+    data: bytes
+    filename: str | None
+    title: str | None  # the caller's title, if any
+
+
+class JobStore:
+    def __init__(self, store: Store, *, max_attempts: int = 5) -> None:
+        self._store = store
+        self._max_attempts = max_attempts
+
+    # -- submitting ----------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        collection: Collection,
+        *,
+        data: bytes,
+        digest: bytes,
+        mime: str,
+        title: str,
+        filename: str | None,
+        explicit_title: str | None,
+    ) -> Enqueued:
+        """Store the document (queued), its bytes and its job in one transaction.
+
+        The same bytes already in the collection return that document; a failed one is
+        queued again with these bytes.
+        """
+        tenant = collection.tenant_id
+        with self._store.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
+                " size_bytes, text) VALUES (%s, %s, %s, %s, %s, %s, %s, '')"
+                f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
+                (tenant, collection.id, title, filename, mime, digest, len(data)),
+            ).fetchone()
+            outcome: Outcome = "queued"
+            if row is None:
+                row = conn.execute(
+                    f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s"
+                    " FOR UPDATE",
+                    (collection.id, digest),
+                ).fetchone()
+                assert row is not None  # the conflicting row is committed: ON CONFLICT waited for it
+                if row["status"] != "failed":
+                    return Enqueued(document_info(row), "existing")
+                outcome = "requeued"
+                row = conn.execute(
+                    "UPDATE documents SET status = 'queued', progress = 0, error_code = NULL,"
+                    f" error_message = NULL, updated_at = now() WHERE id = %s RETURNING {DOC_COLUMNS}",
+                    (row["id"],),
+                ).fetchone()
+                assert row is not None
+            doc_id = row["id"]
+            conn.execute(
+                "INSERT INTO uploads (tenant_id, document_id, title, data) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (document_id) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data",
+                (tenant, doc_id, explicit_title, data),
+            )
+            conn.execute(
+                "INSERT INTO jobs (tenant_id, document_id, max_attempts) VALUES (%s, %s, %s)"
+                " ON CONFLICT (document_id) DO UPDATE SET state = 'queued', attempts = 0,"
+                " max_attempts = EXCLUDED.max_attempts, run_after = now(), lease_until = NULL,"
+                " worker_id = NULL, last_error = NULL, updated_at = now()",
+                (tenant, doc_id, self._max_attempts),
+            )
+            conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
+        return Enqueued(document_info(row), outcome)
+
+    def documents(self, tenant_id: UUID, document_ids: Sequence[UUID]) -> list[DocumentInfo]:
+        with self._store.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = ANY(%s)",
+                (tenant_id, list(document_ids)),
+            ).fetchall()
+        return [document_info(r) for r in rows]
+
+    # -- working -------------------------------------------------------------------------
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Take the oldest claimable job: one whose lease ran out first, else a queued one."""
+        for candidates in (
+            "state = 'running' AND lease_until < now() ORDER BY lease_until",
+            "state = 'queued' AND run_after <= now() ORDER BY run_after, id",
+        ):
+            with self._store.connection() as conn, conn.transaction():
+                row = conn.execute(
+                    "UPDATE jobs j SET state = 'running', worker_id = %s, attempts = j.attempts + 1,"
+                    " lease_until = now() + make_interval(secs => %s::float8), updated_at = now()"
+                    f" WHERE j.id = (SELECT id FROM jobs WHERE {candidates} LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id",
+                    (worker_id, lease_seconds),
+                ).fetchone()
+                if row is None:
+                    continue
+                doc = conn.execute(
+                    "UPDATE documents SET status = 'parsing', progress = 0, updated_at = now()"
+                    " WHERE id = %s RETURNING collection_id",
+                    (row["document_id"],),
+                ).fetchone()
+                assert doc is not None  # the job's foreign key holds the document
+                return Job(collection_id=doc["collection_id"], **row)
+        return None
+
+    def upload(self, job: Job) -> StoredUpload | None:
+        with self._store.connection() as conn:
+            row = conn.execute(
+                "SELECT u.data, u.title, d.filename FROM uploads u"
+                " JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
+                " WHERE u.tenant_id = %s AND u.document_id = %s",
+                (job.tenant_id, job.document_id),
+            ).fetchone()
+        return StoredUpload(bytes(row["data"]), row["filename"], row["title"]) if row else None
+
+    def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]:
+        """Extend the leases of the jobs these workers hold; :returns: the ids still held."""
+        with self._store.connection() as conn:
+            rows = conn.execute(
+                "UPDATE jobs SET lease_until = now() + make_interval(secs => %s::float8), updated_at = now()"
+                " WHERE worker_id = ANY(%s) AND state = 'running' RETURNING id",
+                (lease_seconds, list(worker_ids)),
+            ).fetchall()
+        return {int(r["id"]) for r in rows}
+
+    def progress(self, job: Job, status: str, progress: float) -> bool:
+        """Show the document's stage and progress; :returns: False when the job is no longer ours."""
+        with self._store.connection() as conn:
+            row = conn.execute(
+                "UPDATE documents d SET status = %(status)s, progress = %(progress)s, updated_at = now()"
+                f" FROM jobs j WHERE {_OWNED} AND d.id = j.document_id RETURNING d.id",
+                {"job": job.id, "worker": job.worker_id, "status": status, "progress": progress},
+            ).fetchone()
+        return row is not None
+
+    def complete(
+        self, job: Job, *, title: str, parsed: ParsedDocument, chunks: Sequence[StoredChunk]
+    ) -> bool:
+        """The final write, all or nothing: chunks, document 'indexed', content version, job 'done'.
+
+        :returns: False (and writes nothing) when the job is no longer this worker's.
+        """
+        with self._store.connection() as conn, conn.transaction():
+            if not _finish_job(conn, job, "done", None):
+                return False
+            conn.execute(
+                "UPDATE documents SET status = 'indexed', progress = 1, title = %s, mime = %s, text = %s,"
+                " page_starts = %s, page_count = %s, chunk_count = %s, error_code = NULL,"
+                " error_message = NULL, updated_at = now() WHERE id = %s",
+                (
+                    title,
+                    parsed.mime,
+                    parsed.text,
+                    parsed.page_starts(),
+                    parsed.page_count,
+                    len(chunks),
+                    job.document_id,
+                ),
+            )
+            insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
+            bump(conn, job.tenant_id, job.collection_id)
+            conn.execute("DELETE FROM uploads WHERE document_id = %s", (job.document_id,))
+        return True
+
+    def fail(self, job: Job, code: str, message: str) -> bool:
+        """Fail the job and its document for good, with the typed error shown on the document."""
+        with self._store.connection() as conn, conn.transaction():
+            if not _finish_job(conn, job, "failed", f"{code}: {message}"):
+                return False
+            conn.execute(
+                "UPDATE documents SET status = 'failed', error_code = %s, error_message = %s,"
+                " updated_at = now() WHERE id = %s",
+                (code, message, job.document_id),
+            )
+            conn.execute("DELETE FROM uploads WHERE document_id = %s", (job.document_id,))
+        return True
+
+    def retry(self, job: Job, error: str, delay_seconds: float) -> bool:
+        """Queue the job again after ``delay_seconds`` (the caller checked attempts are left)."""
+        return self._requeue(job, error=error, delay_seconds=delay_seconds, refund=False)
+
+    def hand_back(self, job: Job) -> bool:
+        """Return a job this worker won't finish (shutting down) to the queue, attempt refunded."""
+        return self._requeue(job, error=None, delay_seconds=0.0, refund=True)
+
+    def _requeue(self, job: Job, *, error: str | None, delay_seconds: float, refund: bool) -> bool:
+        with self._store.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE jobs j SET state = 'queued', worker_id = NULL, lease_until = NULL,"
+                " run_after = now() + make_interval(secs => %(delay)s::float8), updated_at = now(),"
+                " last_error = coalesce(%(error)s, j.last_error),"
+                " attempts = j.attempts - CASE WHEN %(refund)s THEN 1 ELSE 0 END"
+                f" WHERE {_OWNED} RETURNING j.id",
+                {
+                    "job": job.id,
+                    "worker": job.worker_id,
+                    "delay": delay_seconds,
+                    "error": error,
+                    "refund": refund,
+                },
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE documents SET status = 'queued', progress = 0, updated_at = now() WHERE id = %s",
+                (job.document_id,),
+            )
+            conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+        return True
+
+    # -- wake-ups ------------------------------------------------------------------------
+
+    def listen(self, stop: threading.Event, wake: Callable[[], None], *, timeout: float = 1.0) -> None:
+        """Call ``wake`` on every enqueue notification until ``stop`` is set (own connection)."""
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self._store.url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=timeout, stop_after=1):
+                            wake()
+            except psycopg.OperationalError as exc:
+                # Polling still finds jobs; the listener only cuts latency. Reconnect later.
+                _log.warning("job listener lost its connection: %s", exc)
+                stop.wait(timeout)
+
+
+def _finish_job(conn: psycopg.Connection[Any], job: Job, state: str, error: str | None) -> bool:
+    row = conn.execute(
+        "UPDATE jobs j SET state = %(state)s, lease_until = NULL, updated_at = now(),"
+        f" last_error = coalesce(%(error)s, j.last_error) WHERE {_OWNED} RETURNING j.id",
+        {"job": job.id, "worker": job.worker_id, "state": state, "error": error},
+    ).fetchone()
+    return row is not None
