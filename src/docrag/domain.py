@@ -163,6 +163,7 @@ class Hit:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    rerank_score: float | None = None  # set when a reranker reordered this hit
 
 
 @dataclass(frozen=True, slots=True)

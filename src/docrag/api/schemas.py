@@ -104,6 +104,7 @@ class HitOut(BaseModel):
     score: float
     dense_score: float | None
     lexical_score: float | None
+    rerank_score: float | None = None
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
@@ -121,6 +122,7 @@ class HitOut(BaseModel):
             score=round(h.score, 6),
             dense_score=h.dense_score,
             lexical_score=h.lexical_score,
+            rerank_score=h.rerank_score,
         )
 
 

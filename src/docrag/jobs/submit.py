@@ -22,7 +22,9 @@ def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: U
     """Queue ``upload`` (one transaction: document, bytes, job), or find the same bytes stored.
 
     :raises BadInput: (FileTooLarge, EmptyFile, UnsupportedFileType, UnreadableFile) at once.
+    :raises Conflict: (embedding_model_mismatch) when the collection's vectors are another model's.
     """
+    ingestor.check_collection(collection)
     ingestor.check_size(upload.data)
     mime = detect_type(upload.data, upload.filename)
     explicit = upload.title.strip() if upload.title and upload.title.strip() else None

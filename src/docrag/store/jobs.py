@@ -20,6 +20,7 @@ from uuid import UUID
 import psycopg
 
 from docrag.domain import Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
+from docrag.errors import Conflict
 from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, insert_chunks
 
 _log = logging.getLogger(__name__)
@@ -45,9 +46,11 @@ class StoredUpload:
 
 
 class JobStore:
-    def __init__(self, store: Store, *, max_attempts: int = 5) -> None:
+    def __init__(self, store: Store, *, max_attempts: int = 5, embedding_model: str | None = None) -> None:
         self._store = store
         self._max_attempts = max_attempts
+        #: The model this process's workers embed with: complete() refuses a collection of another.
+        self._embedding_model = embedding_model
 
     # -- submitting ----------------------------------------------------------------------
 
@@ -179,8 +182,24 @@ class JobStore:
         """The final write, all or nothing: chunks, document 'indexed', content version, job 'done'.
 
         :returns: False (and writes nothing) when the job is no longer this worker's.
+        :raises Conflict: (embedding_model_mismatch; the job is retried, then fails) when the
+            collection records another model than this worker's: a worker configured with another
+            model must not write its vectors into the collection.
         """
         with self._store.connection() as conn, conn.transaction():
+            if self._embedding_model is not None:
+                # No row lock: a collection's model never changes, and FOR SHARE here would
+                # deadlock two completions meeting at bump()'s UPDATE of the same row.
+                row = conn.execute(
+                    "SELECT name, embedding_model FROM collections WHERE tenant_id = %s AND id = %s",
+                    (job.tenant_id, job.collection_id),
+                ).fetchone()
+                if row is not None and row["embedding_model"] != self._embedding_model:
+                    raise Conflict(
+                        f"collection {row['name']!r} holds vectors of {row['embedding_model']};"
+                        f" this worker embeds with {self._embedding_model}",
+                        code="embedding_model_mismatch",
+                    )
             if not _finish_job(conn, job, "done", None):
                 return False
             conn.execute(

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from docrag.errors import DocRAGError
+from docrag.models.protocol import warm_up
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -26,7 +27,7 @@ def ready(request: Request) -> JSONResponse:
         except DocRAGError as exc:
             checks["database"] = exc.message
         try:
-            runtime.embedder.warm_up()
+            warm_up(runtime.embedder)
             checks["model"] = "ok"
         except DocRAGError as exc:
             checks["model"] = exc.message
