@@ -11,7 +11,13 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   ├── UnreadableFile          422 unreadable_file
     │   ├── EncryptedFile           422 encrypted_file
     │   ├── NoTextFound             422 no_text_found
-    │   └── FileTooLarge            413 file_too_large
+    │   ├── FileTooLarge            413 file_too_large
+    │   │   └── DecompressionBomb   413 decompression_bomb (a DOCX part or PDF stream expands
+    │   │                               past DOCRAG_MAX_DECOMPRESSED_BYTES)
+    │   ├── TooManyPages            422 too_many_pages (more than DOCRAG_MAX_PAGES)
+    │   ├── ParseTimeout            422 parse_timeout (parsing ran past DOCRAG_PARSE_TIMEOUT_SECONDS)
+    │   └── ParseMemoryExceeded     422 parse_memory_exceeded (parsing needed more than
+    │                                   DOCRAG_WORKER_MEMORY_MB)
     ├── AuthError
     │   ├── Unauthenticated         401 unauthenticated
     │   └── Forbidden               403 forbidden
@@ -75,6 +81,26 @@ class NoTextFound(UnreadableFile):
 class FileTooLarge(BadInput):
     code = "file_too_large"
     status = 413
+
+
+class DecompressionBomb(FileTooLarge):
+    code = "decompression_bomb"
+    status = 413
+
+
+class TooManyPages(BadInput):
+    code = "too_many_pages"
+    status = 422
+
+
+class ParseTimeout(BadInput):
+    code = "parse_timeout"
+    status = 422
+
+
+class ParseMemoryExceeded(BadInput):
+    code = "parse_memory_exceeded"
+    status = 422
 
 
 class AuthError(DocRAGError):

@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 
-from docrag.errors import EmptyFile, UnreadableFile, UnsupportedFileType
+from docrag.errors import DecompressionBomb, EmptyFile, UnreadableFile, UnsupportedFileType
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -17,6 +17,7 @@ TEXT = "text/plain"
 
 _MARKDOWN_EXTS = (".md", ".markdown", ".mdown", ".mkd", ".mkdn")
 _SNIFF = 8192
+_MAX_ZIP_ENTRIES = 10_000
 
 # (offset, magic, what it is); checked in order.
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (
@@ -98,7 +99,11 @@ def detect_type(data: bytes, filename: str | None = None) -> str:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode text bytes: UTF-8 (BOM optional), or UTF-16/32 with a BOM. NULs are dropped."""
+    """Decode text bytes: UTF-8 (BOM optional), or UTF-16/32 with a BOM. NULs are dropped.
+
+    Invalid UTF-8 is :class:`UnreadableFile`; text whose first 8 KiB is more than 5 % NULs and
+    other control characters is binary (:class:`UnsupportedFileType`).
+    """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -107,11 +112,10 @@ def decode_text(data: bytes) -> str:
                 raise UnreadableFile(f"the text is not valid {encoding.upper()}: {exc.reason}") from exc
             return _check_text(text)
     if b"\x00" in data[:_SNIFF]:
+        # UTF-16 without a BOM, or UTF-8 with stray NULs (dropped, wherever they are), else binary.
         utf16 = _bomless_utf16(data)
-        if utf16 is None:
-            raise UnsupportedFileType("unsupported file type: binary data (contains NUL bytes)")
         try:
-            return _check_text(data.decode(utf16))
+            return _check_text(data.decode(utf16 or "utf-8"))
         except UnicodeDecodeError as exc:
             raise UnsupportedFileType("unsupported file type: binary data (contains NUL bytes)") from exc
     try:
@@ -126,7 +130,7 @@ def decode_text(data: bytes) -> str:
 
 def _check_text(text: str) -> str:
     sample = text[:_SNIFF]
-    if sample and len(_CONTROL.findall(sample.replace("\x00", ""))) > 0.05 * len(sample):
+    if sample and len(_CONTROL.findall(sample)) > 0.05 * len(sample):  # NULs count too
         raise UnsupportedFileType("unsupported file type: binary data (too many control characters)")
     return text.replace("\x00", "")
 
@@ -159,10 +163,16 @@ def _binary_kind(data: bytes) -> str | None:
 
 
 def _zip_type(data: bytes) -> str:
+    # Checked before zipfile builds one object per entry (this runs in the API process too).
+    if data.count(b"PK\x01\x02") > _MAX_ZIP_ENTRIES:
+        raise DecompressionBomb(f"the ZIP container has more than {_MAX_ZIP_ENTRIES} entries")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
+            mimetype = b""
+            if "mimetype" in names:
+                with archive.open("mimetype") as part:  # never all of it: it could be a bomb
+                    mimetype = part.read(100)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
         raise UnreadableFile(f"the ZIP/DOCX container is corrupt: {exc}") from exc
     except NotImplementedError as exc:  # e.g. an unsupported compression method for "mimetype"

@@ -11,6 +11,7 @@ BEIR evaluation), embedding many documents' chunks in full batches.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -20,11 +21,15 @@ import numpy as np
 from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument, StoredChunk
 from docrag.errors import DocRAGError, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
-from docrag.ingest.parsers import parse
+from docrag.ingest.parsers import ParseLimits, parse
+from docrag.ingest.sandbox import ParseSandbox
 from docrag.models.protocol import Embedder
+from docrag.models.registry import check_model
 from docrag.models.tokenizer import count_tokens
 from docrag.settings import Settings
 from docrag.store.postgres import Store
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,29 @@ class Ingestor:
         self._store = store
         self._embedder = embedder
         self._settings = settings
+        self._limits = ParseLimits(
+            max_pages=settings.max_pages, max_decompressed_bytes=settings.max_decompressed_bytes
+        )
+        #: Parsing runs in child processes under the memory and time limits (docrag/ingest/sandbox.py).
+        self.sandbox = (
+            ParseSandbox(
+                self._limits,
+                timeout_seconds=settings.parse_timeout_seconds,
+                memory_mb=settings.worker_memory_mb,
+            )
+            if settings.parse_sandbox
+            else None
+        )
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.close()
+
+    def parse(self, data: bytes, filename: str | None) -> ParsedDocument:
+        """:raises DocRAGError: the typed reason, hostile files included (see errors.py)."""
+        if self.sandbox is not None:
+            return self.sandbox.parse(data, filename)
+        return parse(data, filename, self._limits)
 
     def ingest(self, collection: Collection, upload: Upload) -> tuple[DocumentInfo, bool]:
         """Store one upload; :raises DocRAGError: with the reason when it can't be read."""
@@ -67,7 +95,10 @@ class Ingestor:
         """Store several uploads, embedding their chunks together in full batches.
 
         Each upload succeeds or fails on its own; failures carry their typed error.
+
+        :raises Conflict: (embedding_model_mismatch) when the collection's vectors are another model's.
         """
+        self.check_collection(collection)
         results: list[IngestResult | None] = [None] * len(uploads)
         prepared: list[tuple[int, _Prepared]] = []
         for i, upload in enumerate(uploads):
@@ -109,6 +140,13 @@ class Ingestor:
         parsed, drafts = self.prepare(upload.data, upload.filename)
         return None, _Prepared(upload, digest, parsed, drafts)
 
+    def check_collection(self, collection: Collection) -> None:
+        """:raises Conflict: (409 embedding_model_mismatch) unless this ingestor's model built
+        the collection's vectors."""
+        check_model(
+            self._embedder, repr(collection.name), collection.embedding_model, collection.embedding_dim
+        )
+
     def check_size(self, data: bytes) -> None:
         """:raises FileTooLarge, EmptyFile: before anything is parsed or stored."""
         if len(data) > self._settings.max_upload_bytes:
@@ -118,7 +156,7 @@ class Ingestor:
 
     def prepare(self, data: bytes, filename: str | None) -> tuple[ParsedDocument, list[ChunkDraft]]:
         """Parse and chunk; :raises BadInput: (a subclass) when the bytes can't be indexed."""
-        parsed = parse(data, filename)
+        parsed = self.parse(data, filename)
         drafts = chunk_document(
             parsed,
             max_tokens=self._settings.chunk_max_tokens,
@@ -185,5 +223,7 @@ def safe_filename(filename: str | None) -> str | None:
     """Only the final path component, for display: uploads are never written under it."""
     if not filename:
         return None
-    name = PurePath(filename.replace("\\", "/")).name.replace("\x00", "").strip()
+    name = _CONTROL_CHARS.sub("", PurePath(filename.replace("\\", "/")).name).strip()
+    if name in (".", ".."):
+        return None
     return name[:255] or None

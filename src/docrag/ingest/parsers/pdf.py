@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import warnings
+from contextlib import AbstractContextManager
 from typing import Any
 
-from pypdf.errors import DependencyError, FileNotDecryptedError
+import pypdf
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
-from docrag.errors import DocRAGError, EncryptedFile, UnreadableFile
+from docrag.errors import DecompressionBomb, DocRAGError, EncryptedFile, TooManyPages, UnreadableFile
 
 MIME = "application/pdf"
+MAX_PAGES = 2000
+MAX_DECOMPRESSED = 200 * 1024 * 1024
+# pypdf's LimitReachedError messages that mean "this stream expands too far".
+_DECOMPRESSION_SIGNS = ("decompress", "Declared size", "Declared stream length", "image size")
 
 _BLANK_LINES = re.compile(r"\n[ \t\f\v]*\n")
 _BULLET = re.compile(r"^([\u2022\u25cf\u25aa\u2013\-*•]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
@@ -21,20 +28,52 @@ _HYPHENATED = re.compile(r"[^\W\d_]-$")
 _SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+(?:\.\d+)*)[.)]?\s+")
 
 
-def parse_pdf(data: bytes) -> ParsedDocument:
-    with warnings.catch_warnings():
+def parse_pdf(
+    data: bytes, max_pages: int = MAX_PAGES, max_decompressed: int = MAX_DECOMPRESSED
+) -> ParsedDocument:
+    """:raises TooManyPages: past ``max_pages`` real pages (the page tree is walked; ``/Count``
+    may lie); :raises DecompressionBomb: when a stream expands past ``max_decompressed`` bytes."""
+    with warnings.catch_warnings(), _limits(max_decompressed):
         warnings.simplefilter("ignore")
         try:
-            return _parse(data)
-        except DocRAGError:
+            return _parse(data, max_pages)
+        except (DocRAGError, MemoryError):
             raise
+        except LimitReachedError as exc:
+            raise _limit_error(exc) from exc
         except DependencyError as exc:
             raise EncryptedFile(f"the PDF is AES-encrypted and can't be decrypted here: {exc}") from exc
         except Exception as exc:  # pypdf raises many kinds on damaged files
             raise UnreadableFile(f"the PDF could not be read: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse(data: bytes) -> ParsedDocument:
+def _limits(max_decompressed: int) -> AbstractContextManager[Any]:
+    """pypdf's own decompression limits set to ours (its other limits keep their defaults)."""
+    apply_configuration = getattr(pypdf, "apply_configuration", None)
+    if apply_configuration is None:  # pypdf < 7: its fixed 75 MB limits apply
+        return contextlib.nullcontext()
+    context: AbstractContextManager[Any] = apply_configuration(
+        maximum_declared_stream_length=max_decompressed,
+        array_based_stream_maximum_output_length=max_decompressed,
+        jbig2_maximum_output_length=max_decompressed,
+        lzw_maximum_output_length=max_decompressed,
+        run_length_maximum_output_length=max_decompressed,
+        zlib_maximum_output_length=max_decompressed,
+        brotli_maximum_output_length=max_decompressed,
+        image_maximum_buffer_size=max_decompressed,
+        stream_decoding_work_maximum_length=max(max_decompressed, 300_000_000),
+    )
+    return context
+
+
+def _limit_error(exc: LimitReachedError) -> DocRAGError:
+    message = str(exc)
+    if any(sign in message for sign in _DECOMPRESSION_SIGNS):
+        return DecompressionBomb(f"a PDF stream expands past the decompression limit: {message}")
+    return UnreadableFile(f"the PDF could not be read: a limit was reached: {message}")
+
+
+def _parse(data: bytes, max_pages: int) -> ParsedDocument:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data), strict=False)
@@ -49,13 +88,21 @@ def _parse(data: bytes) -> ParsedDocument:
     builder = DocumentBuilder(MIME)
     builder.title = _metadata_title(reader)
     pages = reader.pages
-    builder.page_count = len(pages)
+    builder.page_count = len(pages)  # the walked page tree, not the file's /Count
+    if builder.page_count > max_pages:
+        raise TooManyPages(f"the PDF has {builder.page_count} pages; the limit is {max_pages}")
     outline = _outline_by_page(reader)
     errors: list[Exception] = []
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
         except Exception as exc:  # one damaged page shouldn't lose the rest
+            if isinstance(exc, MemoryError):
+                raise
+            if isinstance(exc, LimitReachedError):
+                error = _limit_error(exc)
+                if isinstance(error, DecompressionBomb):
+                    raise error from exc
             if isinstance(exc, (FileNotDecryptedError, DependencyError)):
                 raise EncryptedFile(f"the PDF is encrypted and can't be decrypted here: {exc}") from exc
             errors.append(exc)
@@ -148,7 +195,7 @@ def _flush(builder: DocumentBuilder, paragraph: list[str], page: int) -> None:
         return
     text = paragraph[0]
     for line in paragraph[1:]:
-        hyphenated = bool(_HYPHENATED.search(text)) and line[:1].islower()
+        hyphenated = bool(_HYPHENATED.search(text[-2:])) and line[:1].islower()  # the tail: linear
         text = text[:-1] + line if hyphenated else f"{text} {line}"
     builder.add(BlockKind.PARAGRAPH, text, page=page)
     paragraph.clear()
