@@ -51,7 +51,9 @@ def main() -> None:
     key = new_api_key()
     runtime.store.add_api_key(runtime.default_tenant, "bench", key, "reader")
     port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=runtime), port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, runtime=runtime), port=port, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)

@@ -122,7 +122,7 @@ def run_beir(rt: Runtime, data: Path, *, split: str = "test", collection: str) -
     cid, docs, ingest_s = ingest_corpus(rt, data / "corpus.jsonl", collection)
     qrels = load_qrels(data / "qrels" / f"{split}.tsv")
     queries = {str(q["_id"]): q["text"] for q in _jsonl(data / "queries.jsonl") if str(q["_id"]) in qrels}
-    variants = leg_variants(rt.settings.model_copy(update={"candidates": CHUNK_DEPTH}))
+    variants = leg_variants(rt.settings)
     report: dict[str, Any] = {
         "data": str(data),
         "split": split,

@@ -1,6 +1,10 @@
 """Hybrid search: the dense and lexical legs run over the caller's collections, are fused,
 and the fused ids are hydrated from PostgreSQL inside the caller's tenant and collections,
-so nothing deleted or foreign can be returned whatever an index holds."""
+so nothing deleted or foreign can be returned whatever an index holds. With a reranker
+configured, the top ``rerank_top`` fused hits are reordered by its scores.
+
+Every collection searched must record the embedder's model (409 embedding_model_mismatch):
+a query vector of another model means nothing against its vectors."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from uuid import UUID
 import numpy as np
 
 from docrag.domain import Hit
-from docrag.models.protocol import Embedder, Vectors
+from docrag.models.protocol import Embedder, Reranker, Vectors
+from docrag.models.registry import check_model
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
@@ -25,16 +30,31 @@ class Retrieval:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, lexical: LexicalIndexes, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        lexical: LexicalIndexes,
+        settings: Settings,
+        reranker: Reranker | None = None,
+    ) -> None:
         self._store = store
+        self._reranker = reranker
         self._embedder = embedder
         self._lexical = lexical
         self._settings = settings
+        self._model_checked: set[UUID] = set()
 
     def retrieve(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
     ) -> Retrieval:
         s = self._settings
+        unchecked = [cid for cid in collection_ids if cid not in self._model_checked]
+        if unchecked:
+            for name, model, dim in self._store.embedding_models(tenant_id, unchecked):
+                check_model(self._embedder, repr(name), model, dim)
+            # A collection's model never changes, so one check per collection is enough.
+            self._model_checked.update(unchecked)
         vector = self._embedder.embed_batch([query])[0]
         candidates = max(limit, s.candidates)
         dense = self._store.dense_search(
@@ -46,15 +66,34 @@ class Retriever:
         if s.fusion == "rrf":
             fused = rrf([dense, lexical], k=s.rrf_k)
         else:
-            fused = minmax([dense, lexical], [s.fusion_dense_weight, 1.0 - s.fusion_dense_weight])
+            fused = minmax(
+                [dense, lexical], [s.fusion_dense_weight, 1.0 - s.fusion_dense_weight], depth=s.candidates
+            )
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
+        depth = max(limit, s.rerank_top) if self._reranker is not None else limit
         hits = [
             replace(
                 hit, dense_score=dense_by_id.get(hit.chunk_id), lexical_score=lexical_by_id.get(hit.chunk_id)
             )
-            for hit in self._store.hits(tenant_id, collection_ids, fused[:limit])
+            for hit in self._store.hits(tenant_id, collection_ids, fused[:depth])
         ]
-        return Retrieval(hits=hits, query_vector=vector)
+        if self._reranker is not None and hits:
+            hits = self._rerank(self._reranker, query, hits, s.rerank_top)
+        return Retrieval(hits=hits[:limit], query_vector=vector)
+
+    @staticmethod
+    def _rerank(reranker: Reranker, query: str, hits: list[Hit], top: int) -> list[Hit]:
+        """The first ``top`` hits ordered by the reranker's score (the fused score breaks
+        ties), the rest after them in fused order. Passages are scored as they were embedded:
+        heading path, then body."""
+        head, tail = hits[:top], hits[top:]
+        texts = [" > ".join(h.heading_path) + "\n" + h.body if h.heading_path else h.body for h in head]
+        scores = reranker.rerank(query, texts)
+        ranked = sorted(
+            (replace(h, rerank_score=score) for h, score in zip(head, scores, strict=True)),
+            key=lambda h: (-(h.rerank_score or 0.0), -h.score),
+        )
+        return ranked + tail
 
     def _with_sentences(
         self, tenant_id: UUID, dense: list[tuple[int, float]], vector: Vectors, weight: float
