@@ -274,6 +274,46 @@ def eval_chunking(
     typer.echo(json.dumps(report, indent=2))
 
 
+@eval_app.command("qa")
+def eval_qa(
+    data: Annotated[Path, typer.Option("--data", help="SQuAD-format JSON file or folder holding one")],
+    sentences: Annotated[int, typer.Option(help="Answer sentences")] = 2,
+    collection: Annotated[str, typer.Option(help="Collection name")] = "eval-qa",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ask every question over the HTTP API; print answer containment, F1 and the abstention
+    trade-off against a collection missing half the articles."""
+    from docrag.eval.qa import run_qa
+
+    path = _squad_file(data)
+    with _runtime(data_dir, abstain_threshold=0.0, answer_sentences=sentences) as rt:
+        report = run_qa(rt, path, collection=collection)
+    typer.echo(json.dumps(report, indent=2))
+
+
+@eval_app.command("groundedness")
+def eval_groundedness(
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", help="SummEdits folder (summedits_*.json) or WiCE folder; repeatable"),
+    ],
+    wice_split: Annotated[str, typer.Option(help="WiCE claim split to score")] = "test",
+    cache: Annotated[Path | None, typer.Option(help="Folder caching feature rows between runs")] = None,
+) -> None:
+    """Groundedness detector: SummEdits balanced accuracy on held-out domains (leave-one-domain-out)
+    and WiCE balanced accuracy of the shipped weights (never tuned on WiCE)."""
+    from docrag.errors import DocRAGError
+    from docrag.eval.groundedness import run_groundedness
+    from docrag.models.minilm_onnx import MiniLMEmbedder
+
+    try:
+        report = run_groundedness(MiniLMEmbedder(), data, wice_split=wice_split, cache=cache)
+    except DocRAGError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(report, indent=2))
+
+
 def _squad_file(data: Path) -> Path:
     if data.is_dir():
         found = sorted(data.glob("*.json"))

@@ -16,7 +16,8 @@ from docrag.domain import Collection
 from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
-from docrag.models.minilm_onnx import MiniLMEmbedder
+from docrag.models.protocol import Embedder, Reranker
+from docrag.models.registry import build_embedder, build_reranker, close_model
 from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
@@ -35,7 +36,7 @@ def new_api_key() -> str:
 class Runtime:
     settings: Settings
     store: Store
-    embedder: MiniLMEmbedder
+    embedder: Embedder
     lexical: LexicalIndexes
     retriever: Retriever
     ingestor: Ingestor
@@ -45,6 +46,8 @@ class Runtime:
     default_tenant: UUID
     #: Set only on the very first start: the admin key, to be shown once.
     bootstrap_key: str | None = None
+    #: The configured reranker (DOCRAG_RERANKER), if any.
+    reranker: Reranker | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -59,9 +62,16 @@ class Runtime:
             if embedded is not None:
                 embedded.stop()
             raise
-        embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+        try:
+            embedder = build_embedder(settings)
+            reranker = build_reranker(settings)
+        except Exception:
+            store.close()
+            if embedded is not None:
+                embedded.stop()
+            raise
         lexical = LexicalIndexes(store, document_weight=settings.lexical_document_weight)
-        retriever = Retriever(store, embedder, lexical, settings)
+        retriever = Retriever(store, embedder, lexical, settings, reranker=reranker)
         tenant = store.ensure_tenant(DEFAULT_TENANT)
         bootstrap_key = None
         if store.count_api_keys() == 0:
@@ -74,11 +84,12 @@ class Runtime:
             lexical=lexical,
             retriever=retriever,
             ingestor=Ingestor(store, embedder, settings),
-            jobs=JobStore(store, max_attempts=settings.job_max_attempts),
+            jobs=JobStore(store, max_attempts=settings.job_max_attempts, embedding_model=embedder.model_id),
             answerer=ExtractiveAnswerer(store, retriever, settings),
             embedded=embedded,
             default_tenant=tenant,
             bootstrap_key=bootstrap_key,
+            reranker=reranker,
         )
 
     def collection(
@@ -96,6 +107,8 @@ class Runtime:
         return Worker(self.jobs, runner, self.settings, concurrency=concurrency)
 
     def close(self) -> None:
+        close_model(self.embedder)
+        close_model(self.reranker)
         self.store.close()
         if self.embedded is not None:
             self.embedded.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,17 @@ class Settings(BaseSettings):
 
     #: Largest accepted upload, in bytes.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    #: Hostile files: one document's parse is refused past these (each with its own error code).
+    max_pages: int = Field(default=2000, ge=1)
+    #: What a DOCX's parts, or any one PDF stream, may expand to when decompressed.
+    max_decompressed_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    #: Wall-clock (and CPU) seconds one parse may take.
+    parse_timeout_seconds: float = Field(default=120.0, gt=0)
+    #: Address space of the parser process (RLIMIT_AS), in MiB.
+    worker_memory_mb: int = Field(default=2048, ge=128)
+    #: Parse in child processes under the memory, CPU and time limits (false: in-process, no limits
+    #: but the page and decompression ones).
+    parse_sandbox: bool = True
 
     #: Chunking: the target and hard limit of a chunk's size, in model tokens.
     chunk_target_tokens: int = Field(default=256, ge=16)
@@ -32,6 +43,27 @@ class Settings(BaseSettings):
     chunking: Literal["semantic", "structural", "fixed"] = "semantic"
     embed_batch_size: int = Field(default=32, ge=1)
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
+
+    #: Models (docrag/models/registry.py). The embedder: minilm (bundled), onnx:<dir> (model.onnx +
+    #: tokenizer.json), st:<dir> (sentence-transformers, an optional extra) or openai (an
+    #: OpenAI-compatible /v1/embeddings server at embedder_url serving embedder_model).
+    embedder: str = Field(default="minilm", pattern=r"^(minilm|openai|onnx:.+|st:.+)$")
+    embedder_url: str | None = None
+    embedder_model: str | None = None
+    embedder_api_key: SecretStr | None = None
+    #: The served model's dimension; unset: learnt from the server's first answer.
+    embedder_dim: int | None = Field(default=None, ge=1)
+    #: The reranker: none, onnx:<dir> (a cross-encoder), tei or cohere (a /rerank server at reranker_url).
+    reranker: str = Field(default="none", pattern=r"^(none|tei|cohere|onnx:.+)$")
+    reranker_url: str | None = None
+    reranker_model: str | None = None
+    reranker_api_key: SecretStr | None = None
+    #: How many of the fused candidates the reranker reorders (the rest keep the fused order).
+    rerank_top: int = Field(default=30, ge=1, le=1000)
+    #: Model servers: seconds per request, and retries after a timeout, 429 or 5xx (backoff doubling).
+    model_timeout_seconds: float = Field(default=30.0, gt=0)
+    model_retries: int = Field(default=2, ge=0, le=10)
+    model_retry_backoff_seconds: float = Field(default=0.5, ge=0)
 
     #: Retrieval: candidates taken from each leg before fusion, and the fusion itself.
     candidates: int = Field(default=100, ge=1, le=1000)
@@ -47,7 +79,7 @@ class Settings(BaseSettings):
     #: Extractive answers: how many sentences, and the score under which DocRAG abstains.
     answer_sentences: int = Field(default=2, ge=1, le=10)
     answer_passages: int = Field(default=8, ge=1, le=50)
-    abstain_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
+    abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
 
     #: Background ingestion (docrag/jobs/): `docrag serve` runs worker threads in-process,
     #: `docrag worker` runs standalone ones; any number share one database.
