@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=256, ge=32)
     #: semantic: cuts where the topic shifts; structural: greedy packing; fixed: word windows.
     chunking: Literal["semantic", "structural", "fixed"] = "semantic"
-    embed_batch_size: int = Field(default=32, ge=1)
+    embed_batch_size: int = Field(default=8, ge=1)  # fastest of 8, 32, 64 (bench/embed_throughput.py)
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
 
     #: Models (docrag/models/registry.py). The embedder: minilm (bundled), onnx:<dir> (model.onnx +

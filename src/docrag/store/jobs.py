@@ -279,8 +279,10 @@ class JobStore:
                         for _ in conn.notifies(timeout=timeout, stop_after=1):
                             wake()
             except psycopg.OperationalError as exc:
-                # Polling still finds jobs; the listener only cuts latency. Reconnect later.
-                _log.warning("job listener lost its connection: %s", exc)
+                # Polling still finds jobs; the listener only cuts latency. Reconnect later
+                # (a connection closed because we are stopping is no news).
+                if not stop.is_set():
+                    _log.warning("job listener lost its connection: %s", exc)
                 stop.wait(timeout)
 
 
