@@ -40,6 +40,15 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
         )
         objects[pid + 1] = b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"
 
+    return build_pdf(objects, info=4)
+
+
+def build_pdf(
+    objects: dict[int, bytes], *, root: int = 1, info: int | None = None, prev_loop: bool = False
+) -> bytes:
+    """A PDF of these objects with a correct xref table (missing numbers marked free);
+    ``prev_loop`` makes the trailer's /Prev point back at that same xref table (a circular
+    cross-reference chain)."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets: dict[int, int] = {}
@@ -48,11 +57,15 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
         out.write(b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n")
     xref_at = out.tell()
     size = max(objects) + 1
-    out.write(b"xref\n0 %d\n" % size)
-    out.write(b"0000000000 65535 f \n")
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % size)
     for number in range(1, size):
-        out.write(b"%010d 00000 n \n" % offsets[number])
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\n" % size)
+        if number in offsets:
+            out.write(b"%010d 00000 n \n" % offsets[number])
+        else:
+            out.write(b"0000000000 65535 f \n")
+    prev = b" /Prev %d" % xref_at if prev_loop else b""
+    info_ref = b" /Info %d 0 R" % info if info is not None else b""
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R%s%s >>\n" % (size, root, info_ref, prev))
     out.write(b"startxref\n%d\n%%%%EOF\n" % xref_at)
     return out.getvalue()
 

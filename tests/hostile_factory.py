@@ -7,7 +7,7 @@ import struct
 import zipfile
 import zlib
 
-from docs_factory import make_docx, make_pdf
+from docs_factory import build_pdf, make_docx, make_pdf
 
 MiB = 1024 * 1024
 
@@ -82,29 +82,6 @@ def laughs_docx(leading_comment: int = 0) -> bytes:
         head, rest = xml.split(b"?>", 1)
         xml = head + b"?><!--" + b" " * leading_comment + b"-->" + rest
     return rewrite_zip(good_docx(), {"word/document.xml": xml})
-
-
-def build_pdf(objects: dict[int, bytes], *, root: int = 1, prev_loop: bool = False) -> bytes:
-    """A PDF of these objects with a correct xref table; ``prev_loop`` makes the trailer's /Prev
-    point back at that same xref table (a circular cross-reference chain)."""
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets: dict[int, int] = {}
-    for number in sorted(objects):
-        offsets[number] = out.tell()
-        out.write(b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n")
-    xref_at = out.tell()
-    size = max(objects) + 1
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % size)
-    for number in range(1, size):
-        if number in offsets:
-            out.write(b"%010d 00000 n \n" % offsets[number])
-        else:
-            out.write(b"0000000000 65535 f \n")
-    prev = b" /Prev %d" % xref_at if prev_loop else b""
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R%s >>\n" % (size, root, prev))
-    out.write(b"startxref\n%d\n%%%%EOF\n" % xref_at)
-    return out.getvalue()
 
 
 _FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
