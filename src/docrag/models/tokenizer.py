@@ -20,11 +20,7 @@ def load_tokenizer(max_tokens: int = MAX_TOKENS) -> Tokenizer:
     The bundled tokenizer.json pads and truncates every input to 128 tokens; both are
     replaced here, so long passages are not silently cut and short batches are not padded.
     """
-    from tokenizers import Tokenizer
-
-    path = resources.files("docrag.models") / "assets" / "minilm-tokenizer.json"
-    tokenizer = Tokenizer.from_str(path.read_text(encoding="utf-8"))
-    tokenizer.no_padding()
+    tokenizer = _unpadded()
     tokenizer.enable_truncation(max_length=max_tokens)
     return tokenizer
 
@@ -37,10 +33,16 @@ def count_tokens(text: str) -> int:
 
 @cache
 def _untruncated() -> Tokenizer:
+    tokenizer = _unpadded()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _unpadded() -> Tokenizer:
+    """A fresh tokenizer from the shipped tokenizer.json, its fixed padding removed."""
     from tokenizers import Tokenizer
 
     path = resources.files("docrag.models") / "assets" / "minilm-tokenizer.json"
     tokenizer = Tokenizer.from_str(path.read_text(encoding="utf-8"))
     tokenizer.no_padding()
-    tokenizer.no_truncation()
     return tokenizer
