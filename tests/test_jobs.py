@@ -153,8 +153,8 @@ def test_embedding_reports_progress_per_batch(runtime: Runtime) -> None:
     _, drafts = runtime.ingestor.prepare(note("lynx", 60), "lynx.md")
     assert len(drafts) >= 3
     calls: list[tuple[int, int]] = []
-    chunks = runtime.ingestor.embed(drafts, lambda done, total: calls.append((done, total)))
-    assert len(chunks) == len(drafts)
+    chunks, embedded = runtime.ingestor.embed(drafts, lambda done, total: calls.append((done, total)))
+    assert len(chunks) == embedded == len(drafts)
     assert calls == [(min(n, len(drafts)), len(drafts)) for n in range(2, len(drafts) + 2, 2)]
 
 
@@ -163,13 +163,13 @@ def test_search_hides_chunks_of_documents_not_indexed(runtime: Runtime, database
     doc, _ = runtime.ingestor.ingest(coll, Upload(note("walrus"), "w.md"))
     hits = runtime.retriever.search(coll.tenant_id, [coll.id], "walrus entry", limit=5)
     assert hits and {h.document_id for h in hits} == {doc.id}
-    # Defence in depth: chunks present but the document not 'indexed' never come back.
-    sql(database_url, "UPDATE documents SET status = 'embedding' WHERE id = %s", doc.id)
+    # Defence in depth: chunks present but no version of the document served never come back.
+    sql(database_url, "UPDATE documents SET version = 0, pending_version = 1 WHERE id = %s", doc.id)
     try:
         assert runtime.store.hits(coll.tenant_id, [coll.id], [(h.chunk_id, h.score) for h in hits]) == []
         assert runtime.store.sentence_data(coll.tenant_id, [h.chunk_id for h in hits]) == {}
     finally:
-        sql(database_url, "UPDATE documents SET status = 'indexed' WHERE id = %s", doc.id)
+        sql(database_url, "UPDATE documents SET version = 1, pending_version = NULL WHERE id = %s", doc.id)
     assert runtime.store.hits(coll.tenant_id, [coll.id], [(hits[0].chunk_id, 1.0)])
 
 
@@ -213,7 +213,7 @@ def test_expired_lease_is_taken_over_and_the_late_worker_is_fenced_out(
     assert jobs.claim("worker-b", lease_seconds=30) is None  # leased to A
     # A computes everything but stalls past its lease before the final write.
     parsed, drafts = runtime.ingestor.prepare(note("ibis", 8), "n.md")
-    chunks = runtime.ingestor.embed(drafts)
+    chunks, _ = runtime.ingestor.embed(drafts)
     time.sleep(1.2)
     job_b = jobs.claim("worker-b", lease_seconds=30)
     assert job_b is not None and job_b.id == job_a.id and job_b.attempts == 2

@@ -164,6 +164,7 @@ class Hit:
     dense_score: float | None = None
     lexical_score: float | None = None
     rerank_score: float | None = None  # set when a reranker reordered this hit
+    document_version: int = 1  # the document version this chunk belongs to (served now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,13 @@ class DocumentInfo:
     error_code: str | None = None
     error_message: str | None = None
     updated_at: str | None = None
+    #: The version served (searchable, cited): 0 until the first is indexed. A newer upload in
+    #: progress (or failed) is ``pending_version``; status and progress describe that upload.
+    version: int = 1
+    pending_version: int | None = None
+    #: Chunks of the served version that had to be embedded; the rest reused the previous
+    #: version's vectors because their text did not change.
+    embedded_chunks: int = 0
 
     @property
     def final(self) -> bool:
@@ -260,6 +268,14 @@ class Principal:
 
     def can_write(self) -> bool:
         return self.role in ("admin", "editor")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkVectors:
+    """A stored chunk's vectors, reused by a new version whose chunk has the same text."""
+
+    embedding: list[float]
+    sentence_vectors: bytes | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,16 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   │                               past DOCRAG_MAX_DECOMPRESSED_BYTES)
     │   ├── TooManyPages            422 too_many_pages (more than DOCRAG_MAX_PAGES)
     │   ├── ParseTimeout            422 parse_timeout (parsing ran past DOCRAG_PARSE_TIMEOUT_SECONDS)
-    │   └── ParseMemoryExceeded     422 parse_memory_exceeded (parsing needed more than
-    │                                   DOCRAG_WORKER_MEMORY_MB)
+    │   ├── ParseMemoryExceeded     422 parse_memory_exceeded (parsing needed more than
+    │   │                               DOCRAG_WORKER_MEMORY_MB)
+    │   └── DuplicateDocument       409 duplicate_document (a new version's bytes are another
+    │                                   document's of the same collection)
     ├── AuthError
     │   ├── Unauthenticated         401 unauthenticated
     │   └── Forbidden               403 forbidden
     ├── NotFound                    404 collection_not_found | document_not_found | not_found
-    ├── Conflict                    409 collection_exists | embedding_model_mismatch
+    ├── Conflict                    409 collection_exists | embedding_model_mismatch |
+    │                                   reindex_in_progress
     └── Unavailable                 503 unavailable (database or model not ready)
 
 A document whose background ingestion failed shows the same codes in its ``error_code``
@@ -116,6 +119,11 @@ class Unauthenticated(AuthError):
 class Forbidden(AuthError):
     code = "forbidden"
     status = 403
+
+
+class DuplicateDocument(BadInput):
+    code = "duplicate_document"
+    status = 409
 
 
 class NotFound(DocRAGError):

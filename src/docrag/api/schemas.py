@@ -58,6 +58,13 @@ class DocumentOut(BaseModel):
     progress: float = Field(description="Share of the current stage done (embedding: per batch), 0..1")
     error_code: str | None = Field(description="Why ingestion failed (see errors.py), when failed")
     error_message: str | None
+    version: int = Field(description="The version served (searchable, cited); 0 before the first")
+    pending_version: int | None = Field(
+        description="A newer upload not yet served (queued, in progress, or failed); status is its"
+    )
+    embedded_chunks: int = Field(
+        description="Chunks the served version embedded; the rest reused unchanged text's vectors"
+    )
     created_at: str
     updated_at: str | None
     duplicate: bool = False
@@ -78,6 +85,9 @@ class DocumentOut(BaseModel):
             progress=d.progress,
             error_code=d.error_code,
             error_message=d.error_message,
+            version=d.version,
+            pending_version=d.pending_version,
+            embedded_chunks=d.embedded_chunks,
             created_at=d.created_at,
             updated_at=d.updated_at,
             duplicate=duplicate,
@@ -94,6 +104,7 @@ class HitOut(BaseModel):
     chunk_id: int
     document_id: UUID
     document_title: str
+    document_version: int
     collection_id: UUID
     text: str
     heading_path: list[str]
@@ -112,6 +123,7 @@ class HitOut(BaseModel):
             chunk_id=h.chunk_id,
             document_id=h.document_id,
             document_title=h.document_title,
+            document_version=h.document_version,
             collection_id=h.collection_id,
             text=h.body,
             heading_path=list(h.heading_path),

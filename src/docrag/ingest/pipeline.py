@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import numpy as np
 
-from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument, StoredChunk
+from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, ParsedDocument, StoredChunk
 from docrag.errors import DocRAGError, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.parsers import ParseLimits, parse
@@ -44,6 +44,10 @@ class IngestResult:
     document: DocumentInfo | None
     created: bool
     error: DocRAGError | None = None
+
+
+#: A previous version's vectors keyed by (embedded text, sentence spans as offsets into it).
+Reusable = Mapping[tuple[str, tuple[int, ...]], ChunkVectors]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +174,36 @@ class Ingestor:
         return parsed, drafts
 
     def embed(
-        self, drafts: Sequence[ChunkDraft], on_batch: Callable[[int, int], None] | None = None
-    ) -> list[StoredChunk]:
-        """Embed one document's chunks a batch at a time, reporting (done, total) after each."""
+        self,
+        drafts: Sequence[ChunkDraft],
+        on_batch: Callable[[int, int], None] | None = None,
+        *,
+        reuse: Reusable | None = None,
+    ) -> tuple[list[StoredChunk], int]:
+        """Embed one document's chunks a batch at a time, reporting (done, total) after each.
+
+        A chunk whose embedded text and sentence spans are in ``reuse`` (the previous version's,
+        built by this model) takes those vectors instead of being embedded again.
+
+        :returns: the chunks in order, and how many were embedded anew.
+        """
+        reuse = reuse or {}
+        stored: list[StoredChunk | None] = [None] * len(drafts)
+        todo: list[int] = []
+        for i, d in enumerate(drafts):
+            found = reuse.get((d.contextual_text, _flat(_relative_spans(d))))
+            if found is None:
+                todo.append(i)
+            else:
+                stored[i] = StoredChunk(d, d.contextual_text, found.embedding, found.sentence_vectors)
         size = self._settings.embed_batch_size
-        stored: list[StoredChunk] = []
-        for begin in range(0, len(drafts), size):
-            stored.extend(self._embed(drafts[begin : begin + size]))
+        for begin in range(0, len(todo), size):
+            batch = todo[begin : begin + size]
+            for i, chunk in zip(batch, self._embed([drafts[i] for i in batch]), strict=True):
+                stored[i] = chunk
             if on_batch is not None:
-                on_batch(len(stored), len(drafts))
-        return stored
+                on_batch(begin + len(batch), len(todo))
+        return [c for c in stored if c is not None], len(todo)
 
     def _embed(self, drafts: Sequence[ChunkDraft]) -> list[StoredChunk]:
         texts = [d.contextual_text for d in drafts]
@@ -194,6 +218,10 @@ class Ingestor:
             )
             for d, text, e in zip(drafts, texts, embedded, strict=True)
         ]
+
+
+def _flat(spans: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    return tuple(offset for span in spans for offset in span)
 
 
 def _relative_spans(draft: ChunkDraft) -> list[tuple[int, int]]:

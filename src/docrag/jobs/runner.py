@@ -76,11 +76,13 @@ class JobRunner:
             return self._failed(job, "internal_error", "the uploaded bytes are missing")
         parsed, drafts = self._ingestor.prepare(upload.data, upload.filename)
         self._checkpoint(job, "embedding", 0.0, abort)
-        chunks = self._ingestor.embed(
-            drafts, lambda done, total: self._checkpoint(job, "embedding", done / total, abort)
+        chunks, embedded = self._ingestor.embed(
+            drafts,
+            lambda done, total: self._checkpoint(job, "embedding", done / total, abort),
+            reuse=self._jobs.previous_vectors(job),
         )
         title = document_title(upload.title, upload.filename, parsed)
-        if not self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks):
+        if not self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded):
             return Outcome.LOST
         return Outcome.DONE
 

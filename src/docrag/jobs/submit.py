@@ -39,6 +39,30 @@ def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: U
     )
 
 
+def submit_version(
+    jobs: JobStore, ingestor: Ingestor, collection: Collection, document_id: UUID, upload: Upload
+) -> Enqueued:
+    """Queue ``upload`` as the next version of ``document_id``; the served version stays
+    searchable until the new one is indexed, then the switch is one transaction.
+
+    :raises BadInput: as :func:`submit`; DuplicateDocument when the bytes are another document's.
+    :raises NotFound: when the document is not the caller's.
+    """
+    ingestor.check_collection(collection)
+    ingestor.check_size(upload.data)
+    mime = detect_type(upload.data, upload.filename)
+    explicit = upload.title.strip() if upload.title and upload.title.strip() else None
+    return jobs.enqueue_version(
+        collection.tenant_id,
+        document_id,
+        data=upload.data,
+        digest=hashlib.sha256(upload.data).digest(),
+        mime=mime,
+        filename=safe_filename(upload.filename),
+        explicit_title=explicit,
+    )
+
+
 def wait_final(
     jobs: JobStore, tenant_id: UUID, document_ids: Sequence[UUID], *, timeout: float, poll: float = 0.1
 ) -> list[DocumentInfo]:

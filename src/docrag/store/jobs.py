@@ -19,8 +19,8 @@ from uuid import UUID
 
 import psycopg
 
-from docrag.domain import Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
-from docrag.errors import Conflict
+from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
+from docrag.errors import Conflict, DuplicateDocument, NotFound
 from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, insert_chunks
 
 _log = logging.getLogger(__name__)
@@ -28,13 +28,14 @@ _log = logging.getLogger(__name__)
 CHANNEL = "docrag_jobs"  # NOTIFY channel: a job was queued
 _OWNED = "j.id = %(job)s AND j.worker_id = %(worker)s AND j.state = 'running'"
 
-Outcome = Literal["queued", "requeued", "existing"]
+Outcome = Literal["queued", "requeued", "existing", "replacing"]
 
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     document: DocumentInfo
-    #: queued: a new document; requeued: a failed one queued again; existing: left as it was.
+    #: queued: a new document; requeued: a failed one queued again; existing: left as it was;
+    #: replacing: a new version queued while the served one stays searchable.
     outcome: Outcome
 
 
@@ -101,15 +102,75 @@ class JobStore:
                 " ON CONFLICT (document_id) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data",
                 (tenant, doc_id, explicit_title, data),
             )
-            conn.execute(
-                "INSERT INTO jobs (tenant_id, document_id, max_attempts) VALUES (%s, %s, %s)"
-                " ON CONFLICT (document_id) DO UPDATE SET state = 'queued', attempts = 0,"
-                " max_attempts = EXCLUDED.max_attempts, run_after = now(), lease_until = NULL,"
-                " worker_id = NULL, last_error = NULL, updated_at = now()",
-                (tenant, doc_id, self._max_attempts),
-            )
-            conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
+            self._queue_job(conn, tenant, doc_id)
         return Enqueued(document_info(row), outcome)
+
+    def enqueue_version(
+        self,
+        tenant_id: UUID,
+        document_id: UUID,
+        *,
+        data: bytes,
+        digest: bytes,
+        mime: str,
+        filename: str | None,
+        explicit_title: str | None,
+    ) -> Enqueued:
+        """Queue new bytes for an existing document (one transaction: pending version, bytes, job).
+
+        The served version stays searchable until the worker's final transaction swaps in the
+        new one. A newer replacement supersedes a pending one (its worker is fenced out).
+        Bytes equal to the served version's, with nothing pending, change nothing.
+
+        :raises NotFound: when the document is not the caller's tenant's.
+        :raises DuplicateDocument: when the bytes are another document's in the same collection.
+        """
+        with self._store.connection() as conn, conn.transaction():
+            row = conn.execute(
+                f"SELECT {DOC_COLUMNS}, content_hash AS digest FROM documents"
+                " WHERE tenant_id = %s AND id = %s FOR UPDATE",
+                (tenant_id, document_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"document {document_id} not found", code="document_not_found")
+            digest_of_served = bytes(row.pop("digest"))
+            if digest_of_served == digest and row["pending_version"] is None:
+                return Enqueued(document_info(row), "existing")
+            other = conn.execute(
+                "SELECT id FROM documents WHERE collection_id = %s AND content_hash = %s AND id <> %s",
+                (row["collection_id"], digest, document_id),
+            ).fetchone()
+            if other is not None:
+                raise DuplicateDocument(
+                    f"these bytes are already document {other['id']} in the same collection"
+                )
+            row = conn.execute(
+                "UPDATE documents SET pending_version = version + 1, status = 'queued', progress = 0,"
+                " error_code = NULL, error_message = NULL, updated_at = now()"
+                f" WHERE id = %s RETURNING {DOC_COLUMNS}",
+                (document_id,),
+            ).fetchone()
+            assert row is not None
+            conn.execute(
+                "INSERT INTO uploads (tenant_id, document_id, title, data, content_hash, mime, size_bytes,"
+                " filename) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (document_id) DO UPDATE"
+                " SET title = EXCLUDED.title, data = EXCLUDED.data, content_hash = EXCLUDED.content_hash,"
+                " mime = EXCLUDED.mime, size_bytes = EXCLUDED.size_bytes, filename = EXCLUDED.filename",
+                (tenant_id, document_id, explicit_title, data, digest, mime, len(data), filename),
+            )
+            self._queue_job(conn, tenant_id, document_id)
+        return Enqueued(document_info(row), "replacing")
+
+    def _queue_job(self, conn: psycopg.Connection[Any], tenant_id: UUID, document_id: UUID) -> None:
+        """Queue the document's job afresh (a running one is fenced out) and wake the workers."""
+        conn.execute(
+            "INSERT INTO jobs (tenant_id, document_id, max_attempts) VALUES (%s, %s, %s)"
+            " ON CONFLICT (document_id) DO UPDATE SET state = 'queued', attempts = 0,"
+            " max_attempts = EXCLUDED.max_attempts, run_after = now(), lease_until = NULL,"
+            " worker_id = NULL, last_error = NULL, updated_at = now()",
+            (tenant_id, document_id, self._max_attempts),
+        )
+        conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
 
     def documents(self, tenant_id: UUID, document_ids: Sequence[UUID]) -> list[DocumentInfo]:
         with self._store.connection() as conn:
@@ -149,12 +210,34 @@ class JobStore:
     def upload(self, job: Job) -> StoredUpload | None:
         with self._store.connection() as conn:
             row = conn.execute(
-                "SELECT u.data, u.title, d.filename FROM uploads u"
+                "SELECT u.data, u.title, coalesce(u.filename, d.filename) AS filename FROM uploads u"
                 " JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
                 " WHERE u.tenant_id = %s AND u.document_id = %s",
                 (job.tenant_id, job.document_id),
             ).fetchone()
         return StoredUpload(bytes(row["data"]), row["filename"], row["title"]) if row else None
+
+    def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
+        """The served version's vectors, keyed by (embedded text, sentence spans as offsets into
+        that text), when this worker's model built them: a new version reuses them for every
+        chunk whose text did not change instead of embedding it again."""
+        with self._store.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.content, c.start_offset, c.end_offset, c.body, c.sentence_spans,"
+                " c.embedding, c.sentence_vectors FROM chunks c"
+                " JOIN collections k ON k.id = c.collection_id AND k.tenant_id = c.tenant_id"
+                " WHERE c.tenant_id = %s AND c.document_id = %s AND k.embedding_model = %s"
+                " AND k.next_embedding_model IS NULL",
+                (job.tenant_id, job.document_id, self._embedding_model or ""),
+            ).fetchall()
+        found: dict[tuple[str, tuple[int, ...]], ChunkVectors] = {}
+        for r in rows:
+            shift = len(r["content"]) - len(r["body"]) - r["start_offset"]
+            spans = tuple(offset + shift for offset in r["sentence_spans"])
+            found[(r["content"], spans)] = ChunkVectors(
+                [float(x) for x in r["embedding"].to_list()], r["sentence_vectors"]
+            )
+        return found
 
     def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]:
         """Extend the leases of the jobs these workers hold; :returns: the ids still held."""
@@ -177,19 +260,32 @@ class JobStore:
         return row is not None
 
     def complete(
-        self, job: Job, *, title: str, parsed: ParsedDocument, chunks: Sequence[StoredChunk]
+        self,
+        job: Job,
+        *,
+        title: str,
+        parsed: ParsedDocument,
+        chunks: Sequence[StoredChunk],
+        embedded: int | None = None,
     ) -> bool:
-        """The final write, all or nothing: chunks, document 'indexed', content version, job 'done'.
+        """The final write, all or nothing: the pending version's chunks replace the served
+        version's, the document becomes 'indexed' at that version, the content version moves,
+        the job is 'done'. Searches see the old version or the new one, never a mix.
+
+        ``embedded``: how many of ``chunks`` were embedded anew (default all).
 
         :returns: False (and writes nothing) when the job is no longer this worker's.
         :raises Conflict: (embedding_model_mismatch; the job is retried, then fails) when the
             collection records another model than this worker's: a worker configured with another
             model must not write its vectors into the collection.
+        :raises DuplicateDocument: when, since the upload, another document of the collection
+            got the same bytes (the job fails with that reason).
         """
         with self._store.connection() as conn, conn.transaction():
             if self._embedding_model is not None:
-                # No row lock: a collection's model never changes, and FOR SHARE here would
-                # deadlock two completions meeting at bump()'s UPDATE of the same row.
+                # No row lock: a collection's model changes only under a re-index switch, which
+                # takes the row lock that bump() below waits for; FOR SHARE here would deadlock
+                # two completions meeting at bump()'s UPDATE of the same row.
                 row = conn.execute(
                     "SELECT name, embedding_model FROM collections WHERE tenant_id = %s AND id = %s",
                     (job.tenant_id, job.collection_id),
@@ -202,19 +298,37 @@ class JobStore:
                     )
             if not _finish_job(conn, job, "done", None):
                 return False
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE documents d SET status = 'indexed', progress = 1, title = %(title)s,"
+                        " mime = %(mime)s, text = %(text)s, page_starts = %(pages)s,"
+                        " page_count = %(page_count)s, chunk_count = %(chunks)s,"
+                        " embedded_chunks = %(embedded)s, error_code = NULL, error_message = NULL,"
+                        " version = coalesce(d.pending_version, d.version), pending_version = NULL,"
+                        " content_hash = coalesce(u.content_hash, d.content_hash),"
+                        " size_bytes = coalesce(u.size_bytes, d.size_bytes),"
+                        " filename = coalesce(u.filename, d.filename), updated_at = now()"
+                        " FROM (SELECT NULL) AS one LEFT JOIN uploads u ON u.document_id = %(doc)s"
+                        " WHERE d.id = %(doc)s",
+                        {
+                            "title": title,
+                            "mime": parsed.mime,
+                            "text": parsed.text,
+                            "pages": parsed.page_starts(),
+                            "page_count": parsed.page_count,
+                            "chunks": len(chunks),
+                            "embedded": len(chunks) if embedded is None else embedded,
+                            "doc": job.document_id,
+                        },
+                    )
+            except psycopg.errors.UniqueViolation as exc:
+                raise DuplicateDocument(
+                    "another document of the collection got these bytes while this version was queued"
+                ) from exc
             conn.execute(
-                "UPDATE documents SET status = 'indexed', progress = 1, title = %s, mime = %s, text = %s,"
-                " page_starts = %s, page_count = %s, chunk_count = %s, error_code = NULL,"
-                " error_message = NULL, updated_at = now() WHERE id = %s",
-                (
-                    title,
-                    parsed.mime,
-                    parsed.text,
-                    parsed.page_starts(),
-                    parsed.page_count,
-                    len(chunks),
-                    job.document_id,
-                ),
+                "DELETE FROM chunks WHERE tenant_id = %s AND document_id = %s",
+                (job.tenant_id, job.document_id),
             )
             insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
             bump(conn, job.tenant_id, job.collection_id)

@@ -35,11 +35,11 @@ DEFAULT_COLLECTION = "default"
 DOC_COLUMNS = (
     "id, tenant_id, collection_id, title, filename, mime, encode(content_hash, 'hex') AS content_hash,"
     " size_bytes, page_count, chunk_count, created_at,"
-    " status, progress, error_code, error_message, updated_at"
+    " status, progress, error_code, error_message, updated_at, version, pending_version, embedded_chunks"
 )
 _HIT_COLUMNS = (
     "c.id, c.document_id, c.collection_id, d.title, c.ord, c.start_offset, c.end_offset, c.body,"
-    " c.heading_path, c.page_start, c.page_end"
+    " c.heading_path, c.page_start, c.page_end, d.version"
 )
 
 
@@ -296,8 +296,9 @@ class Store:
         with self._conn() as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
-                " size_bytes, page_count, text, page_starts, chunk_count, status, progress)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'indexed', 1)"
+                " size_bytes, page_count, text, page_starts, chunk_count, status, progress, version,"
+                " pending_version, embedded_chunks)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'indexed', 1, 1, NULL, %s)"
                 f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
                 (
                     collection.tenant_id,
@@ -310,6 +311,7 @@ class Store:
                     parsed.page_count,
                     parsed.text,
                     parsed.page_starts(),
+                    len(chunks),
                     len(chunks),
                 ),
             ).fetchone()
@@ -449,8 +451,8 @@ class Store:
     ) -> list[Hit]:
         """Hydrate scored chunk ids, keeping only chunks that exist now in the caller's scope.
 
-        Only chunks of 'indexed' documents: the worker writes chunks and the 'indexed' status in
-        one transaction, so this is defence in depth against a half-ingested document.
+        Only chunks of a served version (``version > 0``): the worker writes chunks and the
+        version in one transaction, so this is defence in depth against a half-ingested document.
         """
         if not scored:
             return []
@@ -459,7 +461,7 @@ class Store:
                 f"SELECT {_HIT_COLUMNS} FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
                 " WHERE c.id = ANY(%s) AND c.tenant_id = %s AND c.collection_id = ANY(%s)"
-                " AND d.status = 'indexed'",
+                " AND d.version > 0",
                 ([chunk_id for chunk_id, _ in scored], tenant_id, list(collection_ids)),
             ).fetchall()
         by_id = {int(r["id"]): r for r in rows}
@@ -478,7 +480,7 @@ class Store:
             rows = conn.execute(
                 "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
-                " WHERE c.tenant_id = %s AND c.id = ANY(%s) AND d.status = 'indexed'",
+                " WHERE c.tenant_id = %s AND c.id = ANY(%s) AND d.version > 0",
                 (tenant_id, list(chunk_ids)),
             ).fetchall()
         return {
@@ -557,4 +559,5 @@ def _hit(row: dict[str, Any], score: float) -> Hit:
         page_start=row["page_start"],
         page_end=row["page_end"],
         score=score,
+        document_version=row["version"],
     )

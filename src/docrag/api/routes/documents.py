@@ -15,9 +15,9 @@ from docrag.domain import DocumentInfo
 from docrag.errors import FileTooLarge, InvalidRequest, error_for
 from docrag.ingest.detect import detect_type
 from docrag.ingest.pipeline import Upload
-from docrag.jobs.submit import submit
+from docrag.jobs.submit import submit, submit_version
 from docrag.runtime import Runtime
-from docrag.store.jobs import Outcome
+from docrag.store.jobs import Enqueued, Outcome
 
 router = APIRouter(tags=["documents"])
 
@@ -48,22 +48,70 @@ async def upload_document(
     """
     if not _valid_name(name):
         raise InvalidRequest(f"invalid collection name {name!r}")
-    limit = runtime.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise FileTooLarge(f"the upload exceeds the limit of {limit} bytes")
-    detect_type(data, file.filename)  # reject unreadable bytes before creating the collection
+    data = await _read(runtime, file)
     collection = await run_in_threadpool(runtime.collection, caller.tenant_id, name, create=True)
     queued = await run_in_threadpool(
         submit, runtime.jobs, runtime.ingestor, collection, Upload(data, file.filename, title)
     )
+    return await _answer(runtime, queued, response, wait=wait)
+
+
+@router.put(
+    "/v1/documents/{document_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "The bytes are the served version's: nothing changes"},
+        201: {"description": "With wait=true: the new version is indexed and served"},
+    },
+)
+async def replace_document(
+    document_id: UUID,
+    runtime: RuntimeDep,
+    caller: WriterDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="The new version of the document")],
+    title: Annotated[str | None, Form(max_length=500)] = None,
+    wait: Annotated[
+        bool, Query(description="Answer only once the new version is served (201) or failed (its error)")
+    ] = False,
+) -> DocumentOut:
+    """Upload a new version. The served version stays searchable until the new one is fully
+    indexed, then one transaction switches them; chunks whose text did not change keep their
+    vectors instead of being embedded again. A failed version leaves the served one in place."""
+    data = await _read(runtime, file)
+    current = await run_in_threadpool(runtime.store.get_document, caller.tenant_id, document_id)
+    collection = await run_in_threadpool(
+        runtime.store.collection_by_id, caller.tenant_id, current.collection_id
+    )
+    queued = await run_in_threadpool(
+        submit_version,
+        runtime.jobs,
+        runtime.ingestor,
+        collection,
+        document_id,
+        Upload(data, file.filename, title),
+    )
+    return await _answer(runtime, queued, response, wait=wait)
+
+
+async def _read(runtime: Runtime, file: UploadFile) -> bytes:
+    """The upload's bytes; refuses oversized or unreadable ones before anything is stored."""
+    limit = runtime.settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"the upload exceeds the limit of {limit} bytes")
+    detect_type(data, file.filename)
+    return data
+
+
+async def _answer(runtime: Runtime, queued: Enqueued, response: Response, *, wait: bool) -> DocumentOut:
     document = queued.document
     if wait and not document.final:
         document = await _wait(runtime, document, runtime.settings.upload_wait_seconds)
     if wait and document.status == "failed":
         raise error_for(document.error_code or "internal_error", document.error_message or "ingestion failed")
     response.status_code = _status_code(queued.outcome, document)
-    return DocumentOut.of(document, duplicate=queued.outcome != "queued")
+    return DocumentOut.of(document, duplicate=queued.outcome not in ("queued", "replacing"))
 
 
 def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
@@ -71,7 +119,7 @@ def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
         return status.HTTP_200_OK
     if not document.final:
         return status.HTTP_202_ACCEPTED  # queued (again): poll GET /v1/documents/{id}
-    return status.HTTP_201_CREATED if outcome == "queued" else status.HTTP_200_OK
+    return status.HTTP_201_CREATED if outcome in ("queued", "replacing") else status.HTTP_200_OK
 
 
 async def _wait(runtime: Runtime, document: DocumentInfo, timeout: float) -> DocumentInfo:
