@@ -11,7 +11,9 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
+from docrag.answering.cached import Answerer, CachingAnswerer
 from docrag.answering.extractive import ExtractiveAnswerer
+from docrag.cache.tagged import MemoryCache, RedisCache, TaggedCache
 from docrag.domain import Collection
 from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
@@ -41,7 +43,7 @@ class Runtime:
     retriever: Retriever
     ingestor: Ingestor
     jobs: JobStore
-    answerer: ExtractiveAnswerer
+    answerer: Answerer
     embedded: EmbeddedPostgres | None
     default_tenant: UUID
     #: Set only on the very first start: the admin key, to be shown once.
@@ -85,7 +87,7 @@ class Runtime:
             retriever=retriever,
             ingestor=Ingestor(store, embedder, settings),
             jobs=JobStore(store, max_attempts=settings.job_max_attempts, embedding_model=embedder.model_id),
-            answerer=ExtractiveAnswerer(store, retriever, settings),
+            answerer=_answerer(ExtractiveAnswerer(store, retriever, settings), store, settings),
             embedded=embedded,
             default_tenant=tenant,
             bootstrap_key=bootstrap_key,
@@ -101,14 +103,45 @@ class Runtime:
             )
         return self.store.collection_by_name(tenant_id, name)
 
+    def delete_document(self, tenant_id: UUID, document_id: UUID) -> None:
+        """Delete the document with its chunks and vectors, and the cached answers of its collection."""
+        self.collection_changed(self.store.delete_document(tenant_id, document_id))
+
+    def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
+        self.store.delete_collection(tenant_id, collection_id)
+        self.lexical.forget(tenant_id, collection_id)
+        self.collection_changed(collection_id)
+
+    def collection_changed(self, collection_id: UUID) -> None:
+        """Drop the cached answers drawn from the collection (their keys are already stale:
+        this frees them, and removes them from a shared Redis)."""
+        if isinstance(self.answerer, CachingAnswerer):
+            self.answerer.forget(collection_id)
+
     def worker(self, concurrency: int | None = None) -> Worker:
         """Background ingestion workers over this runtime's database and model (not started)."""
-        runner = JobRunner(self.jobs, self.ingestor, self.settings)
+        runner = JobRunner(self.jobs, self.ingestor, self.settings, on_indexed=self.collection_changed)
         return Worker(self.jobs, runner, self.settings, concurrency=concurrency)
 
     def close(self) -> None:
+        if isinstance(self.answerer, CachingAnswerer):
+            self.answerer.cache.close()
         close_model(self.embedder)
         close_model(self.reranker)
         self.store.close()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+def _answerer(inner: Answerer, store: Store, settings: Settings) -> Answerer:
+    """``inner`` behind the answer cache: Redis's when DOCRAG_REDIS_URL is set, else in memory."""
+    if settings.answer_cache_seconds <= 0:
+        return inner
+    cache: TaggedCache
+    if settings.redis_url:
+        cache = RedisCache(settings.redis_url, ttl_seconds=settings.answer_cache_seconds)
+    else:
+        cache = MemoryCache(
+            ttl_seconds=settings.answer_cache_seconds, max_entries=settings.answer_cache_entries
+        )
+    return CachingAnswerer(inner, cache, store, settings)

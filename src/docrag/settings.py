@@ -19,6 +19,15 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=1, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
 
+    #: Redis for the shared answer cache (optional; without it each process caches in memory).
+    #: A Redis outage only costs cache hits: answers are computed as if the cache were empty.
+    redis_url: str | None = None
+    #: How long a cached answer may be served (0: no answer cache). Any change to a collection
+    #: (upload, new version, delete) makes its cached answers unreachable at once.
+    answer_cache_seconds: float = Field(default=300.0, ge=0)
+    #: Answers the in-memory cache holds (least recently used go first).
+    answer_cache_entries: int = Field(default=2048, ge=1)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from enum import StrEnum
+from uuid import UUID
 
 from docrag.domain import Job
 from docrag.errors import BadInput, DocRAGError
@@ -40,10 +42,19 @@ def retry_delay(attempt: int, base: float) -> float:
 
 
 class JobRunner:
-    def __init__(self, jobs: JobStore, ingestor: Ingestor, settings: Settings) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        ingestor: Ingestor,
+        settings: Settings,
+        *,
+        on_indexed: Callable[[UUID], None] | None = None,
+    ) -> None:
         self._jobs = jobs
         self._ingestor = ingestor
         self._settings = settings
+        #: Called with the collection id after a document (version) is indexed: drops stale caches.
+        self._on_indexed = on_indexed
 
     def run(self, job: Job, abort: threading.Event | None = None) -> Outcome:
         """Process ``job`` to its end; with ``abort`` set, hand it back at the next checkpoint.
@@ -84,6 +95,8 @@ class JobRunner:
         title = document_title(upload.title, upload.filename, parsed)
         if not self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded):
             return Outcome.LOST
+        if self._on_indexed is not None:
+            self._on_indexed(job.collection_id)
         return Outcome.DONE
 
     def _checkpoint(self, job: Job, status: str, progress: float, abort: threading.Event | None) -> None:

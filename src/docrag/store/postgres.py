@@ -358,8 +358,11 @@ class Store:
             raise NotFound(f"document {document_id} not found", code="document_not_found")
         return row["text"], list(row["page_starts"])
 
-    def delete_document(self, tenant_id: UUID, document_id: UUID) -> None:
-        """Remove the document, and by cascade every chunk and vector, in one transaction."""
+    def delete_document(self, tenant_id: UUID, document_id: UUID) -> UUID:
+        """Remove the document, and by cascade every chunk and vector, in one transaction.
+
+        :returns: the collection it was in.
+        """
         with self._conn() as conn, conn.transaction():
             row = conn.execute(
                 "DELETE FROM documents WHERE tenant_id = %s AND id = %s RETURNING collection_id",
@@ -368,6 +371,7 @@ class Store:
             if row is None:
                 raise NotFound(f"document {document_id} not found", code="document_not_found")
             bump(conn, tenant_id, row["collection_id"])
+        return UUID(str(row["collection_id"]))
 
     def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:
         with self._conn() as conn:

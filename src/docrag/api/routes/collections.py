@@ -27,5 +27,4 @@ def get_collection(name: str, runtime: RuntimeDep, caller: PrincipalDep) -> Coll
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_collection(name: str, runtime: RuntimeDep, caller: WriterDep) -> None:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
-    runtime.store.delete_collection(caller.tenant_id, collection.id)
-    runtime.lexical.forget(caller.tenant_id, collection.id)
+    runtime.delete_collection(caller.tenant_id, collection.id)

@@ -151,8 +151,10 @@ def get_document(document_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -
 
 @router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_document(document_id: UUID, runtime: RuntimeDep, caller: WriterDep) -> None:
-    """Remove the document with every chunk and vector, in one transaction."""
-    runtime.store.delete_document(caller.tenant_id, document_id)
+    """Remove the document with every chunk and vector (one transaction), and the cached
+    answers of its collection. Searches and answers started before the delete drop its chunks
+    when they check their hits against the database."""
+    runtime.delete_document(caller.tenant_id, document_id)
 
 
 def _valid_name(name: str) -> bool:

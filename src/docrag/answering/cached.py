@@ -1,0 +1,67 @@
+"""Answers served from a cache while nothing they could depend on has changed.
+
+The key holds the tenant, each collection's ``content_version`` (bumped in the same transaction
+as any upload, new version or delete), the normalised question and a fingerprint of every
+setting: a cached answer can only be found while its collections are exactly as they were when
+it was computed. Deletes also purge the collection's entries (see :meth:`forget`), so answers
+drawn from a deleted document are removed, not merely unreachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from docrag.cache import codec
+from docrag.cache.tagged import TaggedCache
+from docrag.domain import Answer
+from docrag.settings import Settings
+from docrag.store.postgres import Store
+
+_log = logging.getLogger(__name__)
+
+
+class Answerer(Protocol):
+    def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer: ...
+
+
+class CachingAnswerer:
+    def __init__(self, inner: Answerer, cache: TaggedCache, store: Store, settings: Settings) -> None:
+        self.inner = inner
+        self.cache = cache
+        self._store = store
+        self._fingerprint = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+        self.hits = 0
+        self.misses = 0
+
+    def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+        versions = self._store.content_versions(tenant_id, collection_ids)
+        key = self._key(tenant_id, versions, question)
+        cached = self.cache.get(key)
+        if cached is not None:
+            try:
+                answer = codec.loads(Answer, cached)
+            except ValueError as exc:  # written by another DocRAG version: recompute
+                _log.info("ignoring an unreadable cached answer: %s", exc)
+            else:
+                self.hits += 1
+                return answer
+        self.misses += 1
+        answer = self.inner.ask(tenant_id, collection_ids, question)
+        self.cache.put(key, codec.dumps(answer), [str(c) for c in versions])
+        return answer
+
+    def forget(self, collection_id: UUID) -> int:
+        """Drop every cached answer drawn from the collection (a document in it was deleted or
+        replaced); :returns: how many were dropped."""
+        return self.cache.purge(str(collection_id))
+
+    def _key(self, tenant_id: UUID, versions: dict[UUID, int], question: str) -> str:
+        scope = sorted((str(c), v) for c, v in versions.items())
+        text = " ".join(question.split()).casefold()
+        raw = json.dumps([self._fingerprint, str(tenant_id), scope, text])
+        return hashlib.sha256(raw.encode()).hexdigest()

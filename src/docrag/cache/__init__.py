@@ -1,0 +1,1 @@
+"""Caches that may forget anything at any time: PostgreSQL stays the source of truth."""

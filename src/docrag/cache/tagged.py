@@ -1,0 +1,156 @@
+"""A key-value cache whose entries carry tags (collection ids), so everything derived from a
+collection can be dropped at once: in process memory, or in Redis shared by every process.
+
+Both backends have one contract: ``get`` may miss at any time, ``put`` and ``purge`` may be
+lost. Correctness never rests on them; callers put a version of the source data in the key,
+so an entry that escaped a purge can't be found anyway. Redis errors are logged and counted,
+never raised: a Redis outage costs hits, not answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+_log = logging.getLogger(__name__)
+
+
+class TaggedCache(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, value: bytes, tags: Iterable[str]) -> None: ...
+
+    def purge(self, tag: str) -> int:
+        """Drop every entry carrying ``tag``; :returns: how many were dropped (as far as known)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryCache:
+    """An LRU with a time to live, for one process."""
+
+    def __init__(self, *, ttl_seconds: float, max_entries: int) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: OrderedDict[str, tuple[float, bytes, tuple[str, ...]]] = OrderedDict()
+        self._tags: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if found[0] < time.monotonic():
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: str, value: bytes, tags: Iterable[str]) -> None:
+        tags = tuple(tags)
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = (time.monotonic() + self._ttl, value, tags)
+            for tag in tags:
+                self._tags.setdefault(tag, set()).add(key)
+            while len(self._entries) > self._max:
+                self._drop(next(iter(self._entries)))
+
+    def purge(self, tag: str) -> int:
+        with self._lock:
+            keys = self._tags.pop(tag, set())
+            for key in keys:
+                self._drop(key)
+            return len(keys)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def close(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._tags.clear()
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        for tag in entry[2]:
+            keys = self._tags.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._tags[tag]
+
+
+class RedisCache:
+    """Entries as ``<prefix>e:<key>`` strings with a TTL; each tag a set of its keys."""
+
+    def __init__(self, url: str, *, ttl_seconds: float, prefix: str = "docrag:answers:") -> None:
+        import redis
+
+        self._redis: Any = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        self._ttl = max(1, int(ttl_seconds))
+        self._prefix = prefix
+        self.errors = 0  # failed Redis calls, each one a miss or a lost write
+        #: After a failure Redis is left alone this long, so an outage costs one timeout per
+        #: interval instead of one per request.
+        self.retry_after_seconds = 5.0
+        self._down_until = 0.0
+
+    def _up(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def get(self, key: str) -> bytes | None:
+        if not self._up():
+            return None
+        try:
+            value = self._redis.get(self._prefix + "e:" + key)
+        except Exception as exc:  # redis raises many connection/timeout types: all mean "miss"
+            self._failed("get", exc)
+            return None
+        return bytes(value) if value is not None else None
+
+    def put(self, key: str, value: bytes, tags: Iterable[str]) -> None:
+        if not self._up():
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.set(self._prefix + "e:" + key, value, ex=self._ttl)
+            for tag in tags:
+                pipe.sadd(self._prefix + "t:" + tag, key)
+                pipe.expire(self._prefix + "t:" + tag, self._ttl)
+            pipe.execute()
+        except Exception as exc:
+            self._failed("put", exc)
+
+    def purge(self, tag: str) -> int:
+        name = self._prefix + "t:" + tag
+        try:
+            keys = [bytes(k).decode() for k in self._redis.smembers(name)]
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.delete(self._prefix + "e:" + key)
+            pipe.delete(name)
+            pipe.execute()
+        except Exception as exc:
+            self._failed("purge", exc)
+            return 0
+        return len(keys)
+
+    def close(self) -> None:
+        try:
+            self._redis.close()
+        except Exception as exc:  # closing a broken connection: nothing to do
+            _log.debug("closing redis: %s", exc)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.errors += 1
+        self._down_until = time.monotonic() + self.retry_after_seconds
+        _log.warning("answer cache (redis) %s failed, going on without it: %s", what, exc)
