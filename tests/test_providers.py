@@ -25,8 +25,9 @@ from pydantic import ValidationError
 
 from docrag.api.app import create_app
 from docrag.domain import Collection, ParsedDocument
-from docrag.errors import Conflict, Unavailable
+from docrag.errors import Conflict, InvalidRequest, Unavailable
 from docrag.ingest.pipeline import Upload
+from docrag.jobs.reindex import Reindexer
 from docrag.models.minilm_onnx import MiniLMEmbedder
 from docrag.models.onnx_local import OnnxDirectoryEmbedder
 from docrag.models.openai_embeddings import OpenAIEmbedder
@@ -35,6 +36,7 @@ from docrag.models.rerankers import HttpReranker, OnnxCrossEncoder
 from docrag.runtime import Runtime
 from docrag.settings import Settings
 from docrag.store.postgres import dense_sql, embedding_index_name
+from docrag.store.reindex import NewVectors, ReindexStore
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -714,3 +716,77 @@ def test_the_api_answers_409_for_another_models_collection(
         assert response.status_code == 409, response.text
         assert response.json()["error"]["code"] == "embedding_model_mismatch"
     assert ok.status_code == 200
+
+
+# -- re-indexing a collection with another model, beside the served index --------------------
+
+
+def _dims(rt: Runtime, coll: Collection) -> list[tuple[int | None, int | None]]:
+    with rt.store.connection() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT vector_dims(embedding) AS d, vector_dims(embedding_next) AS n FROM chunks"
+            " WHERE collection_id = %s",
+            (coll.id,),
+        ).fetchall()
+    return sorted((r["d"], r["n"]) for r in rows)
+
+
+def test_reindex_builds_beside_the_served_index_then_switches(
+    runtime: Runtime, http_runtime: Runtime, model_server: ModelServer
+) -> None:
+    tenant = runtime.default_tenant
+    coll = runtime.collection(tenant, "to-reindex", create=True)
+    runtime.ingestor.ingest_many(coll, [Upload(t.encode(), n) for n, t in list(DOCS.items())[:2]])
+    reindexer = Reindexer(http_runtime.store, http_runtime.embedder, http_runtime.settings)
+    seen_during: list[list[str]] = []
+
+    def meanwhile(done: int, missing: int) -> None:
+        if not seen_during:
+            # Mid-run: the MiniLM index still serves, the new model is refused, and a worker
+            # (the MiniLM ingestor) adds a document the re-index must not miss.
+            hits = runtime.retriever.search(tenant, [coll.id], "stock market traders", limit=3)
+            seen_during.append([h.document_title for h in hits])
+            with pytest.raises(Conflict):
+                http_runtime.retriever.search(tenant, [coll.id], "ocean tide", limit=3)
+            runtime.ingestor.ingest(coll, Upload(DOCS["markets.txt"].encode(), "markets.txt"))
+
+    report = reindexer.run(runtime.store.collection_by_id(tenant, coll.id), meanwhile)
+    assert seen_during and "markets.txt" not in seen_during[0]
+    assert report.model == "openai:hash-bow" and report.embedded >= 3
+    after = http_runtime.store.collection_by_id(tenant, coll.id)
+    assert (after.embedding_model, after.embedding_dim) == ("openai:hash-bow", DIM)
+    assert _dims(http_runtime, after) == [(DIM, None)]  # every chunk moved, markets.txt's too
+    hits = http_runtime.retriever.search(tenant, [coll.id], "stock market traders", limit=3)
+    assert hits and hits[0].document_title == "markets.txt" and hits[0].dense_score is not None
+    with pytest.raises(Conflict) as caught:
+        runtime.retriever.search(tenant, [coll.id], "ocean tide", limit=3)
+    assert caught.value.code == "embedding_model_mismatch"
+    # Workers on the old model can no longer write into it.
+    with pytest.raises(Conflict):
+        runtime.ingestor.ingest(after, Upload(b"Penguins huddle in winter.", "penguins.txt"))
+
+
+def test_reindex_cancel_and_refusals(runtime: Runtime, http_runtime: Runtime) -> None:
+    tenant = runtime.default_tenant
+    coll = runtime.collection(tenant, "reindex-cancel", create=True)
+    runtime.ingestor.ingest(coll, Upload(DOCS["cats.txt"].encode(), "cats.txt"))
+    to_http = Reindexer(http_runtime.store, http_runtime.embedder, http_runtime.settings)
+    with pytest.raises(InvalidRequest):  # already this model
+        Reindexer(runtime.store, runtime.embedder, runtime.settings).run(coll)
+
+    sql = ReindexStore(runtime.store)
+    sql.begin(coll, "other-model", 8)
+    with pytest.raises(Conflict) as caught:
+        to_http.run(coll)
+    assert caught.value.code == "reindex_in_progress"
+    to_http.cancel(coll)
+    assert _dims(runtime, coll) == [(384, None)]
+    assert runtime.retriever.search(tenant, [coll.id], "cat sleeps", limit=3)
+    # After a cancel, a half-written run leaves nothing that counts as done.
+    sql.begin(coll, "openai:hash-bow", DIM)
+    (first, *_) = sql.pending(coll, after=0, limit=10)
+    ones = [NewVectors(first.id, np.ones(DIM, dtype=np.float32), None)]
+    assert sql.write(coll, "openai:hash-bow", ones)
+    sql.cancel(coll)
+    assert not sql.write(coll, "openai:hash-bow", ones)
+    assert _dims(runtime, coll) == [(384, None)]

@@ -175,6 +175,36 @@ def worker(
 
 
 @app.command()
+def reindex(
+    collection: Annotated[str, typer.Argument(help="The collection to re-index")],
+    data_dir: DataDirOpt = None,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Drop a re-index under way")] = False,
+) -> None:
+    """Re-embed a collection with the model configured here (DOCRAG_EMBEDDER), beside the served
+    vectors; searches go on meanwhile, and the collection switches when every chunk is done.
+    Interrupted, it resumes where it stopped when run again."""
+    from docrag.jobs.reindex import Reindexer
+
+    with _runtime(data_dir) as rt:
+        target = rt.collection(rt.default_tenant, collection)
+        reindexer = Reindexer(rt.store, rt.embedder, rt.settings)
+        if cancel:
+            reindexer.cancel(target)
+            typer.echo(f"re-index of {collection!r} cancelled; it still serves {target.embedding_model}")
+            return
+
+        def progress(done: int, missing: int) -> None:
+            if missing > 0:
+                typer.echo(f"{missing} chunks were added meanwhile: another pass", err=True)
+            elif done % 512 < rt.settings.embed_batch_size or done < 64:
+                typer.echo(f"{done} chunks embedded", err=True)
+
+        report = reindexer.run(target, progress)
+        rt.collection_changed(target.id)
+    typer.echo(f"{collection!r} now serves {report.model} ({report.embedded} chunks embedded)")
+
+
+@app.command()
 def ask(
     question: str,
     collection: CollectionOpt = "default",

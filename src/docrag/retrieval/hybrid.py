@@ -43,18 +43,15 @@ class Retriever:
         self._embedder = embedder
         self._lexical = lexical
         self._settings = settings
-        self._model_checked: set[UUID] = set()
 
     def retrieve(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
     ) -> Retrieval:
         s = self._settings
-        unchecked = [cid for cid in collection_ids if cid not in self._model_checked]
-        if unchecked:
-            for name, model, dim in self._store.embedding_models(tenant_id, unchecked):
-                check_model(self._embedder, repr(name), model, dim)
-            # A collection's model never changes, so one check per collection is enough.
-            self._model_checked.update(unchecked)
+        # Checked on every request (one primary-key read): a re-index switches a collection's
+        # model, and vectors of another model must never be compared with this query's.
+        for name, model, dim in self._store.embedding_models(tenant_id, collection_ids):
+            check_model(self._embedder, repr(name), model, dim)
         vector = self._embedder.embed_batch([query])[0]
         candidates = max(limit, s.candidates)
         dense = self._store.dense_search(

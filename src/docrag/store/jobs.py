@@ -281,59 +281,73 @@ class JobStore:
         :raises DuplicateDocument: when, since the upload, another document of the collection
             got the same bytes (the job fails with that reason).
         """
-        with self._store.connection() as conn, conn.transaction():
-            if self._embedding_model is not None:
-                # No row lock: a collection's model changes only under a re-index switch, which
-                # takes the row lock that bump() below waits for; FOR SHARE here would deadlock
-                # two completions meeting at bump()'s UPDATE of the same row.
-                row = conn.execute(
-                    "SELECT name, embedding_model FROM collections WHERE tenant_id = %s AND id = %s",
-                    (job.tenant_id, job.collection_id),
-                ).fetchone()
-                if row is not None and row["embedding_model"] != self._embedding_model:
-                    raise Conflict(
-                        f"collection {row['name']!r} holds vectors of {row['embedding_model']};"
-                        f" this worker embeds with {self._embedding_model}",
-                        code="embedding_model_mismatch",
-                    )
-            if not _finish_job(conn, job, "done", None):
-                return False
-            try:
-                with conn.transaction():
-                    conn.execute(
-                        "UPDATE documents d SET status = 'indexed', progress = 1, title = %(title)s,"
-                        " mime = %(mime)s, text = %(text)s, page_starts = %(pages)s,"
-                        " page_count = %(page_count)s, chunk_count = %(chunks)s,"
-                        " embedded_chunks = %(embedded)s, error_code = NULL, error_message = NULL,"
-                        " version = coalesce(d.pending_version, d.version), pending_version = NULL,"
-                        " content_hash = coalesce(u.content_hash, d.content_hash),"
-                        " size_bytes = coalesce(u.size_bytes, d.size_bytes),"
-                        " filename = coalesce(u.filename, d.filename), updated_at = now()"
-                        " FROM (SELECT NULL) AS one LEFT JOIN uploads u ON u.document_id = %(doc)s"
-                        " WHERE d.id = %(doc)s",
-                        {
-                            "title": title,
-                            "mime": parsed.mime,
-                            "text": parsed.text,
-                            "pages": parsed.page_starts(),
-                            "page_count": parsed.page_count,
-                            "chunks": len(chunks),
-                            "embedded": len(chunks) if embedded is None else embedded,
-                            "doc": job.document_id,
-                        },
-                    )
-            except psycopg.errors.UniqueViolation as exc:
-                raise DuplicateDocument(
-                    "another document of the collection got these bytes while this version was queued"
-                ) from exc
-            conn.execute(
-                "DELETE FROM chunks WHERE tenant_id = %s AND document_id = %s",
-                (job.tenant_id, job.document_id),
-            )
-            insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
-            bump(conn, job.tenant_id, job.collection_id)
-            conn.execute("DELETE FROM uploads WHERE document_id = %s", (job.document_id,))
+        try:
+            with self._store.connection() as conn, conn.transaction():
+                self._final_write(conn, job, title, parsed, chunks, embedded)
+        except _NotOurs:
+            return False
         return True
+
+    def _final_write(
+        self,
+        conn: psycopg.Connection[Any],
+        job: Job,
+        title: str,
+        parsed: ParsedDocument,
+        chunks: Sequence[StoredChunk],
+        embedded: int | None,
+    ) -> None:
+        # Locks in one order for every writer of a collection's documents (here, deletes,
+        # re-index switches): the collection row, then the job and document, then chunks.
+        bump(conn, job.tenant_id, job.collection_id)
+        if not _finish_job(conn, job, "done", None):
+            raise _NotOurs  # rolls the bump back too
+        if self._embedding_model is not None:
+            # Read under the collection lock: a re-index switch changes the model only under it.
+            row = conn.execute(
+                "SELECT name, embedding_model FROM collections WHERE tenant_id = %s AND id = %s",
+                (job.tenant_id, job.collection_id),
+            ).fetchone()
+            if row is not None and row["embedding_model"] != self._embedding_model:
+                raise Conflict(
+                    f"collection {row['name']!r} holds vectors of {row['embedding_model']};"
+                    f" this worker embeds with {self._embedding_model}",
+                    code="embedding_model_mismatch",
+                )
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE documents d SET status = 'indexed', progress = 1, title = %(title)s,"
+                    " mime = %(mime)s, text = %(text)s, page_starts = %(pages)s,"
+                    " page_count = %(page_count)s, chunk_count = %(chunks)s,"
+                    " embedded_chunks = %(embedded)s, error_code = NULL, error_message = NULL,"
+                    " version = coalesce(d.pending_version, d.version), pending_version = NULL,"
+                    " content_hash = coalesce(u.content_hash, d.content_hash),"
+                    " size_bytes = coalesce(u.size_bytes, d.size_bytes),"
+                    " filename = coalesce(u.filename, d.filename), updated_at = now()"
+                    " FROM (SELECT NULL) AS one LEFT JOIN uploads u ON u.document_id = %(doc)s"
+                    " WHERE d.id = %(doc)s",
+                    {
+                        "title": title,
+                        "mime": parsed.mime,
+                        "text": parsed.text,
+                        "pages": parsed.page_starts(),
+                        "page_count": parsed.page_count,
+                        "chunks": len(chunks),
+                        "embedded": len(chunks) if embedded is None else embedded,
+                        "doc": job.document_id,
+                    },
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateDocument(
+                "another document of the collection got these bytes while this version was queued"
+            ) from exc
+        conn.execute(
+            "DELETE FROM chunks WHERE tenant_id = %s AND document_id = %s",
+            (job.tenant_id, job.document_id),
+        )
+        insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
+        conn.execute("DELETE FROM uploads WHERE document_id = %s", (job.document_id,))
 
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""
@@ -398,6 +412,10 @@ class JobStore:
                 if not stop.is_set():
                     _log.warning("job listener lost its connection: %s", exc)
                 stop.wait(timeout)
+
+
+class _NotOurs(Exception):
+    """The job is no longer this worker's: the final write must not happen."""
 
 
 def _finish_job(conn: psycopg.Connection[Any], job: Job, state: str, error: str | None) -> bool:

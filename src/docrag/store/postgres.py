@@ -365,12 +365,14 @@ class Store:
         """
         with self._conn() as conn, conn.transaction():
             row = conn.execute(
-                "DELETE FROM documents WHERE tenant_id = %s AND id = %s RETURNING collection_id",
+                "SELECT collection_id FROM documents WHERE tenant_id = %s AND id = %s",
                 (tenant_id, document_id),
             ).fetchone()
             if row is None:
                 raise NotFound(f"document {document_id} not found", code="document_not_found")
+            # The collection row first, as every writer of its documents takes it (store/jobs.py).
             bump(conn, tenant_id, row["collection_id"])
+            conn.execute("DELETE FROM documents WHERE tenant_id = %s AND id = %s", (tenant_id, document_id))
         return UUID(str(row["collection_id"]))
 
     def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:
