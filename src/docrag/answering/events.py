@@ -40,6 +40,10 @@ class Answerer(Protocol):
         """``extractive``, or the generator's model id."""
         ...
 
+    def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+        """The final answer of :meth:`stream`."""
+        ...
+
     def stream(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str, *, incremental: bool = True
     ) -> Iterator[AnswerEvent]:
