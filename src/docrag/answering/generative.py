@@ -18,18 +18,20 @@ from docrag.answering.citations import Passages, cited_numbers, without_markers
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
 from docrag.answering.extractive import DONT_KNOW
 from docrag.answering.prompt import PromptBuilder
-from docrag.answering.sanitize import EchoGuard, strip_links
+from docrag.answering.sanitize import EchoGuard, has_links, strip_links
 from docrag.answering.splitting import SentenceBuffer
 from docrag.answering.verdicts import Judge, apply_policy, kept
 from docrag.domain import Answer, AnswerSentence
 from docrag.generation.protocol import Generator, TextStream
 from docrag.models.groundedness import GroundednessDetector
+from docrag.retrieval.bm25 import tokenize
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
 from docrag.store.postgres import Store
 
 _DONT_KNOW = re.compile(r"^\W*i\s+(?:do\s+not|don['’]?t)\s+know\b", re.IGNORECASE)
 _WORDY = re.compile(r"\w{2,}")
+_MIN_WORDS_AFTER_STRIPPING = 3
 
 
 class GenerativeAnswerer:
@@ -114,6 +116,8 @@ class GenerativeAnswerer:
         text = without_markers(clean)
         if not _WORDY.search(text):
             return None
+        if has_links(raw) and len(tokenize(text)) < _MIN_WORDS_AFTER_STRIPPING:
+            return None  # the sentence was there to carry a link ("See <link> for details.")
         citations, match = passages.cite(text, cited_numbers(clean))
         if not citations:
             return None

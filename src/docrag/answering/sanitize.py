@@ -36,6 +36,10 @@ def strip_links(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def has_links(text: str) -> bool:
+    return any(p.search(text) for p in (_IMAGE, _LINK, _REFERENCE, _HTML, _URL))
+
+
 class EchoGuard:
     """Tells whether a sentence reproduces the system prompt: it holds the prompt's canary, or
     most of its runs of four words are runs of the prompt."""
