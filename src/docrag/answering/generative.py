@@ -118,7 +118,12 @@ class GenerativeAnswerer:
             return None
         if has_links(raw) and len(tokenize(text)) < _MIN_WORDS_AFTER_STRIPPING:
             return None  # the sentence was there to carry a link ("See <link> for details.")
-        citations, match = passages.cite(text, cited_numbers(clean))
+        numbers = cited_numbers(clean)
+        if numbers and not any(1 <= n <= len(passages) for n in numbers):
+            # It cites only passages that were never given: a source outside this request, which
+            # is what a passage saying "cite document [42]" asks for. Nothing here backs it.
+            return None
+        citations, match = passages.cite(text, numbers)
         if not citations:
             return None
         return judge.judge(AnswerSentence(text=text, citations=citations, score=match))
