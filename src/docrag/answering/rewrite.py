@@ -1,10 +1,10 @@
 """Follow-up questions, made standalone against the conversation before retrieval.
 
 Deterministic and offline: "what did he do next?" has no words to retrieve by, so its pronoun
-becomes the last turn's leading name ("what did Marie Curie do next?"); "the second one"
-becomes the second name the last answer listed; and a follow-up that still shares no content
-word with the last question gets that question's content words appended, as context. A
-question that reads as standalone is left as it is.
+becomes the last answer's leading name ("what did Marie Curie do next?"); "the second one"
+becomes the second name the last answer listed (in its first "A, B and C", if any); and a
+follow-up that still shares no content word with the last question gets that question's
+content words appended, as context. A question that reads as standalone is left as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from docrag.answering.records import StoredAnswer
 from docrag.retrieval.bm25 import STOPWORDS, tokenize
 
 _NAME = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of|de|da|van|von|la|le|del)?\s*[A-Z][\w'’-]*)*")
+_ONE = r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
+#: An enumeration: "Etna and Stromboli", "Rome, Paris or Vienna" (what "the second one" counts in).
+_LIST = re.compile(rf"{_ONE}(?:,\s*{_ONE})*,?\s+(?:and|or)\s+{_ONE}")
 _ORDINAL = re.compile(
     r"\bthe\s+(first|second|third|fourth|fifth|last|former|latter)(?:\s+(?:one|item|option|of them))?\b",
     re.IGNORECASE,
@@ -52,6 +55,15 @@ def names(text: str) -> list[str]:
     return found
 
 
+def listed_names(text: str) -> list[str]:
+    """The names of the first enumeration in ``text``, else all its names."""
+    for match in _LIST.finditer(text):
+        found = names(match.group())
+        if len(found) >= 2:
+            return found
+    return names(text)
+
+
 def is_follow_up(question: str) -> bool:
     return bool(
         _PRONOUN.search(question)
@@ -69,7 +81,7 @@ def resolve(question: str, history: Sequence[StoredAnswer]) -> str:
     answer = last.answer if last.answered else ""
     resolved = question
     ordinal = _ORDINAL.search(resolved)
-    listed = names(answer) or names(last.resolved_question)
+    listed = listed_names(answer) or listed_names(last.resolved_question)
     if ordinal is not None and listed:
         index = _ORDINALS[ordinal.group(1).lower()]
         if index < len(listed):

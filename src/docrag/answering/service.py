@@ -49,12 +49,12 @@ class AskService:
         self, tenant_id: UUID, collections: Sequence[str], question: str, conversation_id: UUID | None = None
     ) -> PreparedAsk:
         """:raises NotFound: an unknown collection or conversation (of this tenant)."""
-        names = tuple(dict.fromkeys(collections))
-        ids = tuple(self._store.collection_by_name(tenant_id, name).id for name in names)
         resolved = question
-        if conversation_id is not None:
+        if conversation_id is not None:  # first: a stranger learns nothing about collections
             history = self._answers.history(tenant_id, conversation_id, self._settings.conversation_turns)
             resolved = resolve(question, history)
+        names = tuple(dict.fromkeys(collections))
+        ids = tuple(self._store.collection_by_name(tenant_id, name).id for name in names)
         return PreparedAsk(tenant_id, names, ids, question, resolved, conversation_id)
 
     def run(self, ask: PreparedAsk, *, incremental: bool = True) -> Iterator[Started | Token | Asked]:
