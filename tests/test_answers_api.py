@@ -136,7 +136,10 @@ def test_conversation_resolves_follow_ups(
     assert "924 meters" in follow["answer"]
 
     got = client.get(f"/v1/conversations/{cid}").json()
-    assert [t["question"] for t in got["turns"]] == ["Who discovered polonium?", "What did she receive in 1911?"]
+    assert [t["question"] for t in got["turns"]] == [
+        "Who discovered polonium?",
+        "What did she receive in 1911?",
+    ]
     assert got["turns"][1]["resolved_question"] == second["resolved_question"]
     assert got["turns"][1]["sentences"] == second["sentences"]
 

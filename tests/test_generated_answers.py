@@ -177,7 +177,9 @@ def test_unsupported_sentences_are_flagged_removed_or_refused(
 ) -> None:
     def answer(p: Prompt) -> str:
         n = number_of(p, "replaces the lamp")
-        return f"The keeper replaces the lamp every six months [{n}]. The keeper was paid 9000 gold coins [{n}]."
+        return (
+            f"The keeper replaces the lamp every six months [{n}]. The keeper was paid 9000 gold coins [{n}]."
+        )
 
     model.respond = answer
     flagged = gen.post("/v1/ask", json={"question": QUESTION, "collections": [KB]}).json()
@@ -258,7 +260,9 @@ def test_streamed_generated_answer(
     assert stored["answer"] == final["answer"]
 
 
-def test_model_failures_are_typed_over_http(gen: httpx.Client, model: ChatServer, docs: dict[str, Any]) -> None:
+def test_model_failures_are_typed_over_http(
+    gen: httpx.Client, model: ChatServer, docs: dict[str, Any]
+) -> None:
     body = {"question": QUESTION, "collections": [KB]}
     model.fail = [500]
     assert gen.post("/v1/ask", json=body).status_code == 200  # retried

@@ -4,9 +4,10 @@ The model cites passages by number (``[2]``); a number is only a hint. Each cite
 best-matching stored sentence (by shared content stems) becomes the citation's quote, with its
 offsets into the document text. A citation whose quote can't be found there is repaired with
 the best-matching sentence of any passage retrieved for this request; numbers of no passage
-are dropped (and a sentence citing nothing but such numbers is dropped by the answerer). A sentence always leaves with at least one citation, and every citation points
-into a chunk retrieved for this request, in the caller's tenant: nothing the model writes can
-name another document.
+are dropped (a sentence citing nothing but such numbers is dropped by the answerer). A
+sentence always leaves with at least one citation, and every citation points into a chunk
+retrieved for this request, in the caller's tenant: nothing the model writes can name
+another document.
 """
 
 from __future__ import annotations
