@@ -223,8 +223,8 @@ def test_replace_and_delete_under_concurrent_searches(
         assert replace(client, doc["id"], handbook(new)).status_code == 202
         process(runtime, doc["id"])
         time.sleep(0.5)
-        deleted_at = time.monotonic()
         assert client.delete(f"/v1/documents/{doc['id']}").status_code == 204
+        deleted_at = time.monotonic()  # searches that start from now on began after the commit
         time.sleep(1.0)
     versions_seen = set()
     for start, _, hits in searcher.results:

@@ -215,10 +215,10 @@ def ask(
     from docrag.api.schemas import AskOut
 
     with _runtime(data_dir) as rt:
-        target = rt.collection(rt.default_tenant, collection)
-        answer = rt.answerer.ask(rt.default_tenant, [target.id], question)
+        asked = rt.asker.ask(rt.asker.prepare(rt.default_tenant, [collection], question))
+    answer = asked.answer
     if as_json:
-        typer.echo(AskOut.of(answer).model_dump_json(indent=2))
+        typer.echo(AskOut.of(asked).model_dump_json(indent=2))
         return
     if not answer.answered:
         typer.echo(answer.text)
@@ -226,7 +226,8 @@ def ask(
             typer.echo(f"  closest: {hit.document_title} (p. {hit.page_start}): {hit.body[:160]!r}")
         return
     for n, sentence in enumerate(answer.sentences, start=1):
-        typer.echo(f"{sentence.text} [{n}]")
+        flag = " (unsupported by its citation)" if sentence.supported is False else ""
+        typer.echo(f"{sentence.text} [{n}]{flag}")
     typer.echo("")
     for n, sentence in enumerate(answer.sentences, start=1):
         for c in sentence.citations:

@@ -177,6 +177,7 @@ class Citation:
     start: int  # offsets of ``quote`` in the document's parsed text
     end: int
     heading_path: tuple[str, ...] = ()
+    document_version: int = 1  # the version of the document the quote was taken from
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,9 @@ class AnswerSentence:
     text: str
     citations: tuple[Citation, ...]
     score: float
+    #: The groundedness detector's support of ``text`` by the cited passages, in [0, 1], and its verdict.
+    support: float | None = None
+    supported: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,7 @@ class Answer:
     sentences: tuple[AnswerSentence, ...]
     passages: tuple[Hit, ...] = field(default=())  # closest passages, shown also when abstaining
     reason: str | None = None
+    generator: str = "extractive"  # which generator wrote it (a model id for an LLM)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     DocRAGError
     ├── BadInput (4xx: the caller can fix it)
     │   ├── InvalidRequest          422 invalid_request
+    │   │   └── InvalidRating       422 invalid_rating (feedback rating other than up or down)
     │   ├── EmptyFile               422 empty_file
     │   ├── UnsupportedFileType     415 unsupported_file_type
     │   ├── UnreadableFile          422 unreadable_file
@@ -22,11 +23,21 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │                                   document's of the same collection)
     ├── AuthError
     │   ├── Unauthenticated         401 unauthenticated
-    │   └── Forbidden               403 forbidden
-    ├── NotFound                    404 collection_not_found | document_not_found | not_found
+    │   └── Forbidden               403 forbidden (also: an admin-only route for a non-admin key)
+    ├── NotFound                    404 collection_not_found | document_not_found | conversation_not_found
+    │                                   | answer_not_found | not_found
     ├── Conflict                    409 collection_exists | embedding_model_mismatch |
     │                                   reindex_in_progress
+    ├── GeneratorFailed             502 generator_failed (the LLM server refused the request or
+    │                                   answered in an unknown format: retrying can't help)
     └── Unavailable                 503 unavailable (database or model not ready)
+        ├── GeneratorUnavailable    503 generator_unavailable (the LLM server timed out, could not be
+        │                               reached, or kept answering 429/5xx through every retry)
+        └── MissingDependency       503 missing_dependency (an optional extra, e.g. docrag[llm], is
+                                        not installed)
+
+During a streamed ask (``text/event-stream``) an error after the first event arrives as an
+``error`` event carrying the same ``{"code", "message"}``.
 
 A document whose background ingestion failed shows the same codes in its ``error_code``
 (``internal_error`` when a worker hit an unexpected error or died on it too often).
@@ -53,6 +64,11 @@ class BadInput(DocRAGError):
 
 class InvalidRequest(BadInput):
     code = "invalid_request"
+    status = 422
+
+
+class InvalidRating(InvalidRequest):
+    code = "invalid_rating"
     status = 422
 
 
@@ -138,6 +154,21 @@ class Conflict(DocRAGError):
 
 class Unavailable(DocRAGError):
     code = "unavailable"
+    status = 503
+
+
+class GeneratorFailed(DocRAGError):
+    code = "generator_failed"
+    status = 502
+
+
+class GeneratorUnavailable(Unavailable):
+    code = "generator_unavailable"
+    status = 503
+
+
+class MissingDependency(Unavailable):
+    code = "missing_dependency"
     status = 503
 
 

@@ -11,18 +11,25 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from docrag.answering.cached import Answerer, CachingAnswerer
+from docrag.answering.cached import CachingAnswerer
+from docrag.answering.events import Answerer
 from docrag.answering.extractive import ExtractiveAnswerer
+from docrag.answering.generative import GenerativeAnswerer
+from docrag.answering.service import AskService
 from docrag.cache.tagged import MemoryCache, RedisCache, TaggedCache
 from docrag.domain import Collection
+from docrag.generation.protocol import Generator
+from docrag.generation.registry import build_generator
 from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
+from docrag.models.groundedness import GroundednessDetector
 from docrag.models.protocol import Embedder, Reranker
 from docrag.models.registry import build_embedder, build_reranker, close_model
 from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
+from docrag.store.answers import AnswerStore
 from docrag.store.embedded import EmbeddedPostgres
 from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
@@ -44,12 +51,16 @@ class Runtime:
     ingestor: Ingestor
     jobs: JobStore
     answerer: Answerer
+    answers: AnswerStore
+    asker: AskService
     embedded: EmbeddedPostgres | None
     default_tenant: UUID
     #: Set only on the very first start: the admin key, to be shown once.
     bootstrap_key: str | None = None
     #: The configured reranker (DOCRAG_RERANKER), if any.
     reranker: Reranker | None = None
+    #: The configured LLM (DOCRAG_GENERATOR), if any: None means extractive answers.
+    generator: Generator | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -67,6 +78,7 @@ class Runtime:
         try:
             embedder = build_embedder(settings)
             reranker = build_reranker(settings)
+            generator = build_generator(settings)
         except Exception:
             store.close()
             if embedded is not None:
@@ -74,6 +86,15 @@ class Runtime:
             raise
         lexical = LexicalIndexes(store, document_weight=settings.lexical_document_weight)
         retriever = Retriever(store, embedder, lexical, settings, reranker=reranker)
+        detector = GroundednessDetector(embedder)
+        answerer = _answerer(
+            ExtractiveAnswerer(store, retriever, settings, detector)
+            if generator is None
+            else GenerativeAnswerer(store, retriever, generator, settings, detector),
+            store,
+            settings,
+        )
+        answers = AnswerStore(store)
         tenant = store.ensure_tenant(DEFAULT_TENANT)
         bootstrap_key = None
         if store.count_api_keys() == 0:
@@ -87,11 +108,14 @@ class Runtime:
             retriever=retriever,
             ingestor=Ingestor(store, embedder, settings),
             jobs=JobStore(store, max_attempts=settings.job_max_attempts, embedding_model=embedder.model_id),
-            answerer=_answerer(ExtractiveAnswerer(store, retriever, settings), store, settings),
+            answerer=answerer,
+            answers=answers,
+            asker=AskService(store, answers, answerer, settings),
             embedded=embedded,
             default_tenant=tenant,
             bootstrap_key=bootstrap_key,
             reranker=reranker,
+            generator=generator,
         )
 
     def collection(
@@ -128,6 +152,7 @@ class Runtime:
             self.answerer.cache.close()
         close_model(self.embedder)
         close_model(self.reranker)
+        close_model(self.generator)
         self.store.close()
         if self.embedded is not None:
             self.embedded.stop()

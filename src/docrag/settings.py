@@ -90,6 +90,28 @@ class Settings(BaseSettings):
     answer_passages: int = Field(default=8, ge=1, le=50)
     abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
 
+    #: Who writes answers (docrag/generation/): extractive (the retrieved sentences themselves, no
+    #: model), openai (an OpenAI-compatible /v1/chat/completions server at llm_base_url serving
+    #: llm_model) or llama_cpp (a GGUF file at llm_model; the optional extra docrag[llm]).
+    generator: Literal["extractive", "openai", "llama_cpp"] = "extractive"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    #: Seconds per request (for a streamed answer: the longest silence between chunks), and retries
+    #: after a timeout, connection error, 429 or 5xx (backoff doubling from llm_retry_backoff_seconds).
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_retries: int = Field(default=2, ge=0, le=10)
+    llm_retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    llm_max_tokens: int = Field(default=512, ge=16, le=8192)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_context_tokens: int = Field(default=4096, ge=512)  # llama_cpp's n_ctx
+    #: What happens to an answer sentence the groundedness detector finds unsupported by its cited
+    #: passages: flag (kept, with verdict "unsupported"), remove (dropped) or refuse (the whole
+    #: answer becomes "I don't know").
+    unsupported: Literal["flag", "remove", "refuse"] = "flag"
+    #: Conversations: how many earlier turns a follow-up question is resolved against.
+    conversation_turns: int = Field(default=3, ge=1, le=20)
+
     #: Background ingestion (docrag/jobs/): `docrag serve` runs worker threads in-process,
     #: `docrag worker` runs standalone ones; any number share one database.
     inprocess_worker: bool = True

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Sequence
 from uuid import UUID
 
+from docrag.answering.events import Answerer, AnswerEvent, Finished, Started, Token, final
 from docrag.cache import codec
 from docrag.cache.tagged import TaggedCache
 from docrag.domain import Answer
@@ -23,10 +23,6 @@ from docrag.settings import Settings
 from docrag.store.postgres import Store
 
 _log = logging.getLogger(__name__)
-
-
-class Answerer(Protocol):
-    def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer: ...
 
 
 class CachingAnswerer:
@@ -38,22 +34,45 @@ class CachingAnswerer:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
     def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+        return final(self.stream(tenant_id, collection_ids, question, incremental=False))
+
+    def stream(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str, *, incremental: bool = True
+    ) -> Iterator[AnswerEvent]:
+        """A cached answer replayed as a stream (its sentences as tokens), else the inner
+        answerer's stream, whose final answer is cached once it completes."""
         versions = self._store.content_versions(tenant_id, collection_ids)
         key = self._key(tenant_id, versions, question)
-        cached = self.cache.get(key)
+        cached = self._lookup(key)
         if cached is not None:
-            try:
-                answer = codec.loads(Answer, cached)
-            except ValueError as exc:  # written by another DocRAG version: recompute
-                _log.info("ignoring an unreadable cached answer: %s", exc)
-            else:
-                self.hits += 1
-                return answer
+            self.hits += 1
+            yield Started(cached.passages)
+            for i, sentence in enumerate(cached.sentences):
+                yield Token(sentence.text if i == 0 else " " + sentence.text)
+            if not cached.sentences:
+                yield Token(cached.text)
+            yield Finished(cached)
+            return
         self.misses += 1
-        answer = self.inner.ask(tenant_id, collection_ids, question)
-        self.cache.put(key, codec.dumps(answer), [str(c) for c in versions])
-        return answer
+        for event in self.inner.stream(tenant_id, collection_ids, question, incremental=incremental):
+            if isinstance(event, Finished):
+                self.cache.put(key, codec.dumps(event.answer), [str(c) for c in versions])
+            yield event
+
+    def _lookup(self, key: str) -> Answer | None:
+        cached = self.cache.get(key)
+        if cached is None:
+            return None
+        try:
+            return codec.loads(Answer, cached)
+        except ValueError as exc:  # written by another DocRAG version: recompute
+            _log.info("ignoring an unreadable cached answer: %s", exc)
+            return None
 
     def forget(self, collection_id: UUID) -> int:
         """Drop every cached answer drawn from the collection (a document in it was deleted or

@@ -5,17 +5,24 @@ tenant; its quote is the exact stored text at its offsets, so every citation is 
 A sentence's score blends its meaning match (its late-chunked vector against the question's)
 with the share of the question's terms it contains. When the best score is under the
 abstention threshold, the answer says it does not know and shows the closest passages.
+
+With a groundedness detector, each chosen sentence also gets its support verdict against the
+passage it quotes, and ``DOCRAG_UNSUPPORTED`` applies as for generated answers. Streamed, the
+answer's sentences are its tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 import numpy as np
 
+from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
+from docrag.answering.verdicts import Judge, apply_policy, kept
 from docrag.domain import Answer, AnswerSentence, Citation, Hit, page_at
+from docrag.models.groundedness import GroundednessDetector
 from docrag.retrieval.bm25 import tokenize
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
@@ -35,12 +42,39 @@ class _Candidate:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, store: Store, retriever: Retriever, settings: Settings) -> None:
+    name = "extractive"
+
+    def __init__(
+        self,
+        store: Store,
+        retriever: Retriever,
+        settings: Settings,
+        detector: GroundednessDetector | None = None,
+    ) -> None:
         self._store = store
         self._retriever = retriever
         self._settings = settings
+        self._detector = detector
 
     def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+        return final(self.stream(tenant_id, collection_ids, question, incremental=False))
+
+    def stream(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str, *, incremental: bool = True
+    ) -> Iterator[AnswerEvent]:
+        answer = self._answer(tenant_id, collection_ids, question)
+        if self._detector is not None and answer.answered:
+            judge = Judge(self._detector, answer.passages)
+            judged = tuple(judge.judge(sentence) for sentence in answer.sentences)
+            answer = apply_policy(replace(answer, sentences=judged), self._settings.unsupported, DONT_KNOW)
+        yield Started(answer.passages)
+        if answer.answered:
+            for i, sentence in enumerate(answer.sentences):
+                if kept(sentence, self._settings.unsupported):
+                    yield Token(sentence.text if i == 0 else " " + sentence.text)
+        yield Finished(answer)
+
+    def _answer(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
         s = self._settings
         retrieval = self._retriever.retrieve(tenant_id, collection_ids, question, limit=s.answer_passages)
         hits = retrieval.hits
@@ -63,6 +97,7 @@ class ExtractiveAnswerer:
                         start=c.start,
                         end=c.end,
                         heading_path=c.hit.heading_path,
+                        document_version=c.hit.document_version,
                     ),
                 ),
             )

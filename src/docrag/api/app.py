@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from docrag.api.routes import collections, documents, health, query
+from docrag.api.routes import answers, collections, conversations, documents, health, query
 from docrag.errors import DocRAGError
 from docrag.runtime import Runtime
 from docrag.settings import Settings
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         _log.exception("unexpected error")
         return _error(500, "internal_error", "internal error; it has been logged")
 
-    for module in (health, collections, documents, query):
+    for module in (health, collections, documents, query, conversations, answers):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -42,3 +42,12 @@ def get_writer(principal: PrincipalDep) -> Principal:
 
 
 WriterDep = Annotated[Principal, Depends(get_writer)]
+
+
+def get_admin(principal: PrincipalDep) -> Principal:
+    if principal.role != "admin":
+        raise Forbidden("only an admin API key may do this")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(get_admin)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from docrag.domain import Answer, Collection, DocumentInfo, DocumentStatus, Hit
+from docrag.answering.records import Conversation, Feedback, FeedbackSummary, StoredAnswer
+from docrag.answering.service import Asked
+from docrag.domain import Collection, DocumentInfo, DocumentStatus, Hit
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -146,14 +149,21 @@ class SearchOut(BaseModel):
 class AskIn(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     collections: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
+    conversation_id: UUID | None = Field(
+        default=None, description="Ask as the next turn of this conversation: a follow-up is resolved first"
+    )
+    stream: bool = Field(
+        default=False, description="Answer as Server-Sent Events (as does 'Accept: text/event-stream')"
+    )
 
 
 class CitationOut(BaseModel):
     document_id: UUID
     document_title: str
+    document_version: int
     chunk_id: int
     page: int | None
-    quote: str
+    quote: str = Field(description="Exactly the document's text[start:end]")
     start: int
     end: int
     heading_path: list[str]
@@ -162,43 +172,128 @@ class CitationOut(BaseModel):
 class SentenceOut(BaseModel):
     text: str
     score: float
+    support: float | None = Field(description="Groundedness: support by the cited passages, 0..1")
+    verdict: Literal["supported", "unsupported"] | None
     citations: list[CitationOut]
 
 
 class AskOut(BaseModel):
+    answer_id: UUID
+    conversation_id: UUID | None
+    turn: int | None
     question: str
+    resolved_question: str = Field(description="The question as retrieved with (a follow-up made standalone)")
     answered: bool
     answer: str
     reason: str | None
+    generator: str
     sentences: list[SentenceOut]
     passages: list[HitOut]
 
     @classmethod
-    def of(cls, a: Answer) -> AskOut:
+    def of(cls, asked: Asked) -> AskOut:
+        a, stored = asked.answer, asked.stored
         return cls(
-            question=a.question,
+            answer_id=stored.id,
+            conversation_id=stored.conversation_id,
+            turn=stored.turn,
+            question=stored.question,
+            resolved_question=stored.resolved_question,
             answered=a.answered,
             answer=a.text,
             reason=a.reason,
-            sentences=[
-                SentenceOut(
-                    text=s.text,
-                    score=s.score,
-                    citations=[
-                        CitationOut(
-                            document_id=c.document_id,
-                            document_title=c.document_title,
-                            chunk_id=c.chunk_id,
-                            page=c.page,
-                            quote=c.quote,
-                            start=c.start,
-                            end=c.end,
-                            heading_path=list(c.heading_path),
-                        )
-                        for c in s.citations
-                    ],
-                )
-                for s in a.sentences
-            ],
+            generator=a.generator,
+            sentences=[SentenceOut.model_validate(r) for r in stored.sentences],
             passages=[HitOut.of(h) for h in a.passages],
         )
+
+
+class StoredAnswerOut(BaseModel):
+    """An answer as it was given (passages are not kept)."""
+
+    answer_id: UUID
+    conversation_id: UUID | None
+    turn: int | None
+    question: str
+    resolved_question: str
+    answered: bool
+    answer: str
+    reason: str | None
+    generator: str
+    collections: list[str]
+    sentences: list[SentenceOut]
+    created_at: str
+
+    @classmethod
+    def of(cls, a: StoredAnswer) -> StoredAnswerOut:
+        return cls(
+            answer_id=a.id,
+            conversation_id=a.conversation_id,
+            turn=a.turn,
+            question=a.question,
+            resolved_question=a.resolved_question,
+            answered=a.answered,
+            answer=a.answer,
+            reason=a.reason,
+            generator=a.generator,
+            collections=list(a.collections),
+            sentences=[SentenceOut.model_validate(r) for r in a.sentences],
+            created_at=a.created_at,
+        )
+
+
+class ConversationIn(BaseModel):
+    title: str | None = Field(default=None, max_length=200)
+
+
+class ConversationOut(BaseModel):
+    id: UUID
+    title: str | None
+    created_at: str
+    updated_at: str
+    turns: list[StoredAnswerOut]
+
+    @classmethod
+    def of(cls, c: Conversation) -> ConversationOut:
+        return cls(
+            id=c.id,
+            title=c.title,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            turns=[StoredAnswerOut.of(t) for t in c.turns],
+        )
+
+
+class FeedbackIn(BaseModel):
+    rating: str = Field(description="up or down (anything else: 422 invalid_rating)", max_length=20)
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+class FeedbackOut(BaseModel):
+    answer_id: UUID
+    rating: Literal["up", "down"]
+    comment: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, f: Feedback) -> FeedbackOut:
+        return cls(
+            answer_id=f.answer_id,
+            rating=f.rating,
+            comment=f.comment,
+            created_at=f.created_at,
+            updated_at=f.updated_at,
+        )
+
+
+class FeedbackSummaryOut(BaseModel):
+    answers: int
+    rated: int
+    up: int
+    down: int
+    satisfaction: float | None = Field(description="up / (up + down); null before any rating")
+
+    @classmethod
+    def of(cls, s: FeedbackSummary) -> FeedbackSummaryOut:
+        return cls(answers=s.answers, rated=s.rated, up=s.up, down=s.down, satisfaction=s.satisfaction)

@@ -3,10 +3,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
+from docrag.answering.events import Started
 from docrag.api.deps import PrincipalDep, RuntimeDep
 from docrag.api.schemas import AskIn, AskOut, HitOut, SearchIn, SearchOut
+from docrag.api.sse import ask_events
 from docrag.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -24,8 +27,25 @@ def search(body: SearchIn, runtime: RuntimeDep, caller: PrincipalDep) -> SearchO
     return SearchOut(query=body.query, hits=[HitOut.of(h) for h in hits])
 
 
-@router.post("/ask")
-def ask(body: AskIn, runtime: RuntimeDep, caller: PrincipalDep) -> AskOut:
-    """An answer whose every sentence cites a stored passage, or 'I don't know'."""
-    ids = _collection_ids(runtime, caller.tenant_id, body.collections)
-    return AskOut.of(runtime.answerer.ask(caller.tenant_id, ids, body.question))
+@router.post(
+    "/ask",
+    response_model=AskOut,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or events when streamed"}},
+)
+def ask(
+    body: AskIn, request: Request, runtime: RuntimeDep, caller: PrincipalDep
+) -> AskOut | StreamingResponse:
+    """An answer whose every sentence cites a stored passage and carries a groundedness verdict,
+    or 'I don't know'; streamed as Server-Sent Events on request."""
+    prepared = runtime.asker.prepare(caller.tenant_id, body.collections, body.question, body.conversation_id)
+    if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
+        return AskOut.of(runtime.asker.ask(prepared))
+    events = runtime.asker.run(prepared, incremental=True)
+    # Read up to Started here: retrieval and the model's acceptance can still fail as typed JSON.
+    first = next(events)
+    assert isinstance(first, Started)
+    return StreamingResponse(
+        ask_events(prepared, events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

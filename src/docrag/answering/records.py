@@ -1,0 +1,91 @@
+"""Stored answers, conversations and feedback: plain data, and the one JSON shape an answer's
+sentences are stored (and returned) in. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from docrag.domain import AnswerSentence
+
+Rating = Literal["up", "down"]
+RATINGS: tuple[Rating, ...] = ("up", "down")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    id: UUID
+    conversation_id: UUID | None
+    turn: int | None
+    question: str
+    resolved_question: str
+    answer: str
+    answered: bool
+    reason: str | None
+    generator: str
+    collections: tuple[str, ...]
+    sentences: tuple[dict[str, Any], ...]  # sentence_record()s
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: UUID
+    title: str | None
+    created_at: str
+    updated_at: str
+    turns: tuple[StoredAnswer, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    answer_id: UUID
+    rating: Rating
+    comment: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackSummary:
+    answers: int  # answers given
+    rated: int  # answers with at least one rating
+    up: int
+    down: int
+
+    @property
+    def satisfaction(self) -> float | None:
+        """Share of ratings that are 'up' (``None`` before any rating)."""
+        total = self.up + self.down
+        return round(self.up / total, 4) if total else None
+
+
+def verdict(sentence: AnswerSentence) -> str | None:
+    if sentence.supported is None:
+        return None
+    return "supported" if sentence.supported else "unsupported"
+
+
+def sentence_record(s: AnswerSentence) -> dict[str, Any]:
+    """A sentence as the API returns it and the answers table stores it."""
+    return {
+        "text": s.text,
+        "score": s.score,
+        "support": s.support,
+        "verdict": verdict(s),
+        "citations": [
+            {
+                "document_id": str(c.document_id),
+                "document_title": c.document_title,
+                "document_version": c.document_version,
+                "chunk_id": c.chunk_id,
+                "page": c.page,
+                "quote": c.quote,
+                "start": c.start,
+                "end": c.end,
+                "heading_path": list(c.heading_path),
+            }
+            for c in s.citations
+        ],
+    }

@@ -1,0 +1,83 @@
+"""One ask, start to end: the caller's collections, the conversation's follow-up resolved, the
+configured answerer, and the answer stored (every answer gets an id, for feedback).
+
+:meth:`AskService.prepare` does everything that can fail because of the request (an unknown
+collection or conversation) before anything is streamed, so those stay typed 4xx answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from docrag.answering.events import Answerer, Finished, Started, Token
+from docrag.answering.records import StoredAnswer
+from docrag.answering.rewrite import resolve
+from docrag.domain import Answer
+from docrag.settings import Settings
+from docrag.store.answers import AnswerStore
+from docrag.store.postgres import Store
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAsk:
+    tenant_id: UUID
+    collections: tuple[str, ...]
+    collection_ids: tuple[UUID, ...]
+    question: str
+    resolved_question: str
+    conversation_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The final answer and its stored record (id, turn)."""
+
+    answer: Answer
+    stored: StoredAnswer
+
+
+class AskService:
+    def __init__(self, store: Store, answers: AnswerStore, answerer: Answerer, settings: Settings) -> None:
+        self._store = store
+        self._answers = answers
+        self._answerer = answerer
+        self._settings = settings
+
+    def prepare(
+        self, tenant_id: UUID, collections: Sequence[str], question: str, conversation_id: UUID | None = None
+    ) -> PreparedAsk:
+        """:raises NotFound: an unknown collection or conversation (of this tenant)."""
+        resolved = question
+        if conversation_id is not None:  # first: a stranger learns nothing about collections
+            history = self._answers.history(tenant_id, conversation_id, self._settings.conversation_turns)
+            resolved = resolve(question, history)
+        names = tuple(dict.fromkeys(collections))
+        ids = tuple(self._store.collection_by_name(tenant_id, name).id for name in names)
+        return PreparedAsk(tenant_id, names, ids, question, resolved, conversation_id)
+
+    def run(self, ask: PreparedAsk, *, incremental: bool = True) -> Iterator[Started | Token | Asked]:
+        """The answerer's events, its final answer replaced by the stored :class:`Asked`."""
+        events = self._answerer.stream(
+            ask.tenant_id, ask.collection_ids, ask.resolved_question, incremental=incremental
+        )
+        for event in events:
+            if not isinstance(event, Finished):
+                yield event
+                continue
+            answer = replace(event.answer, question=ask.question)
+            stored = self._answers.save(
+                ask.tenant_id,
+                answer,
+                resolved_question=ask.resolved_question,
+                collections=ask.collections,
+                conversation_id=ask.conversation_id,
+            )
+            yield Asked(answer, stored)
+
+    def ask(self, ask: PreparedAsk) -> Asked:
+        for event in self.run(ask, incremental=False):
+            if isinstance(event, Asked):
+                return event
+        raise RuntimeError("an answerer ended without an answer")

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from docrag.answering.records import RATINGS, Rating
+from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep
+from docrag.api.schemas import FeedbackIn, FeedbackOut, FeedbackSummaryOut, StoredAnswerOut
+from docrag.errors import InvalidRating
+
+router = APIRouter(prefix="/v1", tags=["answers"])
+
+
+@router.get("/answers/{answer_id}")
+def get_answer(answer_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> StoredAnswerOut:
+    """An answer as it was given."""
+    return StoredAnswerOut.of(runtime.answers.get(caller.tenant_id, answer_id))
+
+
+@router.post("/answers/{answer_id}/feedback", status_code=201)
+def rate_answer(answer_id: UUID, body: FeedbackIn, runtime: RuntimeDep, caller: PrincipalDep) -> FeedbackOut:
+    """Rate an answer up or down (again: replaces this key's rating), with an optional comment."""
+    if body.rating not in RATINGS:
+        raise InvalidRating(f"rating must be one of {', '.join(RATINGS)}, not {body.rating!r}")
+    rating: Rating = "up" if body.rating == "up" else "down"
+    feedback = runtime.answers.rate(caller.tenant_id, answer_id, caller.key_id, rating, body.comment)
+    return FeedbackOut.of(feedback)
+
+
+@router.get("/feedback/summary")
+def feedback_summary(runtime: RuntimeDep, caller: AdminDep) -> FeedbackSummaryOut:
+    """Answers given and how they were rated, for this tenant (admin keys only)."""
+    return FeedbackSummaryOut.of(runtime.answers.summary(caller.tenant_id))

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from docrag.api.deps import PrincipalDep, RuntimeDep
+from docrag.api.schemas import ConversationIn, ConversationOut
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+
+@router.post("", status_code=201)
+def create_conversation(
+    runtime: RuntimeDep, caller: PrincipalDep, body: ConversationIn | None = None
+) -> ConversationOut:
+    """A new, empty conversation: ask with its id to add turns."""
+    title = body.title if body is not None else None
+    return ConversationOut.of(runtime.answers.create_conversation(caller.tenant_id, title))
+
+
+@router.get("/{conversation_id}")
+def get_conversation(conversation_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> ConversationOut:
+    """The conversation with every turn: question, resolved question, answer, citations, verdicts."""
+    return ConversationOut.of(runtime.answers.conversation(caller.tenant_id, conversation_id))

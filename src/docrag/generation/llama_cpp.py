@@ -1,0 +1,72 @@
+"""Chat completions from a local GGUF model through llama-cpp-python, the optional extra
+``docrag[llm]``. Imported only when configured, so the default install never needs it; a
+missing extra is a typed ``missing_dependency`` error rather than an ``ImportError``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+from docrag.errors import GeneratorFailed, MissingDependency, Unavailable
+from docrag.generation.protocol import Message, TextStream
+
+
+class LlamaCppGenerator:
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        context_tokens: int = 4096,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise MissingDependency(
+                "DOCRAG_GENERATOR=llama_cpp needs the optional extra: pip install 'docrag[llm]'"
+            ) from exc
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise Unavailable(f"DOCRAG_LLM_MODEL {str(path)!r} is not a GGUF file")
+        self._name = path.name
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._llm = Llama(model_path=str(path), n_ctx=context_tokens, n_threads=threads, verbose=False)
+        # One llama.cpp context decodes one sequence at a time.
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return f"llama_cpp:{self._name}"
+
+    def _run(self, messages: Sequence[Message], stream: bool) -> Any:
+        return self._llm.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            max_tokens=self._max_tokens,
+            temperature=self._temperature,
+            stream=stream,
+        )
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        with self._lock:
+            answer = self._run(messages, stream=False)
+        try:
+            return str(answer["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError) as exc:
+            raise GeneratorFailed(f"llama.cpp answered in an unknown format: {exc!r}") from exc
+
+    def stream(self, messages: Sequence[Message]) -> TextStream:
+        deltas = self._deltas(messages)
+        return TextStream(deltas, deltas.close)
+
+    def _deltas(self, messages: Sequence[Message]) -> Generator[str, None, None]:
+        with self._lock:
+            for chunk in self._run(messages, stream=True):
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    yield str(delta)

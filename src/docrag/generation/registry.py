@@ -1,0 +1,43 @@
+"""Builds the configured generator from settings (``DOCRAG_GENERATOR`` and ``DOCRAG_LLM_*``)."""
+
+from __future__ import annotations
+
+from docrag.errors import Unavailable
+from docrag.generation.protocol import Generator
+from docrag.settings import Settings
+
+
+def build_generator(settings: Settings) -> Generator | None:
+    """The LLM to write answers with; ``None`` for ``extractive`` (no model: quoted sentences).
+
+    :raises Unavailable: a setting the generator needs is missing.
+    :raises MissingDependency: ``llama_cpp`` without the ``docrag[llm]`` extra.
+    """
+    s = settings
+    if s.generator == "extractive":
+        return None
+    if not s.llm_model:
+        raise Unavailable(f"DOCRAG_GENERATOR={s.generator} needs DOCRAG_LLM_MODEL")
+    if s.generator == "llama_cpp":
+        from docrag.generation.llama_cpp import LlamaCppGenerator
+
+        return LlamaCppGenerator(
+            s.llm_model,
+            context_tokens=s.llm_context_tokens,
+            max_tokens=s.llm_max_tokens,
+            temperature=s.llm_temperature,
+        )
+    from docrag.generation.openai_chat import OpenAIChatGenerator
+
+    if not s.llm_base_url:
+        raise Unavailable("DOCRAG_GENERATOR=openai needs DOCRAG_LLM_BASE_URL")
+    return OpenAIChatGenerator(
+        s.llm_base_url,
+        s.llm_model,
+        api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
+        timeout=s.llm_timeout_seconds,
+        retries=s.llm_retries,
+        backoff=s.llm_retry_backoff_seconds,
+        max_tokens=s.llm_max_tokens,
+        temperature=s.llm_temperature,
+    )

@@ -1,0 +1,210 @@
+"""The SQL of conversations, stored answers and feedback (migration 0005).
+
+Every statement is scoped by tenant in its own WHERE clause: an id of another tenant's
+conversation or answer finds nothing, which callers report as 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from docrag.answering.records import (
+    Conversation,
+    Feedback,
+    FeedbackSummary,
+    Rating,
+    StoredAnswer,
+    sentence_record,
+)
+from docrag.domain import Answer
+from docrag.errors import NotFound
+from docrag.store.postgres import Store
+
+_ANSWER_COLUMNS = (
+    "id, conversation_id, turn, question, resolved_question, answer, answered, reason, generator,"
+    " collections, sentences, created_at"
+)
+
+
+def _conversation_missing(conversation_id: UUID) -> NotFound:
+    return NotFound(f"conversation {conversation_id} not found", code="conversation_not_found")
+
+
+def _answer_missing(answer_id: UUID) -> NotFound:
+    return NotFound(f"answer {answer_id} not found", code="answer_not_found")
+
+
+class AnswerStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # -- conversations -------------------------------------------------------------------
+
+    def create_conversation(self, tenant_id: UUID, title: str | None) -> Conversation:
+        with self._store.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO conversations (tenant_id, title) VALUES (%s, %s)"
+                " RETURNING id, title, created_at, updated_at",
+                (tenant_id, title),
+            ).fetchone()
+        assert row is not None
+        return _conversation(row)
+
+    def conversation(self, tenant_id: UUID, conversation_id: UUID) -> Conversation:
+        """The conversation with every turn, oldest first."""
+        with self._store.connection() as conn:
+            row = conn.execute(
+                "SELECT id, title, created_at, updated_at FROM conversations"
+                " WHERE tenant_id = %s AND id = %s",
+                (tenant_id, conversation_id),
+            ).fetchone()
+            if row is None:
+                raise _conversation_missing(conversation_id)
+            turns = conn.execute(
+                f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE tenant_id = %s AND conversation_id = %s"
+                " ORDER BY turn",
+                (tenant_id, conversation_id),
+            ).fetchall()
+        return _conversation(row, tuple(_answer(t) for t in turns))
+
+    def history(self, tenant_id: UUID, conversation_id: UUID, turns: int) -> list[StoredAnswer]:
+        """The last ``turns`` turns, oldest first."""
+        with self._store.connection() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM conversations WHERE tenant_id = %s AND id = %s", (tenant_id, conversation_id)
+            ).fetchone()
+            if found is None:
+                raise _conversation_missing(conversation_id)
+            rows = conn.execute(
+                f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE tenant_id = %s AND conversation_id = %s"
+                " ORDER BY turn DESC LIMIT %s",
+                (tenant_id, conversation_id, turns),
+            ).fetchall()
+        return [_answer(r) for r in reversed(rows)]
+
+    # -- answers -------------------------------------------------------------------------
+
+    def save(
+        self,
+        tenant_id: UUID,
+        answer: Answer,
+        *,
+        resolved_question: str,
+        collections: Sequence[str],
+        conversation_id: UUID | None = None,
+    ) -> StoredAnswer:
+        """Store an answer given, as the next turn of ``conversation_id`` when there is one."""
+        values = (
+            answer.question,
+            resolved_question,
+            answer.text,
+            answer.answered,
+            answer.reason,
+            answer.generator,
+            list(collections),
+            Jsonb([sentence_record(s) for s in answer.sentences]),
+        )
+        with self._store.connection() as conn, conn.transaction():
+            turn = None
+            if conversation_id is not None:
+                # The row lock orders concurrent asks in one conversation: turns stay 1, 2, 3...
+                locked = conn.execute(
+                    "UPDATE conversations SET updated_at = now()"
+                    " WHERE tenant_id = %s AND id = %s RETURNING id",
+                    (tenant_id, conversation_id),
+                ).fetchone()
+                if locked is None:
+                    raise _conversation_missing(conversation_id)
+                last = conn.execute(
+                    "SELECT coalesce(max(turn), 0) AS n FROM answers WHERE conversation_id = %s",
+                    (conversation_id,),
+                ).fetchone()
+                assert last is not None
+                turn = int(last["n"]) + 1
+            row = conn.execute(
+                "INSERT INTO answers (tenant_id, conversation_id, turn, question, resolved_question, answer,"
+                " answered, reason, generator, collections, sentences)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
+                (tenant_id, conversation_id, turn, *values),
+            ).fetchone()
+        assert row is not None
+        return _answer(row)
+
+    def get(self, tenant_id: UUID, answer_id: UUID) -> StoredAnswer:
+        with self._store.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE tenant_id = %s AND id = %s",
+                (tenant_id, answer_id),
+            ).fetchone()
+        if row is None:
+            raise _answer_missing(answer_id)
+        return _answer(row)
+
+    # -- feedback ------------------------------------------------------------------------
+
+    def rate(
+        self, tenant_id: UUID, answer_id: UUID, key_id: UUID, rating: Rating, comment: str | None
+    ) -> Feedback:
+        """Record (or replace) this key's rating of the answer."""
+        with self._store.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO feedback (tenant_id, answer_id, key_id, rating, comment)"
+                " SELECT a.tenant_id, a.id, %s, %s, %s FROM answers a WHERE a.tenant_id = %s AND a.id = %s"
+                " ON CONFLICT (answer_id, key_id) DO UPDATE SET rating = EXCLUDED.rating,"
+                " comment = EXCLUDED.comment, updated_at = now()"
+                " RETURNING answer_id, rating, comment, created_at, updated_at",
+                (key_id, rating, comment, tenant_id, answer_id),
+            ).fetchone()
+        if row is None:
+            raise _answer_missing(answer_id)
+        return Feedback(
+            answer_id=row["answer_id"],
+            rating=row["rating"],
+            comment=row["comment"],
+            created_at=row["created_at"].isoformat(),
+            updated_at=row["updated_at"].isoformat(),
+        )
+
+    def summary(self, tenant_id: UUID) -> FeedbackSummary:
+        with self._store.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM answers WHERE tenant_id = %(t)s) AS answers,"
+                " count(DISTINCT answer_id) AS rated,"
+                " count(*) FILTER (WHERE rating = 'up') AS up,"
+                " count(*) FILTER (WHERE rating = 'down') AS down"
+                " FROM feedback WHERE tenant_id = %(t)s",
+                {"t": tenant_id},
+            ).fetchone()
+        assert row is not None
+        return FeedbackSummary(int(row["answers"]), int(row["rated"]), int(row["up"]), int(row["down"]))
+
+
+def _conversation(row: dict[str, Any], turns: tuple[StoredAnswer, ...] = ()) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"].isoformat(),
+        updated_at=row["updated_at"].isoformat(),
+        turns=turns,
+    )
+
+
+def _answer(row: dict[str, Any]) -> StoredAnswer:
+    return StoredAnswer(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        turn=row["turn"],
+        question=row["question"],
+        resolved_question=row["resolved_question"],
+        answer=row["answer"],
+        answered=row["answered"],
+        reason=row["reason"],
+        generator=row["generator"],
+        collections=tuple(row["collections"]),
+        sentences=tuple(row["sentences"]),
+        created_at=row["created_at"].isoformat(),
+    )
