@@ -171,7 +171,7 @@ class _SectionChunker:
         if self.mode == "fixed":
             pieces = [p for s, e, page in self.section.blocks for p in self._split_long(s, e, page)]
             groups = self._pack(pieces)
-        elif self.mode == "semantic" and self.embed is not None and len(pieces) > 2:
+        elif self.mode == "semantic" and self.embed is not None and self._needs_cuts(pieces):
             groups = self._pack_semantic(pieces, self.embed)
         else:
             groups = self._pack(pieces)
@@ -267,6 +267,12 @@ class _SectionChunker:
             groups.append(current)
         self._rebalance_tail(groups)
         return groups
+
+    def _needs_cuts(self, pieces: Sequence[_Piece]) -> bool:
+        """Whether the section needs two cuts or more: only then is where they go worth a model
+        pass over its sentences. A section of one or two chunks (most abstracts) is cut by
+        size, which measured no worse on SciFact and halves the embedding work of ingestion."""
+        return len(pieces) > 2 and sum(p.tokens for p in pieces) > 2 * self.budget
 
     def _pack_semantic(self, pieces: Sequence[_Piece], embed: SentenceEmbedder) -> list[list[_Piece]]:
         """Segment ``pieces`` within the budget, cutting where meaning shifts.

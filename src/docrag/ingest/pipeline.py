@@ -161,6 +161,10 @@ class Ingestor:
     def prepare(self, data: bytes, filename: str | None) -> tuple[ParsedDocument, list[ChunkDraft]]:
         """Parse and chunk; :raises BadInput: (a subclass) when the bytes can't be indexed."""
         parsed = self.parse(data, filename)
+        return parsed, self.chunk(parsed)
+
+    def chunk(self, parsed: ParsedDocument) -> list[ChunkDraft]:
+        """:raises NoTextFound: when the parsed document holds nothing to index."""
         drafts = chunk_document(
             parsed,
             max_tokens=self._settings.chunk_max_tokens,
@@ -171,7 +175,7 @@ class Ingestor:
         )
         if not drafts:
             raise NoTextFound("the document holds no text DocRAG can index")
-        return parsed, drafts
+        return drafts
 
     def embed(
         self,

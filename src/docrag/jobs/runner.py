@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 from uuid import UUID
@@ -36,6 +38,19 @@ class _Stop(Exception):
         self.outcome = outcome
 
 
+class _StageClock:
+    def __init__(self, totals: Counter[str], lock: threading.Lock) -> None:
+        self._totals = totals
+        self._lock = lock
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self._totals[stage] += now - self._last
+        self._last = now
+
+
 def retry_delay(attempt: int, base: float) -> float:
     """Exponential backoff after the ``attempt``-th failed try (1-based), at most an hour."""
     return float(min(base * 2 ** (attempt - 1), 3600.0))
@@ -55,6 +70,10 @@ class JobRunner:
         self._settings = settings
         #: Called with the collection id after a document (version) is indexed: drops stale caches.
         self._on_indexed = on_indexed
+        #: Seconds spent per stage (fetch, parse, chunk, embed, write) over every job run, for
+        #: ``docrag worker``'s exit summary and the throughput benchmark's profile.
+        self.stage_seconds: Counter[str] = Counter()
+        self._stage_lock = threading.Lock()
 
     def run(self, job: Job, abort: threading.Event | None = None) -> Outcome:
         """Process ``job`` to its end; with ``abort`` set, hand it back at the next checkpoint.
@@ -81,19 +100,27 @@ class JobRunner:
             return self._retry(job, "internal_error", f"{type(exc).__name__}: {exc}")
 
     def _process(self, job: Job, abort: threading.Event | None) -> Outcome:
+        clock = _StageClock(self.stage_seconds, self._stage_lock)
         upload = self._jobs.upload(job)
         if upload is None:
             self._checkpoint(job, "parsing", 0.0, abort)  # no bytes and not ours: a lost job
             return self._failed(job, "internal_error", "the uploaded bytes are missing")
-        parsed, drafts = self._ingestor.prepare(upload.data, upload.filename)
+        clock.lap("fetch")
+        parsed = self._ingestor.parse(upload.data, upload.filename)
+        clock.lap("parse")
+        drafts = self._ingestor.chunk(parsed)
+        clock.lap("chunk")
         self._checkpoint(job, "embedding", 0.0, abort)
+        reuse = self._jobs.previous_vectors(job)
+        clock.lap("fetch")
         chunks, embedded = self._ingestor.embed(
-            drafts,
-            lambda done, total: self._checkpoint(job, "embedding", done / total, abort),
-            reuse=self._jobs.previous_vectors(job),
+            drafts, lambda done, total: self._checkpoint(job, "embedding", done / total, abort), reuse=reuse
         )
+        clock.lap("embed")
         title = document_title(upload.title, upload.filename, parsed)
-        if not self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded):
+        written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
+        clock.lap("write")
+        if not written:
             return Outcome.LOST
         if self._on_indexed is not None:
             self._on_indexed(job.collection_id)

@@ -42,6 +42,8 @@ class Worker:
         #: One id per thread: a job is fenced on the one thread that claimed it.
         self.worker_ids = [f"{base}/{n}" for n in range(concurrency or settings.worker_concurrency)]
         self.outcomes: Counter[Outcome] = Counter()
+        #: Seconds per ingestion stage over this worker's jobs (see JobRunner.stage_seconds).
+        self.stage_seconds = runner.stage_seconds
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._wake = threading.Event()

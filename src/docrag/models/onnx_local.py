@@ -36,6 +36,10 @@ KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 _TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 _POOLED_OUTPUTS = ("sentence_embedding", "pooler_output", "embeddings")
 _DEFAULT_MAX_TOKENS = 512
+#: Batching: a batch holds at most ``batch_size`` times this many padded tokens, and at most
+#: _MAX_BATCH texts.
+_FULL_PASSAGE_TOKENS = 256
+_MAX_BATCH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +214,22 @@ class OnnxEmbedder:
         return unit(np.stack(out))
 
     def _batches(self, encodings: Sequence[Encoding]) -> list[list[int]]:
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        """Batches of similar length (padding is wasted compute) holding at most as many padded
+        tokens as ``batch_size`` full-length passages: short texts (sentences) go many at a
+        time, so each model call does a useful amount of work."""
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        return [order[begin : begin + self._batch_size] for begin in range(0, len(order), self._batch_size)]
+        budget = self._batch_size * _FULL_PASSAGE_TOKENS
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            width = len(encodings[i].ids)  # the longest so far: the list is sorted
+            if current and ((len(current) + 1) * width > budget or len(current) >= _MAX_BATCH):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
 
 
 def _pool(

@@ -1,0 +1,279 @@
+"""Ingestion throughput, upload to searchable, through the real queue and worker processes.
+
+    python bench/ingest_throughput.py --corpus ../shared/data/scifact/corpus.jsonl \
+        --pdf ../shared/data/docs/pypdf_sample_files/009-pdflatex-geotopo/GeoTopo-komprimiert.pdf \
+        --workers 1 --workers 2
+
+For each worker count: a fresh database on one embedded PostgreSQL (or DOCRAG_DATABASE_URL's
+server), N ``docrag worker`` processes (ONNX Runtime threads split evenly between them), every
+abstract uploaded as a Markdown file through the same queue the API uses, then each PDF once the
+abstracts are done. It prints, as JSON lines:
+
+- documents/hour and chunks/second from the first upload until the last document is indexed;
+- peak memory of each worker process and its parser children (VmHWM);
+- where the workers' time went (the stage totals ``docrag worker`` prints when it stops);
+- each PDF's pages and its time from upload to searchable.
+
+It finishes with the embedding stage's speed inside the workers against the model alone on
+the same chunk texts (``--raw-sample`` of them, in full batches on all cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+import psycopg
+
+from docrag.domain import Collection
+from docrag.ingest.pipeline import Upload
+from docrag.jobs.submit import submit
+from docrag.runtime import Runtime
+from docrag.settings import Settings
+from docrag.store.embedded import EmbeddedPostgres
+
+_STAGES = re.compile(r"stages: (.*)$")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def abstracts(corpus: Path, limit: int | None) -> list[tuple[str, bytes]]:
+    docs = []
+    with corpus.open() as f:
+        for line in f:
+            entry = json.loads(line)
+            docs.append((f"{entry['_id']}.md", f"# {entry.get('title', '')}\n\n{entry['text']}\n".encode()))
+            if limit and len(docs) == limit:
+                break
+    return docs
+
+
+def fresh_database(admin_url: str) -> str:
+    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
+
+
+class Workers:
+    """N ``docrag worker`` processes on ``url``, each told how many ONNX threads to use."""
+
+    def __init__(self, url: str, count: int, threads: int, log_dir: Path) -> None:
+        env = os.environ | {
+            "DOCRAG_DATABASE_URL": url,
+            "DOCRAG_EMBED_THREADS": str(threads),
+            "DOCRAG_JOB_POLL_SECONDS": "0.2",
+        }
+        self.logs = [log_dir / f"worker-{n}.log" for n in range(count)]
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "docrag.cli", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=path.open("w"),
+            )
+            for path in self.logs
+        ]
+        deadline = time.monotonic() + 120
+        while not all("worker started" in p.read_text() for p in self.logs):
+            if time.monotonic() > deadline or any(proc.poll() is not None for proc in self.procs):
+                raise RuntimeError("workers did not start: " + " | ".join(p.read_text() for p in self.logs))
+            time.sleep(0.2)
+
+    def peak_rss_mb(self) -> list[float]:
+        """Per worker: its own peak resident memory plus its children's (the parser sandbox)."""
+        peaks = []
+        for proc in self.procs:
+            total = 0.0
+            for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
+                try:
+                    status = Path(f"/proc/{p.pid}/status").read_text()
+                except OSError:
+                    continue
+                found = re.search(r"VmHWM:\s+(\d+) kB", status)
+                total += int(found.group(1)) / 1024 if found else 0.0
+            peaks.append(round(total, 1))
+        return peaks
+
+    def stop(self) -> dict[str, float]:
+        """Stop them (SIGTERM drains) and sum the stage seconds they report."""
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            proc.wait(timeout=120)
+        stages: dict[str, float] = {}
+        for path in self.logs:
+            for line in path.read_text().splitlines():
+                found = _STAGES.search(line)
+                if found:
+                    for part in found.group(1).split(", "):
+                        name, seconds = part.rsplit(" ", 1)
+                        stages[name] = stages.get(name, 0.0) + float(seconds.rstrip("s"))
+        return {k: round(v, 1) for k, v in stages.items()}
+
+
+def wait_indexed(rt: Runtime, collection: Collection, total: int, started: float) -> float:
+    """Seconds from ``started`` until ``total`` documents are final; logs progress."""
+    last = 0.0
+    while True:
+        with rt.store.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status IN ('indexed', 'failed')) AS done,"
+                " count(*) FILTER (WHERE status = 'failed') AS failed FROM documents"
+                " WHERE collection_id = %s",
+                (collection.id,),
+            ).fetchone()
+        assert row is not None
+        now = time.monotonic()
+        if row["done"] >= total:
+            return now - started
+        if now - last > 15:
+            rate = row["done"] / max(now - started, 1e-9) * 3600
+            log(f"{row['done']}/{total} final ({row['failed']} failed), {rate:,.0f} docs/h so far")
+            last = now
+        time.sleep(0.25)
+
+
+def run(
+    admin_url: str, count: int, docs: list[tuple[str, bytes]], pdfs: list[Path], tmp: Path
+) -> dict[str, Any]:
+    url = fresh_database(admin_url)
+    threads = max(1, (os.cpu_count() or 1) // count)
+    rt = Runtime.open(
+        Settings(database_url=url, inprocess_worker=False, parse_sandbox=False, answer_cache_seconds=0)
+    )
+    try:
+        collection = rt.collection(rt.default_tenant, "bench", create=True)
+        workers = Workers(url, count, threads, tmp)
+        log(f"{count} worker process(es), {threads} ONNX thread(s) each: uploading {len(docs)} abstracts")
+        started = time.monotonic()
+        for name, data in docs:
+            submit(rt.jobs, rt.ingestor, collection, Upload(data, name))
+        enqueued = time.monotonic() - started
+        seconds = wait_indexed(rt, collection, len(docs), started)
+        with rt.store.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS chunks FROM chunks WHERE collection_id = %s",
+                (collection.id,),
+            ).fetchone()
+            failed = conn.execute(
+                "SELECT count(*) AS n FROM documents WHERE collection_id = %s AND status = 'failed'",
+                (collection.id,),
+            ).fetchone()
+        assert row is not None and failed is not None
+        result: dict[str, Any] = {
+            "workers": count,
+            "onnx_threads_per_worker": threads,
+            "documents": len(docs),
+            "failed": int(failed["n"]),
+            "upload_seconds": round(enqueued, 1),
+            "seconds": round(seconds, 1),
+            "documents_per_hour": round(len(docs) / seconds * 3600),
+            "chunks": int(row["chunks"]),
+            "chunks_per_second": round(int(row["chunks"]) / seconds, 1),
+        }
+        pdf_results = []
+        for pdf in pdfs:
+            pdf_coll = rt.collection(rt.default_tenant, f"pdf-{uuid.uuid4().hex[:6]}", create=True)
+            start = time.monotonic()
+            queued = submit(rt.jobs, rt.ingestor, pdf_coll, Upload(pdf.read_bytes(), pdf.name))
+            wait_indexed(rt, pdf_coll, 1, start)
+            doc = rt.store.get_document(rt.default_tenant, queued.document.id)
+            hits = rt.retriever.search(rt.default_tenant, [pdf_coll.id], doc.title, limit=1)
+            pdf_results.append(
+                {
+                    "pdf": pdf.name,
+                    "pages": doc.page_count,
+                    "chunks": doc.chunk_count,
+                    "status": doc.status,
+                    "searchable": bool(hits),
+                    "upload_to_searchable_seconds": round(time.monotonic() - start, 1),
+                }
+            )
+        result["peak_worker_rss_mb"] = workers.peak_rss_mb()
+        result["worker_stage_seconds"] = workers.stop()
+        result["pdfs"] = pdf_results
+        return result
+    finally:
+        rt.close()
+
+
+def raw_embedding_rate(corpus_docs: list[tuple[str, bytes]], sample: int) -> dict[str, Any]:
+    """The model alone on chunk texts like the workers', in full batches on all cores."""
+    from docrag.ingest.parsers import ParseLimits, parse
+    from docrag.models.minilm_onnx import MiniLMEmbedder
+    from docrag.models.tokenizer import count_tokens
+
+    settings = Settings()
+    embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size)
+    embedder.warm_up()
+    from docrag.ingest.chunking import chunk_document
+
+    texts: list[str] = []
+    for name, data in corpus_docs:
+        drafts = chunk_document(
+            parse(data, name, ParseLimits(max_pages=10, max_decompressed_bytes=10**7)),
+            max_tokens=settings.chunk_max_tokens,
+            target_tokens=settings.chunk_target_tokens,
+            count_tokens=count_tokens,
+            mode="structural",
+        )
+        texts.extend(d.contextual_text for d in drafts)
+        if len(texts) >= sample:
+            break
+    texts = texts[:sample]
+    tokens = sum(min(256, count_tokens(t)) for t in texts)
+    start = time.perf_counter()
+    embedder.embed_batch(texts)
+    seconds = time.perf_counter() - start
+    return {
+        "raw_model_chunks": len(texts),
+        "raw_model_chunks_per_second": round(len(texts) / seconds, 1),
+        "raw_model_tokens_per_second": round(tokens / seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", type=Path, required=True, help="BEIR corpus.jsonl (SciFact)")
+    parser.add_argument("--pdf", type=Path, action="append", default=[], help="A long PDF (repeatable)")
+    parser.add_argument("--workers", type=int, action="append", help="Worker processes (repeatable)")
+    parser.add_argument("--limit", type=int, default=None, help="Only the first N abstracts")
+    parser.add_argument("--raw-sample", type=int, default=512)
+    args = parser.parse_args()
+    docs = abstracts(args.corpus, args.limit)
+    with tempfile.TemporaryDirectory(prefix="docrag-bench-ingest-") as tmp:
+        server = None
+        admin_url = os.environ.get("DOCRAG_DATABASE_URL")
+        if not admin_url:
+            server = EmbeddedPostgres(Path(tmp) / "data")
+            server.start()
+            admin_url = server.url("postgres")
+        try:
+            for count in args.workers or [1, 2]:
+                print(json.dumps(run(admin_url, count, docs, args.pdf, Path(tmp))), flush=True)
+        finally:
+            if server is not None:
+                server.stop()
+    print(json.dumps(raw_embedding_rate(docs, args.raw_sample)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
