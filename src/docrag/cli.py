@@ -171,7 +171,8 @@ def worker(
         typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
         workers.run_until_signalled()
     done = ", ".join(f"{n} {outcome.value}" for outcome, n in sorted(workers.outcomes.items())) or "no jobs"
-    stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in workers.stage_seconds.most_common())
+    by_time = sorted(workers.stage_seconds.items(), key=lambda item: -item[1])
+    stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in by_time)
     typer.echo(f"worker stopped: {done}; stages: {stages or 'none'}", err=True)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 from uuid import UUID
@@ -39,7 +38,7 @@ class _Stop(Exception):
 
 
 class _StageClock:
-    def __init__(self, totals: Counter[str], lock: threading.Lock) -> None:
+    def __init__(self, totals: dict[str, float], lock: threading.Lock) -> None:
         self._totals = totals
         self._lock = lock
         self._last = time.perf_counter()
@@ -47,7 +46,7 @@ class _StageClock:
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         with self._lock:
-            self._totals[stage] += now - self._last
+            self._totals[stage] = self._totals.get(stage, 0.0) + now - self._last
         self._last = now
 
 
@@ -72,7 +71,7 @@ class JobRunner:
         self._on_indexed = on_indexed
         #: Seconds spent per stage (fetch, parse, chunk, embed, write) over every job run, for
         #: ``docrag worker``'s exit summary and the throughput benchmark's profile.
-        self.stage_seconds: Counter[str] = Counter()
+        self.stage_seconds: dict[str, float] = {}
         self._stage_lock = threading.Lock()
 
     def run(self, job: Job, abort: threading.Event | None = None) -> Outcome:
