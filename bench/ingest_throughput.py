@@ -150,10 +150,10 @@ def wait_indexed(rt: Runtime, collection: Collection, total: int, started: float
 
 
 def run(
-    admin_url: str, count: int, docs: list[tuple[str, bytes]], pdfs: list[Path], tmp: Path
+    admin_url: str, count: int, docs: list[tuple[str, bytes]], pdfs: list[Path], tmp: Path, threads: int
 ) -> dict[str, Any]:
     url = fresh_database(admin_url)
-    threads = max(1, (os.cpu_count() or 1) // count)
+    threads = threads or max(1, (os.cpu_count() or 1) // count)
     rt = Runtime.open(
         Settings(database_url=url, inprocess_worker=False, parse_sandbox=False, answer_cache_seconds=0)
     )
@@ -257,6 +257,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, action="append", help="Worker processes (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N abstracts")
     parser.add_argument("--raw-sample", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=0, help="ONNX threads per worker (default: split)")
     args = parser.parse_args()
     docs = abstracts(args.corpus, args.limit)
     with tempfile.TemporaryDirectory(prefix="docrag-bench-ingest-") as tmp:
@@ -268,7 +269,7 @@ def main() -> None:
             admin_url = server.url("postgres")
         try:
             for count in args.workers or [1, 2]:
-                print(json.dumps(run(admin_url, count, docs, args.pdf, Path(tmp))), flush=True)
+                print(json.dumps(run(admin_url, count, docs, args.pdf, Path(tmp), args.threads)), flush=True)
         finally:
             if server is not None:
                 server.stop()

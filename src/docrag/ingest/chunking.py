@@ -269,10 +269,10 @@ class _SectionChunker:
         return groups
 
     def _needs_cuts(self, pieces: Sequence[_Piece]) -> bool:
-        """Whether the section needs two cuts or more: only then is where they go worth a model
-        pass over its sentences. A section of one or two chunks (most abstracts) is cut by
-        size, which measured no worse on SciFact and halves the embedding work of ingestion."""
-        return len(pieces) > 2 and sum(p.tokens for p in pieces) > 2 * self.budget
+        """Whether the section spans more than three chunks: only then is there a real choice
+        of where its topics change, worth a model pass over every sentence (as much work as
+        embedding the chunks themselves). Shorter sections (abstracts) are cut by size."""
+        return len(pieces) > 3 and sum(p.tokens for p in pieces) > 3 * self.budget
 
     def _pack_semantic(self, pieces: Sequence[_Piece], embed: SentenceEmbedder) -> list[list[_Piece]]:
         """Segment ``pieces`` within the budget, cutting where meaning shifts.
