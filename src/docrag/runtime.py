@@ -84,7 +84,9 @@ class Runtime:
             if embedded is not None:
                 embedded.stop()
             raise
-        lexical = LexicalIndexes(store, document_weight=settings.lexical_document_weight)
+        lexical = LexicalIndexes(
+            store, document_weight=settings.lexical_document_weight, k1=settings.bm25_k1, b=settings.bm25_b
+        )
         retriever = Retriever(store, embedder, lexical, settings, reranker=reranker)
         detector = GroundednessDetector(embedder)
         answerer = _answerer(

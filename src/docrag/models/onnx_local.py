@@ -207,17 +207,21 @@ class OnnxEmbedder:
         """Rows of a model whose output is already one vector per text."""
         encodings = self._tokenizer().encode_batch(texts)
         out: list[Vectors] = [np.zeros(0, dtype=np.float32)] * len(texts)
-        for batch in self._batches(encodings):
+        for batch in self._batches(encodings, by_tokens=False):
             vectors, _ = run_encoder(self._loaded(), [encodings[i] for i in batch])
             for row, index in enumerate(batch):
                 out[index] = np.asarray(vectors[row], dtype=np.float32)
         return unit(np.stack(out))
 
-    def _batches(self, encodings: Sequence[Encoding]) -> list[list[int]]:
+    def _batches(self, encodings: Sequence[Encoding], *, by_tokens: bool = True) -> list[list[int]]:
         """Batches of similar length (padding is wasted compute) holding at most as many padded
         tokens as ``batch_size`` full-length passages: short texts (sentences) go many at a
-        time, so each model call does a useful amount of work."""
+        time, so each model call does a useful amount of work. ``by_tokens=False``: at most
+        ``batch_size`` texts (a model pooling inside its graph may not mask the padding)."""
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        if not by_tokens:
+            size = self._batch_size
+            return [order[begin : begin + size] for begin in range(0, len(order), size)]
         budget = self._batch_size * _FULL_PASSAGE_TOKENS
         batches: list[list[int]] = []
         current: list[int] = []

@@ -54,18 +54,19 @@ class Retriever:
             check_model(self._embedder, repr(name), model, dim)
         vector = self._embedder.embed_batch([query])[0]
         candidates = max(limit, s.candidates)
-        dense = self._store.dense_search(
-            tenant_id, collection_ids, vector, limit=candidates, ef_search=max(s.hnsw_ef_search, candidates)
-        )
-        if s.dense_sentence_weight > 0:
-            dense = self._with_sentences(tenant_id, dense, vector, s.dense_sentence_weight)
         lexical = self._lexical.search(tenant_id, collection_ids, query, candidates)
-        if s.fusion == "rrf":
-            fused = rrf([dense, lexical], k=s.rrf_k)
-        else:
-            fused = minmax(
-                [dense, lexical], [s.fusion_dense_weight, 1.0 - s.fusion_dense_weight], depth=s.candidates
-            )
+        dense = self._dense(tenant_id, collection_ids, vector, candidates)
+        fused = self._fuse(dense, lexical)
+        if s.dense_feedback_chunks > 0 and fused:
+            # Rocchio feedback: the top chunks say what the query is about in the corpus's own
+            # terms; the dense leg runs again from a query vector moved towards them.
+            top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
+            found = self._store.chunk_embeddings(tenant_id, top)
+            if found:
+                moved = vector + s.dense_feedback_weight * np.mean(list(found.values()), axis=0)
+                moved = moved / max(float(np.linalg.norm(moved)), 1e-12)
+                dense = self._dense(tenant_id, collection_ids, moved, candidates)
+                fused = self._fuse(dense, lexical)
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
         depth = max(limit, s.rerank_top) if self._reranker is not None else limit
         hits = [
@@ -77,6 +78,27 @@ class Retriever:
         if self._reranker is not None and hits:
             hits = self._rerank(self._reranker, query, hits, s.rerank_top)
         return Retrieval(hits=hits[:limit], query_vector=vector)
+
+    def _dense(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], vector: Vectors, candidates: int
+    ) -> list[tuple[int, float]]:
+        s = self._settings
+        dense = self._store.dense_search(
+            tenant_id, collection_ids, vector, limit=candidates, ef_search=max(s.hnsw_ef_search, candidates)
+        )
+        if s.dense_sentence_weight > 0:
+            dense = self._with_sentences(tenant_id, dense, vector, s.dense_sentence_weight)
+        return dense
+
+    def _fuse(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        s = self._settings
+        if s.fusion == "rrf":
+            return rrf([dense, lexical], k=s.rrf_k)
+        return minmax(
+            [dense, lexical], [s.fusion_dense_weight, 1.0 - s.fusion_dense_weight], depth=s.candidates
+        )
 
     @staticmethod
     def _rerank(reranker: Reranker, query: str, hits: list[Hit], top: int) -> list[Hit]:

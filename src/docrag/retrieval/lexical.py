@@ -17,9 +17,13 @@ from docrag.store.postgres import Store
 
 
 class LexicalIndexes:
-    def __init__(self, store: Store, *, document_weight: float = 0.0) -> None:
+    def __init__(
+        self, store: Store, *, document_weight: float = 0.0, k1: float = 1.2, b: float = 0.75
+    ) -> None:
         self._store = store
         self._document_weight = document_weight
+        self._k1 = k1
+        self._b = b
         self._indexes: dict[tuple[UUID, UUID], tuple[int, BM25Index]] = {}
         self._locks: dict[tuple[UUID, UUID], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -40,7 +44,14 @@ class LexicalIndexes:
             corpus = self._store.lexical_corpus(tenant_id, collection_id)
             numbering: dict[UUID, int] = {}
             groups = [numbering.setdefault(doc, len(numbering)) for doc in corpus.documents]
-            index = BM25Index(corpus.ids, corpus.texts, groups=groups, group_weight=self._document_weight)
+            index = BM25Index(
+                corpus.ids,
+                corpus.texts,
+                groups=groups,
+                group_weight=self._document_weight,
+                k1=self._k1,
+                b=self._b,
+            )
             self._indexes[key] = (corpus.version, index)
             return index
 

@@ -440,6 +440,17 @@ class Store:
             texts=[r["content"] for r in rows],
         )
 
+    def chunk_embeddings(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, np.ndarray[Any, Any]]:
+        """The vectors of the given chunks of the tenant (float32)."""
+        if not chunk_ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s)",
+                (tenant_id, list(chunk_ids)),
+            ).fetchall()
+        return {int(r["id"]): np.asarray(r["embedding"].to_numpy(), dtype=np.float32) for r in rows}
+
     def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
         if not chunk_ids:
