@@ -46,7 +46,8 @@ def main() -> None:
     lines = [line for line in args.queries.read_text().splitlines() if line.strip()]
     queries = [json.loads(line)["text"] if line.startswith("{") else line for line in lines][: args.n]
 
-    settings = Settings(data_dir=args.data_dir)
+    # No answer cache: every ask is computed, as a first-time question is.
+    settings = Settings(data_dir=args.data_dir, answer_cache_seconds=0)
     runtime = Runtime.open(settings)
     key = new_api_key()
     runtime.store.add_api_key(runtime.default_tenant, "bench", key, "reader")

@@ -814,7 +814,8 @@ def main() -> None:
         "data_dir": str(args.data_dir),
         "machine": {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
     }
-    settings = Settings(data_dir=args.data_dir)
+    # No answer cache: every ask is computed, as a first-time question is.
+    settings = Settings(data_dir=args.data_dir, answer_cache_seconds=0)
     runtime = Runtime.open(settings)
     if runtime.embedded is not None:
         # shared_buffers of our own server: --shared-buffers, else PostgreSQL's default (a
