@@ -8,10 +8,13 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from uuid import uuid4
 
 import numpy as np
 import pytest
 
+from docrag.answering.verdicts import Judge
+from docrag.domain import AnswerSentence, Citation, Hit
 from docrag.eval.groundedness import balanced_accuracy, best_threshold, fit_logistic
 from docrag.models.groundedness import FEATURE_SIGNS, FEATURES, GroundednessDetector, load_model
 from docrag.models.groundedness_text import analyse, numbers_in
@@ -238,3 +241,30 @@ def test_eval_command_rejects_a_folder_without_data(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "invalid_request" in result.stderr
+
+
+def test_a_verbatim_quote_is_supported_and_an_altered_one_is_judged(detector: GroundednessDetector) -> None:
+    """The judge of answers: a sentence that is word for word the stored text it cites needs
+    no model pass; change one number and the detector decides (and finds it unsupported)."""
+    body = "The keeper replaces the lamp every six months. The fog horn sounds twice a minute."
+    hit = Hit(
+        chunk_id=7,
+        document_id=uuid4(),
+        collection_id=uuid4(),
+        document_title="Lighthouse",
+        ord=0,
+        start=0,
+        end=len(body),
+        body=body,
+        heading_path=(),
+        page_start=1,
+        page_end=1,
+        score=1.0,
+    )
+    quote = "The keeper replaces the lamp every six months."
+    citation = Citation(hit.document_id, hit.document_title, hit.chunk_id, 1, quote, 0, len(quote))
+    judge = Judge(detector, [hit])
+    verbatim = judge.judge(AnswerSentence(quote, (citation,), 0.9))
+    assert (verbatim.support, verbatim.supported) == (1.0, True)
+    altered = judge.judge(AnswerSentence("The keeper replaces the lamp every nine months.", (citation,), 0.9))
+    assert altered.supported is False and altered.support is not None and altered.support < 0.5

@@ -28,6 +28,10 @@ class Judge:
         self._prepared: dict[tuple[int, ...], PreparedEvidence] = {}
 
     def judge(self, sentence: AnswerSentence) -> AnswerSentence:
+        if self._verbatim(sentence):
+            # The sentence is the stored text it cites, word for word (every extractive answer
+            # sentence is): supported by construction, and no model pass is needed to say so.
+            return replace(sentence, support=1.0, supported=True)
         key = tuple(sorted({c.chunk_id for c in sentence.citations}))
         evidence = self._prepared.get(key)
         if evidence is None:
@@ -35,6 +39,14 @@ class Judge:
             self._prepared[key] = evidence
         verdict = self._detector.score(sentence.text, evidence)
         return replace(sentence, support=round(verdict.score, 4), supported=verdict.supported)
+
+
+    def _verbatim(self, sentence: AnswerSentence) -> bool:
+        text = " ".join(sentence.text.split())
+        return any(
+            text == " ".join(c.quote.split()) and c.quote in self._bodies.get(c.chunk_id, "")
+            for c in sentence.citations
+        )
 
 
 def kept(sentence: AnswerSentence, policy: Policy) -> bool:
