@@ -198,11 +198,12 @@ def layout(runtime: Runtime) -> Layout:
 
 DOC_COPY = (
     "COPY documents (id, tenant_id, collection_id, title, filename, mime, content_hash, size_bytes,"
-    " page_count, text, page_starts, chunk_count, status, progress) FROM STDIN (FORMAT BINARY)"
+    " page_count, text, page_starts, chunk_count, status, progress, version, pending_version,"
+    " embedded_chunks) FROM STDIN (FORMAT BINARY)"
 )
 DOC_TYPES = [
     "uuid", "uuid", "uuid", "text", "text", "text", "bytea", "int8", "int4", "text", "int4[]", "int4",
-    "text", "float4",
+    "text", "float4", "int4", "int4", "int4",
 ]  # fmt: skip
 CHUNK_COPY = (
     "COPY chunks (tenant_id, collection_id, document_id, ord, start_offset, end_offset, heading_path,"
@@ -547,6 +548,9 @@ def _batch(
                 CHUNKS_PER_DOC,
                 "indexed",
                 1.0,
+                1,  # the version served: searchable
+                None,
+                CHUNKS_PER_DOC,
             )
         )
     return docs, chunks
