@@ -40,7 +40,6 @@ class Judge:
         verdict = self._detector.score(sentence.text, evidence)
         return replace(sentence, support=round(verdict.score, 4), supported=verdict.supported)
 
-
     def _verbatim(self, sentence: AnswerSentence) -> bool:
         text = " ".join(sentence.text.split())
         return any(
