@@ -89,8 +89,8 @@ class Settings(BaseSettings):
     bm25_k1: float = Field(default=0.9, gt=0.0, le=5.0)
     bm25_b: float = Field(default=0.4, ge=0.0, le=1.0)
     #: Dense pseudo-relevance feedback (Rocchio): the query vector moves towards the mean vector
-    #: of the first fused ranking's top chunks, by this weight, and both legs' candidates are
-    #: scored again against it (0 chunks: off). Chosen on SciFact's train queries.
+    #: of the first fused ranking's top chunks, by this weight, and the dense leg runs again
+    #: (0 chunks: off). Chosen on SciFact's train queries.
     dense_feedback_chunks: int = Field(default=3, ge=0, le=50)
     dense_feedback_weight: float = Field(default=0.6, ge=0.0, le=10.0)
 

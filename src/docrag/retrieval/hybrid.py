@@ -55,11 +55,18 @@ class Retriever:
         vector = self._embedder.embed_batch([query])[0]
         candidates = max(limit, s.candidates)
         lexical = self._lexical.search(tenant_id, collection_ids, query, candidates)
-        dense, blobs = self._dense(tenant_id, collection_ids, vector, candidates)
+        dense = self._dense(tenant_id, collection_ids, vector, candidates)
         fused = self._fuse(dense, lexical)
         if s.dense_feedback_chunks > 0 and fused:
-            dense = self._feedback(tenant_id, vector, dense, lexical, fused, blobs, candidates)
-            fused = self._fuse(dense, lexical)
+            # Rocchio feedback: the top chunks say what the query is about in the corpus's own
+            # terms; the dense leg runs again from a query vector moved towards them.
+            top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
+            found = self._store.chunk_embeddings(tenant_id, top)
+            if found:
+                moved = vector + s.dense_feedback_weight * np.mean(list(found.values()), axis=0)
+                moved = moved / max(float(np.linalg.norm(moved)), 1e-12)
+                dense = self._dense(tenant_id, collection_ids, moved, candidates)
+                fused = self._fuse(dense, lexical)
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
         depth = max(limit, s.rerank_top) if self._reranker is not None else limit
         hits = [
@@ -74,52 +81,14 @@ class Retriever:
 
     def _dense(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], vector: Vectors, candidates: int
-    ) -> tuple[list[tuple[int, float]], dict[int, bytes]]:
-        """The dense leg, and the sentence vectors it read for its candidates."""
+    ) -> list[tuple[int, float]]:
         s = self._settings
         dense = self._store.dense_search(
-            tenant_id,
-            collection_ids,
-            vector,
-            limit=candidates,
-            ef_search=max(s.hnsw_ef_search, candidates),
+            tenant_id, collection_ids, vector, limit=candidates, ef_search=max(s.hnsw_ef_search, candidates)
         )
-        blobs: dict[int, bytes] = {}
         if s.dense_sentence_weight > 0:
-            blobs = self._store.sentence_vectors(tenant_id, [chunk_id for chunk_id, _ in dense])
-            dense = _with_sentences(dense, blobs, vector, s.dense_sentence_weight)
-        return dense, blobs
-
-    def _feedback(
-        self,
-        tenant_id: UUID,
-        vector: Vectors,
-        dense: list[tuple[int, float]],
-        lexical: list[tuple[int, float]],
-        fused: list[tuple[int, float]],
-        blobs: dict[int, bytes],
-        candidates: int,
-    ) -> list[tuple[int, float]]:
-        """Rocchio feedback: the first fused ranking's top chunks say what the query is about in
-        the corpus's own terms. The query vector moves towards their mean and every candidate
-        of either leg is scored again against it (as good on SciFact's train queries as a second
-        index search, without one)."""
-        s = self._settings
-        pool = list(
-            dict.fromkeys([chunk_id for chunk_id, _ in dense] + [chunk_id for chunk_id, _ in lexical])
-        )
-        vectors = self._store.chunk_embeddings(tenant_id, pool)
-        top = [vectors[chunk_id] for chunk_id, _ in fused[: s.dense_feedback_chunks] if chunk_id in vectors]
-        if not top:
-            return dense
-        moved = vector + s.dense_feedback_weight * np.mean(top, axis=0)
-        moved = moved / max(float(np.linalg.norm(moved)), 1e-12)
-        scored = [(chunk_id, float(v @ moved)) for chunk_id, v in vectors.items()]
-        if s.dense_sentence_weight > 0:
-            missing = [chunk_id for chunk_id in vectors if chunk_id not in blobs]
-            blobs = {**blobs, **self._store.sentence_vectors(tenant_id, missing)}
-            scored = _with_sentences(scored, blobs, moved, s.dense_sentence_weight)
-        return sorted(scored, key=lambda p: -p[1])[:candidates]
+            dense = self._with_sentences(tenant_id, dense, vector, s.dense_sentence_weight)
+        return dense
 
     def _fuse(
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
@@ -145,23 +114,23 @@ class Retriever:
         )
         return ranked + tail
 
+    def _with_sentences(
+        self, tenant_id: UUID, dense: list[tuple[int, float]], vector: Vectors, weight: float
+    ) -> list[tuple[int, float]]:
+        """Add each candidate's best sentence similarity: a chunk holding one sentence that
+        matches the query closely beats a chunk that matches it vaguely throughout."""
+        blobs = self._store.sentence_vectors(tenant_id, [chunk_id for chunk_id, _ in dense])
+        rescored = []
+        for chunk_id, score in dense:
+            blob = blobs.get(chunk_id)
+            best = score
+            if blob is not None:
+                sentences = np.frombuffer(blob, dtype=np.float16).reshape(-1, vector.shape[0])
+                best = float((sentences.astype(np.float32) @ vector).max())
+            rescored.append((chunk_id, score + weight * best))
+        return sorted(rescored, key=lambda p: -p[1])
+
     def search(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
     ) -> list[Hit]:
         return self.retrieve(tenant_id, collection_ids, query, limit=limit).hits
-
-
-def _with_sentences(
-    dense: list[tuple[int, float]], blobs: dict[int, bytes], vector: Vectors, weight: float
-) -> list[tuple[int, float]]:
-    """Add each candidate's best sentence similarity: a chunk holding one sentence that matches
-    the query closely beats a chunk that matches it vaguely throughout."""
-    rescored = []
-    for chunk_id, score in dense:
-        blob = blobs.get(chunk_id)
-        best = score
-        if blob is not None:
-            sentences = np.frombuffer(blob, dtype=np.float16).reshape(-1, vector.shape[0])
-            best = float((sentences.astype(np.float32) @ vector).max())
-        rescored.append((chunk_id, score + weight * best))
-    return sorted(rescored, key=lambda p: -p[1])
