@@ -352,6 +352,7 @@ class JobStore:
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""
         with self._store.connection() as conn, conn.transaction():
+            _lock_document(conn, job)
             if not _finish_job(conn, job, "failed", f"{code}: {message}"):
                 return False
             conn.execute(
@@ -372,6 +373,7 @@ class JobStore:
 
     def _requeue(self, job: Job, *, error: str | None, delay_seconds: float, refund: bool) -> bool:
         with self._store.connection() as conn, conn.transaction():
+            _lock_document(conn, job)
             row = conn.execute(
                 "UPDATE jobs j SET state = 'queued', worker_id = NULL, lease_until = NULL,"
                 " run_after = now() + make_interval(secs => %(delay)s::float8), updated_at = now(),"
@@ -412,6 +414,12 @@ class JobStore:
                 if not stop.is_set():
                     _log.warning("job listener lost its connection: %s", exc)
                 stop.wait(timeout)
+
+
+def _lock_document(conn: psycopg.Connection[Any], job: Job) -> None:
+    """Lock the job's document before the job row, the order a delete takes them in (its
+    cascade reaches the job through the document), so the two can't deadlock."""
+    conn.execute("SELECT 1 FROM documents WHERE id = %s FOR UPDATE", (job.document_id,))
 
 
 class _NotOurs(Exception):
