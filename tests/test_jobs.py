@@ -9,9 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -26,6 +23,7 @@ from docrag.settings import Settings
 from docrag.store.jobs import JobStore
 from docrag.store.migrate import available, migrate
 from docrag.store.postgres import Store
+from queue_helpers import sql, worker
 
 STAGES = ["queued", "parsing", "embedding", "indexed"]
 
@@ -51,23 +49,6 @@ def note(word: str, sentences: int = 3) -> bytes:
 
 def enqueue(runtime: Runtime, collection: Collection, data: bytes, name: str = "n.md") -> DocumentInfo:
     return submit(runtime.jobs, runtime.ingestor, collection, Upload(data, name)).document
-
-
-@contextmanager
-def worker(runtime: Runtime) -> Iterator[None]:
-    w = runtime.worker()
-    w.start()
-    try:
-        yield
-    finally:
-        w.stop()
-        assert w.join(60)
-
-
-def sql(database_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database_url) as conn:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
 
 
 def chunk_ords(database_url: str, document_id: UUID) -> list[int]:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 import httpx
-import psycopg
 import pytest
 
 from docrag.jobs.submit import wait_final
 from docrag.runtime import Runtime
 from docrag.settings import Settings
+from queue_helpers import sql, worker
 
 TOPICS = ["okapi", "narwhal", "quokka", "axolotl"]
 
@@ -36,23 +35,6 @@ def settings(database_url: str) -> Settings:
         chunk_max_tokens=96,
         chunk_target_tokens=96,
     )
-
-
-@contextmanager
-def worker(runtime: Runtime) -> Iterator[None]:
-    w = runtime.worker()
-    w.start()
-    try:
-        yield
-    finally:
-        w.stop()
-        assert w.join(60)
-
-
-def sql(database_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database_url) as conn:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
 
 
 def handbook(topics: list[str]) -> bytes:

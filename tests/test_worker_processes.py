@@ -15,10 +15,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from uuid import UUID
 
-import psycopg
 import pytest
 
 from docrag.domain import Collection
@@ -26,6 +25,7 @@ from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit
 from docrag.runtime import Runtime
 from docrag.settings import Settings
+from queue_helpers import sql
 
 LEASE_SECONDS = 3
 
@@ -77,11 +77,6 @@ def spawn(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subproc
             proc.stdout.close()
     for log in logs:
         log.close()
-
-
-def sql(database_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def note(word: str) -> bytes:
