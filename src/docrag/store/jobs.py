@@ -21,7 +21,7 @@ import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import Conflict, DuplicateDocument, NotFound
-from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, insert_chunks
+from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, embedded_spans, insert_chunks
 
 _log = logging.getLogger(__name__)
 
@@ -232,8 +232,7 @@ class JobStore:
             ).fetchall()
         found: dict[tuple[str, tuple[int, ...]], ChunkVectors] = {}
         for r in rows:
-            shift = len(r["content"]) - len(r["body"]) - r["start_offset"]
-            spans = tuple(offset + shift for offset in r["sentence_spans"])
+            spans = tuple(offset for span in embedded_spans(r) for offset in span)
             found[(r["content"], spans)] = ChunkVectors(
                 [float(x) for x in r["embedding"].to_list()], r["sentence_vectors"]
             )

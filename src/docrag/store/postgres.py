@@ -543,6 +543,15 @@ def insert_chunks(
         )
 
 
+def embedded_spans(row: dict[str, Any]) -> list[tuple[int, int]]:
+    """A stored chunk's sentence spans as offsets into its embedded text (heading path + body),
+    from a row with ``content``, ``body``, ``start_offset`` and ``sentence_spans``: the spans
+    its sentence vectors were pooled over (see ingest/pipeline.py's ``_relative_spans``)."""
+    shift = len(row["content"]) - len(row["body"]) - row["start_offset"]
+    flat = row["sentence_spans"]
+    return [(s + shift, e + shift) for s, e in zip(flat[0::2], flat[1::2], strict=True)]
+
+
 def bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> None:
     """Mark the collection's chunks changed (inside the caller's transaction), for BM25."""
     conn.execute(

@@ -16,7 +16,7 @@ import numpy as np
 
 from docrag.domain import Collection
 from docrag.errors import Conflict, InvalidRequest
-from docrag.store.postgres import Store, bump
+from docrag.store.postgres import Store, bump, embedded_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +79,7 @@ class ReindexStore:
                 " ORDER BY id LIMIT %s",
                 (collection.tenant_id, collection.id, after, limit),
             ).fetchall()
-        found = []
-        for r in rows:
-            shift = len(r["content"]) - len(r["body"]) - r["start_offset"]
-            flat = r["sentence_spans"]
-            spans = [(s + shift, e + shift) for s, e in zip(flat[0::2], flat[1::2], strict=True)]
-            found.append(PendingChunk(int(r["id"]), r["content"], spans))
-        return found
+        return [PendingChunk(int(r["id"]), r["content"], embedded_spans(r)) for r in rows]
 
     def write(self, collection: Collection, model_id: str, vectors: Sequence[NewVectors]) -> bool:
         """Store new vectors; :returns: False (writing nothing) when the re-index to
