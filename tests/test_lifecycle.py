@@ -202,6 +202,11 @@ def test_replace_and_delete_under_concurrent_searches(
     doc = upload(client, "lifecycle-race", handbook(old))
     process(runtime, doc["id"])
     with searcher_factory("lifecycle-race", "walrus gecko bison") as searcher:
+        # Replace only once a search has returned version 1, so the race really starts from it.
+        deadline = time.monotonic() + 60
+        while not any(h["document_version"] == 1 for _, _, hits in list(searcher.results) for h in hits):
+            assert time.monotonic() < deadline, "no search returned version 1"
+            time.sleep(0.05)
         assert replace(client, doc["id"], handbook(new)).status_code == 202
         process(runtime, doc["id"])
         time.sleep(0.5)
