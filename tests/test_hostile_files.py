@@ -69,7 +69,7 @@ HOSTILE: list[tuple[str, Callable[[], bytes], str]] = [
     ("flate-bomb.pdf", lambda: flate_bomb_pdf(16 * MiB), "decompression_bomb"),
     ("five-pages.pdf", lambda: many_pages_pdf(5), "too_many_pages"),
     ("encrypted.pdf", encrypted_pdf, "encrypted_file"),
-    ("slow.pdf", lambda: slow_pdf(20_000), "parse_timeout"),
+    ("slow.pdf", lambda: slow_pdf(80_000), "parse_timeout"),  # ~9 s of text extraction here
     ("hungry.txt", hungry_text, "parse_memory_exceeded"),
 ]
 
