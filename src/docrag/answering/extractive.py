@@ -3,8 +3,13 @@
 Every candidate sentence comes from a chunk retrieved for this request in the caller's
 tenant; its quote is the exact stored text at its offsets, so every citation is verifiable.
 A sentence's score blends its meaning match (its late-chunked vector against the question's)
-with the share of the question's terms it contains. When the best score is under the
-abstention threshold, the answer says it does not know and shows the closest passages.
+with the share of the question's terms it contains, counted half in the sentence alone and
+half in the sentence with the one before it (an answer sentence often names its subject only
+by "she" or "it"). A sentence that cannot hold the kind of answer asked for (a date for
+"when", a number for "how many", a name for "who") loses a fixed amount. Words a follow-up
+borrowed from the previous turn as context steer retrieval only, not this choice. When the
+best score is under the abstention threshold, the answer says it does not know and shows the
+closest passages.
 
 With a groundedness detector, each chosen sentence also gets its support verdict against the
 passage it quotes, and ``DOCRAG_UNSUPPORTED`` applies as for generated answers. Streamed, the
@@ -19,7 +24,9 @@ from uuid import UUID
 
 import numpy as np
 
+from docrag.answering.answer_type import can_hold, expected
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
+from docrag.answering.rewrite import without_context
 from docrag.answering.verdicts import Judge, apply_policy, kept
 from docrag.domain import Answer, AnswerSentence, Citation, Hit, page_at
 from docrag.models.groundedness import GroundednessDetector
@@ -29,6 +36,15 @@ from docrag.settings import Settings
 from docrag.store.postgres import Store
 
 DONT_KNOW = "I don't know: the documents I can search don't answer this question."
+
+#: Weights of a sentence's score: meaning match, question-term overlap, the share of that
+#: overlap counted with the previous sentence as context, the cost of each retrieval rank
+#: below the first, and the cost of not holding the kind of answer asked for.
+MEANING_WEIGHT = 0.6
+OVERLAP_WEIGHT = 0.4
+CONTEXT_SHARE = 0.5
+RANK_COST = 0.01
+WRONG_KIND_COST = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +125,9 @@ class ExtractiveAnswerer:
         self, tenant_id: UUID, hits: Sequence[Hit], question: str, query_vector: np.ndarray
     ) -> list[_Candidate]:
         data = self._store.sentence_data(tenant_id, [h.chunk_id for h in hits])
-        terms = set(tokenize(question))
+        asked = without_context(question)
+        terms = set(tokenize(asked))
+        kind = expected(asked)
         found: list[_Candidate] = []
         for rank, hit in enumerate(hits):
             if hit.chunk_id not in data:
@@ -119,11 +137,19 @@ class ExtractiveAnswerer:
             if not spans:
                 spans = [(hit.start, hit.end)]
             vectors = _vectors(blob, len(spans), query_vector.shape[0])
+            previous: set[str] = set()
             for i, (start, end) in enumerate(spans):
                 text = hit.body[start - hit.start : end - hit.start]
+                words = set(tokenize(text))
                 meaning = float(vectors[i] @ query_vector) if vectors is not None else 0.0
-                score = 0.6 * meaning + 0.4 * _overlap(terms, text) - 0.01 * rank
+                overlap = (1 - CONTEXT_SHARE) * _overlap(terms, words) + CONTEXT_SHARE * _overlap(
+                    terms, words | previous
+                )
+                score = MEANING_WEIGHT * meaning + OVERLAP_WEIGHT * overlap - RANK_COST * rank
+                if not can_hold(kind, text, asked):
+                    score -= WRONG_KIND_COST
                 found.append(_Candidate(hit, rank, start, end, score, page_at(page_starts, start)))
+                previous = words
         return found
 
 
@@ -146,10 +172,10 @@ def _quote(c: _Candidate) -> str:
     return c.hit.body[c.start - c.hit.start : c.end - c.hit.start]
 
 
-def _overlap(terms: set[str], text: str) -> float:
+def _overlap(terms: set[str], words: set[str]) -> float:
     if not terms:
         return 0.0
-    return len(terms.intersection(tokenize(text))) / len(terms)
+    return len(terms & words) / len(terms)
 
 
 def _vectors(blob: bytes | None, count: int, dim: int) -> np.ndarray | None:

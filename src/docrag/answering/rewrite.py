@@ -73,6 +73,9 @@ def is_follow_up(question: str) -> bool:
     )
 
 
+_CONTEXT = " (context: "
+
+
 def resolve(question: str, history: Sequence[StoredAnswer]) -> str:
     """``question`` made standalone against the last turn of ``history`` (oldest first)."""
     if not history or not is_follow_up(question):
@@ -101,5 +104,14 @@ def resolve(question: str, history: Sequence[StoredAnswer]) -> str:
             if tokenize(w) and tokenize(w)[0] not in shown and w.lower() not in _NOT_NAMES
         ]  # fmt: skip
         if context:
-            resolved = f"{resolved.rstrip()} (context: {' '.join(context)})"
+            resolved = f"{resolved.rstrip()}{_CONTEXT}{' '.join(context)})"
     return resolved
+
+
+def without_context(question: str) -> str:
+    """A resolved question without the earlier turn's words that :func:`resolve` appended:
+    they steer retrieval towards the conversation's topic, but say nothing about which
+    sentence answers this question."""
+    if question.endswith(")") and _CONTEXT in question:
+        return question[: question.rindex(_CONTEXT)]
+    return question
