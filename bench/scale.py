@@ -646,7 +646,8 @@ def breakdown(runtime: Runtime, scope: Scope, queries: Sequence[str]) -> dict[st
         with timed("sentence_vectors"):
             store.sentence_vectors(scope.tenant_id, [i for i, _ in dense])
         with timed("bm25"):
-            lexical = runtime.lexical.search(scope.tenant_id, scope_ids, q, s.candidates)
+            versions = store.content_versions(scope.tenant_id, scope_ids)
+            lexical = runtime.lexical.search(scope.tenant_id, versions, q, s.candidates)
         with timed("hits"):
             store.hits(scope.tenant_id, scope_ids, (dense + lexical)[:10])
     return {name: percentiles(values) for name, values in parts.items()}
@@ -655,8 +656,12 @@ def breakdown(runtime: Runtime, scope: Scope, queries: Sequence[str]) -> dict[st
 def recall(runtime: Runtime, scope: Scope, n: int) -> dict[str, Any]:
     """recall@10 of the filtered dense search against exact search over the collection's vectors.
 
-    ``store_limit_10``: ``Store.dense_search(limit=10)`` as DocRAG runs it (the planner may
-    choose an exact scan of the collection's rows when the filter is selective);
+    ``retriever_nearest_<candidates>``: the top 10 of the dense leg's candidates as
+    ``Retriever.retrieve`` gets them (an exact search in memory for collections of at most
+    ``exact_search_max_chunks`` chunks, the HNSW index otherwise; its first call reads the
+    collection's vectors, which is timed apart as ``exact_load_s``);
+    ``store_limit_10``: ``Store.dense_search(limit=10)`` (the planner may choose an exact
+    scan of the collection's rows when the filter is selective);
     ``store_limit_<candidates>``: the top 10 of the wider call ``Retriever`` makes. ``hnsw_*``:
     the same queries with sorting disabled, so they must use the HNSW index and its iterative
     scan: whether the index itself returns full top-k under the filter.
@@ -694,7 +699,14 @@ def recall(runtime: Runtime, scope: Scope, n: int) -> dict[str, Any]:
     }
     wide = runtime.settings.candidates  # what Retriever.retrieve asks the dense leg for
     store = runtime.store
+    t0 = time.perf_counter()
+    runtime.retriever.nearest(scope.tenant_id, filter_ids, sample, wide)
+    out["exact_load_s"] = round(time.perf_counter() - t0, 3)
+    out["exact_search_max_chunks"] = runtime.settings.exact_search_max_chunks
     methods: dict[str, Callable[[Vec], list[tuple[int, float]]]] = {
+        f"retriever_nearest_{wide}": lambda v: runtime.retriever.nearest(
+            scope.tenant_id, filter_ids, v, wide
+        )[:10],
         "store_limit_10": lambda v: store.dense_search(
             scope.tenant_id, filter_ids, v, limit=10, ef_search=ef
         ),
@@ -820,7 +832,8 @@ def measure(
     out["prewarmed_mb"] = prewarm(runtime)
     before = rss()
     t0 = time.perf_counter()
-    runtime.lexical.search(scope.tenant_id, ids, warm[0], runtime.settings.candidates)
+    versions = runtime.store.content_versions(scope.tenant_id, ids)
+    runtime.lexical.search(scope.tenant_id, versions, warm[0], runtime.settings.candidates)
     out["bm25_build_s"] = round(time.perf_counter() - t0, 1)
     out["memory"] = {
         "python_rss_before_bm25_mb": mb(before),

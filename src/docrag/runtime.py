@@ -26,6 +26,7 @@ from docrag.jobs.worker import Worker
 from docrag.models.groundedness import GroundednessDetector
 from docrag.models.protocol import Embedder, Reranker
 from docrag.models.registry import build_embedder, build_reranker, close_model
+from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
@@ -47,6 +48,7 @@ class Runtime:
     store: Store
     embedder: Embedder
     lexical: LexicalIndexes
+    exact: ExactVectors
     retriever: Retriever
     ingestor: Ingestor
     jobs: JobStore
@@ -87,7 +89,12 @@ class Runtime:
         lexical = LexicalIndexes(
             store, document_weight=settings.lexical_document_weight, k1=settings.bm25_k1, b=settings.bm25_b
         )
-        retriever = Retriever(store, embedder, lexical, settings, reranker=reranker)
+        exact = ExactVectors(
+            store,
+            max_chunks=settings.exact_search_max_chunks,
+            memory_bytes=settings.exact_search_memory_mb * 2**20,
+        )
+        retriever = Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact)
         detector = GroundednessDetector(embedder)
         answerer = _answerer(
             ExtractiveAnswerer(store, retriever, settings, detector)
@@ -107,6 +114,7 @@ class Runtime:
             store=store,
             embedder=embedder,
             lexical=lexical,
+            exact=exact,
             retriever=retriever,
             ingestor=Ingestor(store, embedder, settings),
             jobs=JobStore(store, max_attempts=settings.job_max_attempts, embedding_model=embedder.model_id),
@@ -136,6 +144,7 @@ class Runtime:
     def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
         self.store.delete_collection(tenant_id, collection_id)
         self.lexical.forget(tenant_id, collection_id)
+        self.exact.forget(tenant_id, collection_id)
         self.collection_changed(collection_id)
 
     def collection_changed(self, collection_id: UUID) -> None:
@@ -152,6 +161,7 @@ class Runtime:
     def close(self) -> None:
         if isinstance(self.answerer, CachingAnswerer):
             self.answerer.cache.close()
+        self.retriever.close()
         close_model(self.embedder)
         close_model(self.reranker)
         close_model(self.generator)

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     #: Lexical leg: weight of the chunk's whole-document BM25 added to its own BM25.
     lexical_document_weight: float = Field(default=0.5, ge=0.0, le=10.0)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+    #: Dense leg: collections of at most this many chunks are searched exactly, in memory (0:
+    #: always the HNSW index), within this much memory for all their vectors together.
+    exact_search_max_chunks: int = Field(default=20_000, ge=0)
+    exact_search_memory_mb: int = Field(default=512, ge=0)
     #: BM25's term-frequency saturation and length normalisation (Anserini's defaults; chosen
     #: over 1.2/0.75 on SciFact's train queries).
     bm25_k1: float = Field(default=0.9, gt=0.0, le=5.0)

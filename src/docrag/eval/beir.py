@@ -133,7 +133,7 @@ def run_beir(rt: Runtime, data: Path, *, split: str = "test", collection: str) -
         "settings": {"fusion": rt.settings.fusion, "dense_weight": rt.settings.fusion_dense_weight},
     }
     for name, settings in variants.items():
-        retriever = Retriever(rt.store, rt.embedder, rt.lexical, settings)
+        retriever = rt.retriever.variant(settings)
         ndcg, recall, mrr, latencies = [], [], [], []
         for qid, text in queries.items():
             t0 = time.perf_counter()

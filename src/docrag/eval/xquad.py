@@ -97,7 +97,7 @@ def run_chunking(rt: Runtime, path: Path, *, collection: str) -> dict[str, Any]:
         "ingest_seconds": round(ingest_s, 1),
     }
     for name, settings in leg_variants(rt.settings).items():
-        retriever = Retriever(rt.store, rt.embedder, rt.lexical, settings)
+        retriever = rt.retriever.variant(settings)
         ranks = [_gold_rank(retriever, rt, cid, doc_ids, q) for q in questions]
         n = len(questions)
         report[name] = {

@@ -3,12 +3,19 @@ and the fused ids are hydrated from PostgreSQL inside the caller's tenant and co
 so nothing deleted or foreign can be returned whatever an index holds. With a reranker
 configured, the top ``rerank_top`` fused hits are reordered by its scores.
 
+The dense leg searches small collections exactly in memory (:mod:`docrag.retrieval.exact`)
+and the rest through the HNSW index; one read of the collections gives every leg the model
+check and the content versions its in-process indexes must match. The BM25 leg runs on a
+small thread pool while the query is embedded and the dense leg runs, since neither needs the
+other (the model and PostgreSQL release the GIL while they work).
+
 Every collection searched must record the embedder's model (409 embedding_model_mismatch):
 a query vector of another model means nothing against its vectors."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -17,10 +24,11 @@ import numpy as np
 from docrag.domain import Hit
 from docrag.models.protocol import Embedder, Reranker, Vectors
 from docrag.models.registry import check_model
+from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
-from docrag.store.postgres import Store
+from docrag.store.postgres import Scope, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +45,33 @@ class Retriever:
         lexical: LexicalIndexes,
         settings: Settings,
         reranker: Reranker | None = None,
+        exact: ExactVectors | None = None,
+        pool: Executor | None = None,
     ) -> None:
         self._store = store
+        self._owns_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="docrag-bm25")
         self._reranker = reranker
+        self._exact = exact
         self._embedder = embedder
         self._lexical = lexical
         self._settings = settings
+
+    def variant(self, settings: Settings) -> Retriever:
+        """The same components under other settings (evaluations compare configurations)."""
+        return Retriever(
+            self._store,
+            self._embedder,
+            self._lexical,
+            settings,
+            reranker=self._reranker,
+            exact=self._exact,
+            pool=self._pool,
+        )
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def retrieve(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
@@ -50,12 +79,16 @@ class Retriever:
         s = self._settings
         # Checked on every request (one primary-key read): a re-index switches a collection's
         # model, and vectors of another model must never be compared with this query's.
-        for name, model, dim in self._store.embedding_models(tenant_id, collection_ids):
-            check_model(self._embedder, repr(name), model, dim)
-        vector = self._embedder.embed_batch([query])[0]
+        scopes = self._store.scopes(tenant_id, collection_ids)
+        for scope in scopes:
+            check_model(self._embedder, repr(scope.name), scope.embedding_model, scope.embedding_dim)
         candidates = max(limit, s.candidates)
-        lexical = self._lexical.search(tenant_id, collection_ids, query, candidates)
-        dense = self._dense(tenant_id, collection_ids, vector, candidates)
+        versions = {scope.id: scope.content_version for scope in scopes}
+        lexical_leg = self._pool.submit(self._lexical.search, tenant_id, versions, query, candidates)
+        vector = self._embedder.embed_batch([query])[0]
+        sentences: dict[int, bytes | None] = {}  # sentence vectors read so far, for the second pass
+        dense = self._dense(tenant_id, scopes, vector, candidates, sentences)
+        lexical = lexical_leg.result()
         fused = self._fuse(dense, lexical)
         if s.dense_feedback_chunks > 0 and fused:
             # Rocchio feedback: the top chunks say what the query is about in the corpus's own
@@ -65,7 +98,7 @@ class Retriever:
             if found:
                 moved = vector + s.dense_feedback_weight * np.mean(list(found.values()), axis=0)
                 moved = moved / max(float(np.linalg.norm(moved)), 1e-12)
-                dense = self._dense(tenant_id, collection_ids, moved, candidates)
+                dense = self._dense(tenant_id, scopes, moved, candidates, sentences)
                 fused = self._fuse(dense, lexical)
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
         depth = max(limit, s.rerank_top) if self._reranker is not None else limit
@@ -79,15 +112,49 @@ class Retriever:
             hits = self._rerank(self._reranker, query, hits, s.rerank_top)
         return Retrieval(hits=hits[:limit], query_vector=vector)
 
-    def _dense(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], vector: Vectors, candidates: int
+    def nearest(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], vector: Vectors, limit: int
     ) -> list[tuple[int, float]]:
-        s = self._settings
-        dense = self._store.dense_search(
-            tenant_id, collection_ids, vector, limit=candidates, ef_search=max(s.hnsw_ef_search, candidates)
-        )
-        if s.dense_sentence_weight > 0:
-            dense = self._with_sentences(tenant_id, dense, vector, s.dense_sentence_weight)
+        """(chunk id, cosine) of the chunks nearest ``vector`` in the caller's collections, as the
+        dense leg finds them before sentence blending: exactly for small collections, through the
+        HNSW index for the rest."""
+        return self._nearest(tenant_id, self._store.scopes(tenant_id, collection_ids), vector, limit)
+
+    def _nearest(
+        self, tenant_id: UUID, scopes: Sequence[Scope], vector: Vectors, limit: int
+    ) -> list[tuple[int, float]]:
+        found: list[tuple[int, float]] = []
+        indexed: list[UUID] = []
+        for scope in scopes:
+            exact = (
+                self._exact.search(tenant_id, scope.id, scope.content_version, vector, limit)
+                if self._exact is not None
+                else None
+            )
+            if exact is None:
+                indexed.append(scope.id)
+            else:
+                found.extend(exact)
+        if indexed:
+            ef_search = max(self._settings.hnsw_ef_search, limit)
+            found.extend(
+                self._store.dense_search(tenant_id, indexed, vector, limit=limit, ef_search=ef_search)
+            )
+        return sorted(found, key=lambda p: -p[1])[:limit]
+
+    def _dense(
+        self,
+        tenant_id: UUID,
+        scopes: Sequence[Scope],
+        vector: Vectors,
+        candidates: int,
+        sentences: dict[int, bytes | None],
+    ) -> list[tuple[int, float]]:
+        dense = self._nearest(tenant_id, scopes, vector, candidates)
+        if self._settings.dense_sentence_weight > 0:
+            dense = self._with_sentences(
+                tenant_id, dense, vector, self._settings.dense_sentence_weight, sentences
+            )
         return dense
 
     def _fuse(
@@ -115,14 +182,23 @@ class Retriever:
         return ranked + tail
 
     def _with_sentences(
-        self, tenant_id: UUID, dense: list[tuple[int, float]], vector: Vectors, weight: float
+        self,
+        tenant_id: UUID,
+        dense: list[tuple[int, float]],
+        vector: Vectors,
+        weight: float,
+        known: dict[int, bytes | None],
     ) -> list[tuple[int, float]]:
         """Add each candidate's best sentence similarity: a chunk holding one sentence that
-        matches the query closely beats a chunk that matches it vaguely throughout."""
-        blobs = self._store.sentence_vectors(tenant_id, [chunk_id for chunk_id, _ in dense])
+        matches the query closely beats a chunk that matches it vaguely throughout. Sentence
+        vectors are read once per request: ``known`` keeps them (None: the chunk has none)."""
+        missing = [chunk_id for chunk_id, _ in dense if chunk_id not in known]
+        if missing:
+            found = self._store.sentence_vectors(tenant_id, missing)
+            known.update({chunk_id: found.get(chunk_id) for chunk_id in missing})
         rescored = []
         for chunk_id, score in dense:
-            blob = blobs.get(chunk_id)
+            blob = known.get(chunk_id)
             best = score
             if blob is not None:
                 sentences = np.frombuffer(blob, dtype=np.float16).reshape(-1, vector.shape[0])

@@ -1,7 +1,7 @@
 """In-process BM25 indexes, one per collection, rebuilt from PostgreSQL when stale.
 
-Each index remembers the collection's ``content_version`` it was built at. A search reads
-the current versions (one indexed query) and rebuilds any index that moved, so an index can
+Each index remembers the collection's ``content_version`` it was built at. A search gets the
+current versions (read with the request's model check) and rebuilds any index that moved, so an index can
 lag PostgreSQL by at most the duration of one rebuild, and results are hydrated from
 PostgreSQL afterwards anyway: a deleted chunk can't come back through a stale index.
 """
@@ -9,7 +9,7 @@ PostgreSQL afterwards anyway: a deleted chunk can't come back through a stale in
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping
 from uuid import UUID
 
 from docrag.retrieval.bm25 import BM25Index
@@ -56,9 +56,9 @@ class LexicalIndexes:
             return index
 
     def search(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int
+        self, tenant_id: UUID, versions: Mapping[UUID, int], query: str, limit: int
     ) -> list[tuple[int, float]]:
-        versions = self._store.content_versions(tenant_id, collection_ids)
+        """The best ``limit`` chunks of the collections, each at its given content version or later."""
         results: list[tuple[int, float]] = []
         for collection_id, version in versions.items():
             results.extend(self.index(tenant_id, collection_id, version).search(query, limit))

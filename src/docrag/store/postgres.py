@@ -84,6 +84,28 @@ class LexicalCorpus:
     texts: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A searched collection as a request sees it: its name, the model that built its vectors,
+    and the content version its in-process indexes must match."""
+
+    id: UUID
+    name: str
+    embedding_model: str
+    embedding_dim: int
+    content_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionVectors:
+    """A collection's chunk vectors at one content version (unit rows, float32), or only the
+    version when the collection holds more chunks than were asked for (``vectors`` is None)."""
+
+    version: int
+    ids: np.ndarray[Any, Any]
+    vectors: np.ndarray[Any, Any] | None
+
+
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
@@ -209,15 +231,18 @@ class Store:
                     _log.info("built %s", name)
         self._indexed_dims.add(dim)
 
-    def embedding_models(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[tuple[str, str, int]]:
-        """(name, model, dimension) that each of the caller's collections records."""
+    def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]:
+        """Model, dimension and content version of each of the caller's collections, in one read."""
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT name, embedding_model, embedding_dim FROM collections"
+                "SELECT id, name, embedding_model, embedding_dim, content_version FROM collections"
                 " WHERE tenant_id = %s AND id = ANY(%s) ORDER BY name",
                 (tenant_id, list(collection_ids)),
             ).fetchall()
-        return [(r["name"], r["embedding_model"], int(r["embedding_dim"])) for r in rows]
+        return [
+            Scope(r["id"], r["name"], r["embedding_model"], r["embedding_dim"], r["content_version"])
+            for r in rows
+        ]
 
     def _collection_query(self, where: str, params: Sequence[object]) -> list[Collection]:
         with self._conn() as conn:
@@ -439,6 +464,38 @@ class Store:
             documents=[r["document_id"] for r in rows],
             texts=[r["content"] for r in rows],
         )
+
+    def collection_vectors(
+        self, tenant_id: UUID, collection_id: UUID, dim: int, max_chunks: int
+    ) -> CollectionVectors:
+        """The collection's content version and, if it holds at most ``max_chunks`` chunks, their
+        ids and ``dim``-dimensional vectors scaled to unit length, read in one snapshot."""
+        with self._conn() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            found = conn.execute(
+                "SELECT content_version FROM collections WHERE tenant_id = %s AND id = %s",
+                (tenant_id, collection_id),
+            ).fetchone()
+            version = int(found["content_version"]) if found else -1
+            counted = conn.execute(
+                "SELECT count(*) AS n FROM (SELECT 1 FROM chunks WHERE tenant_id = %s AND collection_id = %s"
+                " LIMIT %s) AS bounded",
+                (tenant_id, collection_id, max_chunks + 1),
+            ).fetchone()
+            empty = np.zeros(0, dtype=np.int64)
+            if counted is None or int(counted["n"]) > max_chunks:
+                return CollectionVectors(version, empty, None)
+            rows = conn.execute(
+                "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND collection_id = %s"
+                " AND vector_dims(embedding) = %s ORDER BY id",
+                (tenant_id, collection_id, int(dim)),
+            ).fetchall()
+        if not rows:
+            return CollectionVectors(version, empty, np.zeros((0, int(dim)), dtype=np.float32))
+        ids = np.fromiter((int(r["id"]) for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return CollectionVectors(version, ids, vectors)
 
     def chunk_embeddings(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, np.ndarray[Any, Any]]:
         """The vectors of the given chunks of the tenant (float32)."""
