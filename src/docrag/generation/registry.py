@@ -16,18 +16,19 @@ def build_generator(settings: Settings) -> Generator | None:
     s = settings
     if s.generator == "extractive":
         return None
-    if not s.llm_model:
-        raise Unavailable(f"DOCRAG_GENERATOR={s.generator} needs DOCRAG_LLM_MODEL")
     if s.generator == "llama_cpp":
-        from docrag.generation.llama_cpp import LlamaCppGenerator
+        from docrag.generation.llama_cpp import LlamaCppGenerator, bundled_model
 
         return LlamaCppGenerator(
-            s.llm_model,
+            s.llm_model or bundled_model(),
             context_tokens=s.llm_context_tokens,
             max_tokens=s.llm_max_tokens,
             temperature=s.llm_temperature,
         )
     from docrag.generation.openai_chat import OpenAIChatGenerator
+
+    if not s.llm_model:
+        raise Unavailable(f"DOCRAG_GENERATOR={s.generator} needs DOCRAG_LLM_MODEL")
 
     if not s.llm_base_url:
         raise Unavailable("DOCRAG_GENERATOR=openai needs DOCRAG_LLM_BASE_URL")
