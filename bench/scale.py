@@ -279,20 +279,36 @@ def drop_statement(definition: str) -> str:
     return f"DROP INDEX IF EXISTS {definition.split()[2]}"  # CREATE [UNIQUE] INDEX <name> ON ...
 
 
+WARM_QUERIES = 100
+
+
 def prewarm(runtime: Runtime) -> float | None:
-    """Read the chunks heap and the HNSW indexes into shared_buffers (pg_prewarm), so latency is
-    measured in the steady state of a serving database, not while a restart's cold cache fills."""
+    """Bring the chunks table into memory, so latency is measured in the steady state of a
+    serving database, not while a restart's cold cache fills: its TOAST data (sentence vectors),
+    its B-trees and the documents table into the OS page cache, then the chunks heap and the HNSW
+    indexes into shared_buffers (pg_prewarm). Returns the MB read."""
     try:
         with psycopg.connect(runtime.store.url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-            names = ["chunks"] + [
+            hnsw = [
                 str(r[0])
                 for r in conn.execute(
                     "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks'"
                     " AND indexdef LIKE '%% USING hnsw %%'"
                 ).fetchall()
             ]
-            blocks = sum(int(conn.execute("SELECT pg_prewarm(%s)", (n,)).fetchone()[0]) for n in names)  # type: ignore[index]
+            others = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT c.reltoastrelid::regclass::text FROM pg_class c WHERE c.relname = 'chunks'"
+                    " AND c.reltoastrelid <> 0"
+                    " UNION ALL SELECT indexname FROM pg_indexes WHERE tablename IN ('chunks', 'documents')"
+                    " AND indexdef NOT LIKE '%% USING hnsw %%' UNION ALL SELECT 'documents'"
+                ).fetchall()
+            ]
+            blocks = 0
+            for name, mode in [*((n, "read") for n in others), *((n, "buffer") for n in ["chunks", *hnsw])]:
+                blocks += int(conn.execute("SELECT pg_prewarm(%s, %s)", (name, mode)).fetchone()[0])  # type: ignore[index]
     except psycopg.Error as exc:
         log(f"no prewarm: {exc}")
         return None
@@ -826,8 +842,9 @@ def measure(
     out: dict[str, Any] = {}
     pg = PgMemory(runtime)
     scope, ids = lay.main, [lay.main.collection_id]
-    queries = text_queries(args.queries + 20)
-    warm, timed_queries = queries[:20], queries[20:]
+    # Warm-up questions are other questions than the timed ones (no repeat finds its pages cached).
+    queries = text_queries(args.queries + WARM_QUERIES)
+    warm, timed_queries = queries[:WARM_QUERIES], queries[WARM_QUERIES:]
 
     out["prewarmed_mb"] = prewarm(runtime)
     before = rss()
@@ -926,7 +943,15 @@ def main() -> None:
             raise SystemExit(f"{result['sizes']['chunks_rows']} chunks stored, expected {args.chunks}")
         result["settings"] = {
             k: getattr(settings, k)
-            for k in ("candidates", "hnsw_ef_search", "fusion", "dense_sentence_weight", "pool_max_size")
+            for k in (
+                "candidates",
+                "hnsw_ef_search",
+                "exact_search_max_chunks",
+                "fusion",
+                "dense_sentence_weight",
+                "dense_feedback_chunks",
+                "pool_max_size",
+            )
         }
         result["layout"] = {
             f"{'default' if s.tenant_id == runtime.default_tenant else OTHER_TENANT}/{s.name}": s.share
@@ -953,6 +978,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     search = result.get("search", {}).get(one, {}).get("p95_ms")
     ask = result.get("ask", {}).get(one, {}).get("p95_ms")
     rec = result.get("recall_1pct_collection", {})
+    wide = result.get("settings", {}).get("candidates", 100)
     chunks = int(result.get("chunks", 0) or 0)
     # A target is only judged at the scale it names (None: not measured at that scale).
     return {
@@ -960,8 +986,9 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         if search is None or chunks < 1_000_000
         else search < 50,
         "ask_p95_1_client_under_150ms (at 100k)": None if ask is None or chunks < 100_000 else ask < 150,
-        # as DocRAG runs it (Store.dense_search(limit=10)), and through the HNSW index forced
-        "filtered_recall_at_10_at_least_0.95": _recall_ok(rec, "store_limit_10"),
+        # as the Retriever's dense leg finds them; then the SQL alone, and the HNSW index forced
+        "filtered_recall_at_10_at_least_0.95": _recall_ok(rec, f"retriever_nearest_{wide}"),
+        "filtered_recall_at_10_at_least_0.95_store_sql": _recall_ok(rec, "store_limit_10"),
         "filtered_recall_at_10_at_least_0.95_hnsw_forced": _recall_ok(rec, "hnsw_limit_10"),
     }
 
