@@ -485,11 +485,17 @@ class Store:
             empty = np.zeros(0, dtype=np.int64)
             if counted is None or int(counted["n"]) > max_chunks:
                 return CollectionVectors(version, empty, None)
-            rows = conn.execute(
-                "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND collection_id = %s"
-                " AND vector_dims(embedding) = %s ORDER BY id",
-                (tenant_id, collection_id, int(dim)),
-            ).fetchall()
+            # Binary transfer: pgvector's text format costs ~8x as much to parse (1.3 s vs 0.16 s
+            # for 10k vectors here), and a search pays for this read after every change.
+            rows = (
+                conn.cursor(binary=True)
+                .execute(
+                    "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND collection_id = %s"
+                    " AND vector_dims(embedding) = %s ORDER BY id",
+                    (tenant_id, collection_id, int(dim)),
+                )
+                .fetchall()
+            )
         if not rows:
             return CollectionVectors(version, empty, np.zeros((0, int(dim)), dtype=np.float32))
         ids = np.fromiter((int(r["id"]) for r in rows), dtype=np.int64, count=len(rows))
