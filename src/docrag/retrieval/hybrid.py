@@ -196,14 +196,23 @@ class Retriever:
         if missing:
             found = self._store.sentence_vectors(tenant_id, missing)
             known.update({chunk_id: found.get(chunk_id) for chunk_id in missing})
-        rescored = []
-        for chunk_id, score in dense:
-            blob = known.get(chunk_id)
-            best = score
-            if blob is not None:
-                sentences = np.frombuffer(blob, dtype=np.float16).reshape(-1, vector.shape[0])
-                best = float((sentences.astype(np.float32) @ vector).max())
-            rescored.append((chunk_id, score + weight * best))
+        # Every candidate's sentence vectors in one matrix product; a chunk without any counts
+        # its own similarity as its best sentence's.
+        best = np.array([score for _, score in dense], dtype=np.float64)
+        blobs = [(i, known.get(chunk_id)) for i, (chunk_id, _) in enumerate(dense)]
+        present = [(i, blob) for i, blob in blobs if blob]
+        if present:
+            dim = vector.shape[0]
+            sentences = np.frombuffer(b"".join(blob for _, blob in present), dtype=np.float16).reshape(
+                -1, dim
+            )
+            similarities = sentences.astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+            counts = np.array([len(blob) // (2 * dim) for _, blob in present])
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            best[[i for i, _ in present]] = np.maximum.reduceat(similarities, starts)
+        rescored = [
+            (chunk_id, score + weight * float(b)) for (chunk_id, score), b in zip(dense, best, strict=True)
+        ]
         return sorted(rescored, key=lambda p: -p[1])
 
     def search(

@@ -430,12 +430,16 @@ class Store:
         dimension picks the partial HNSW index of that dimension (see :func:`dense_sql`).
         """
         with self._conn() as conn, conn.transaction():
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            # A prepared statement would otherwise switch to one generic plan for every
-            # collection after a few runs; the planner must see each scope's real size to
-            # choose between an exact scan (small collections) and the HNSW index.
-            conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            # Transaction-local settings, in one round trip. plan_cache_mode: a prepared
+            # statement would otherwise switch to one generic plan for every collection after a
+            # few runs; the planner must see each scope's real size to choose between an exact
+            # scan (small collections) and the HNSW index.
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true),"
+                " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                " set_config('plan_cache_mode', 'force_custom_plan', true)",
+                (str(int(ef_search)),),
+            )
             rows = conn.execute(
                 dense_sql(int(query.shape[0])),
                 (query, tenant_id, list(collection_ids), query, max(limit, _MIN_DENSE_FETCH)),
