@@ -17,8 +17,8 @@ from docrag.answering.generative import GenerativeAnswerer
 from docrag.api.app import create_app
 from docrag.models.groundedness import GroundednessDetector
 from docrag.runtime import Runtime
-from docrag.settings import Settings
 from llm_server import ChatServer, Prompt
+from runtimes import second_runtime
 from sse import events
 from test_api import serve, upload
 
@@ -75,10 +75,8 @@ def docs(client: httpx.Client) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def gen_runtime(database_url: str, llm: ChatServer, runtime: Runtime) -> Iterator[Runtime]:
     """A second runtime over the same database, answering with the loopback LLM."""
-    settings = Settings(
-        database_url=database_url,
-        pool_max_size=4,
-        inprocess_worker=False,
+    yield from second_runtime(
+        database_url,
         generator="openai",
         llm_base_url=llm.url + "/v1",
         llm_model="stand-in",
@@ -89,9 +87,6 @@ def gen_runtime(database_url: str, llm: ChatServer, runtime: Runtime) -> Iterato
         # Each test gives the stand-in model new behaviour for the same question: no cached answers.
         answer_cache_seconds=0,
     )
-    rt = Runtime.open(settings)
-    yield rt
-    rt.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from docrag.generation.protocol import Message
 from docrag.generation.registry import build_generator
 from docrag.runtime import Runtime
 from docrag.settings import Settings
+from runtimes import second_runtime
 from sse import events
 from test_api import serve, upload
 
@@ -65,17 +66,7 @@ def test_completion_and_stream_agree(generator: LlamaCppGenerator) -> None:
 @pytest.fixture(scope="module")
 def llama_runtime(database_url: str, runtime: Runtime) -> Iterator[Runtime]:
     """A second runtime over the test database, answering with the local model."""
-    settings = Settings(
-        database_url=database_url,
-        pool_max_size=4,
-        inprocess_worker=False,
-        generator="llama_cpp",
-        llm_max_tokens=96,
-        answer_cache_seconds=0,
-    )
-    rt = Runtime.open(settings)
-    yield rt
-    rt.close()
+    yield from second_runtime(database_url, generator="llama_cpp", llm_max_tokens=96, answer_cache_seconds=0)
 
 
 @pytest.fixture(scope="module")
