@@ -1,9 +1,9 @@
 """In-process BM25 indexes, one per collection, rebuilt from PostgreSQL when stale.
 
 Each index remembers the collection's ``content_version`` it was built at. A search gets the
-current versions (read with the request's model check) and rebuilds any index that moved, so an index can
-lag PostgreSQL by at most the duration of one rebuild, and results are hydrated from
-PostgreSQL afterwards anyway: a deleted chunk can't come back through a stale index.
+current versions (read with the request's model check) and rebuilds any index that moved, so
+an index can lag PostgreSQL by at most the duration of one rebuild, and results are hydrated
+from PostgreSQL afterwards anyway: a deleted chunk can't come back through a stale index.
 """
 
 from __future__ import annotations
