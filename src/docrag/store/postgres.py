@@ -452,18 +452,14 @@ class Store:
         """The collection's content version and its chunks' ids, documents and texts, read in
         one snapshot."""
         with self._conn() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            version = conn.execute(
-                "SELECT content_version FROM collections WHERE tenant_id = %s AND id = %s",
-                (tenant_id, collection_id),
-            ).fetchone()
+            version = snapshot_version(conn, tenant_id, collection_id)
             rows = conn.execute(
                 "SELECT id, document_id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s"
                 " ORDER BY id",
                 (tenant_id, collection_id),
             ).fetchall()
         return LexicalCorpus(
-            version=int(version["content_version"]) if version else -1,
+            version=version,
             ids=[int(r["id"]) for r in rows],
             documents=[r["document_id"] for r in rows],
             texts=[r["content"] for r in rows],
@@ -475,12 +471,7 @@ class Store:
         """The collection's content version and, if it holds at most ``max_chunks`` chunks, their
         ids and ``dim``-dimensional vectors scaled to unit length, read in one snapshot."""
         with self._conn() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            found = conn.execute(
-                "SELECT content_version FROM collections WHERE tenant_id = %s AND id = %s",
-                (tenant_id, collection_id),
-            ).fetchone()
-            version = int(found["content_version"]) if found else -1
+            version = snapshot_version(conn, tenant_id, collection_id)
             counted = conn.execute(
                 "SELECT count(*) AS n FROM (SELECT 1 FROM chunks WHERE tenant_id = %s AND collection_id = %s"
                 " LIMIT %s) AS bounded",
@@ -617,6 +608,18 @@ def embedded_spans(row: dict[str, Any]) -> list[tuple[int, int]]:
     shift = len(row["content"]) - len(row["body"]) - row["start_offset"]
     flat = row["sentence_spans"]
     return [(s + shift, e + shift) for s, e in zip(flat[0::2], flat[1::2], strict=True)]
+
+
+def snapshot_version(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> int:
+    """Start the caller's transaction as one snapshot (REPEATABLE READ) and read the collection's
+    content version in it (-1: no such collection), so what the caller reads next in the same
+    transaction is exactly that version's content."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    found = conn.execute(
+        "SELECT content_version FROM collections WHERE tenant_id = %s AND id = %s",
+        (tenant_id, collection_id),
+    ).fetchone()
+    return int(found["content_version"]) if found else -1
 
 
 def bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> None:
