@@ -41,6 +41,7 @@ def test_no_split_before_lowercase() -> None:
         "See Sec. 2.1 for the proof, cf. Theorem 3.",
         "St. Louis and Jr. Members joined Ltd. Companies.",
         "J. R. R. Tolkien wrote it.",
+        "The ruling in Brown v. Board of Education ended it.",
         "Pi is about 3.14159 and e is 2.718 in value.",
     ],
 )

@@ -28,7 +28,7 @@ _NUMBERING = re.compile(r"\d+(?:\.\d+)*|[a-z]")
 _ABBREVIATIONS = frozenset(
     {
         "e.g", "i.e", "al", "dr", "mr", "mrs", "ms", "prof", "fig", "figs", "vs", "approx",
-        "cf", "st", "jr", "sr", "u.s", "inc", "ltd", "co", "corp", "sec", "secs", "eq", "eqs",
+        "cf", "v", "st", "jr", "sr", "u.s", "inc", "ltd", "co", "corp", "sec", "secs", "eq", "eqs",
         "ref", "refs", "tab", "ed", "eds", "dept", "univ", "ph.d", "resp", "viz", "ca",
         "jan", "feb", "apr", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "gen", "rev",
         "lt", "col", "sgt", "capt", "gov", "sen", "rep", "est", "min", "max", "chap", "ch",
