@@ -65,3 +65,34 @@ def test_the_answer_sentence_names_its_subject_only_by_a_pronoun(client: httpx.C
     ).json()
     assert answer["answered"] is True
     assert "1185" in answer["sentences"][0]["text"]
+
+
+APOLLO = b"""# Apollo 1
+
+The plugs-out test of Apollo 1 began on the morning of January 27, 1967, and from the first the crew encountered problems.
+They noticed a strange odor in their spacesuits, which delayed the sealing of the hatch.
+Then communication failures frustrated the crew and the controllers.
+
+## Earlier tests
+
+An earlier plugs-in test with the crew ran in December.
+"""
+
+
+def test_the_sentence_after_the_best_match_carries_its_answer(client: httpx.Client) -> None:
+    """The first sentence restates the question, the one after it answers it. That follower
+    takes a share of its predecessor's lead, so it beats a sentence elsewhere that matches the
+    question's words about as well but says nothing of the problem asked for."""
+    response = upload(client, "answer-follow", "apollo.md", APOLLO)
+    assert response.status_code == 201, response.text
+    answer = client.post(
+        "/v1/ask",
+        json={
+            "question": "What was the first problem the crew encountered during the plugs-out test?",
+            "collections": ["answer-follow"],
+        },
+    ).json()
+    assert answer["answered"] is True
+    texts = [s["text"] for s in answer["sentences"]]
+    assert texts[0].startswith("The plugs-out test")
+    assert texts[1].startswith("They noticed a strange odor"), texts

@@ -6,7 +6,10 @@ A sentence's score blends its meaning match (its late-chunked vector against the
 with the share of the question's terms it contains, counted half in the sentence alone and
 half in the sentence with the one before it (an answer sentence often names its subject only
 by "she" or "it"). A sentence that cannot hold the kind of answer asked for (a date for
-"when", a number for "how many", a name for "who") loses a fixed amount. Words a follow-up
+"when", a number for "how many", a name for "who") loses a fixed amount. A sentence that follows
+a better one in its passage takes a share of the difference: the sentence that restates the
+question is often followed by the one that answers it ("... was plagued with problems. First
+the crew noticed a strange odor"). Words a follow-up
 borrowed from the previous turn as context steer retrieval only, not this choice. When the
 best score is under the abstention threshold, the answer says it does not know and shows the
 closest passages.
@@ -39,12 +42,14 @@ DONT_KNOW = "I don't know: the documents I can search don't answer this question
 
 #: Weights of a sentence's score: meaning match, question-term overlap, the share of that
 #: overlap counted with the previous sentence as context, the cost of each retrieval rank
-#: below the first, and the cost of not holding the kind of answer asked for.
+#: below the first, the cost of not holding the kind of answer asked for, and the share of the
+#: previous sentence's lead that a sentence takes.
 MEANING_WEIGHT = 0.6
 OVERLAP_WEIGHT = 0.4
 CONTEXT_SHARE = 0.5
 RANK_COST = 0.01
 WRONG_KIND_COST = 0.1
+FOLLOW_SHARE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,7 @@ class ExtractiveAnswerer:
                 spans = [(hit.start, hit.end)]
             vectors = _vectors(blob, len(spans), query_vector.shape[0])
             previous: set[str] = set()
+            previous_score: float | None = None
             for i, (start, end) in enumerate(spans):
                 text = hit.body[start - hit.start : end - hit.start]
                 words = set(tokenize(text))
@@ -148,8 +154,11 @@ class ExtractiveAnswerer:
                 score = MEANING_WEIGHT * meaning + OVERLAP_WEIGHT * overlap - RANK_COST * rank
                 if not can_hold(kind, text, asked):
                     score -= WRONG_KIND_COST
+                own = score
+                if previous_score is not None and previous_score > own:
+                    score += FOLLOW_SHARE * (previous_score - own)
                 found.append(_Candidate(hit, rank, start, end, score, page_at(page_starts, start)))
-                previous = words
+                previous, previous_score = words, own
         return found
 
 
