@@ -69,7 +69,8 @@ def test_the_answer_sentence_names_its_subject_only_by_a_pronoun(client: httpx.C
 
 APOLLO = b"""# Apollo 1
 
-The plugs-out test of Apollo 1 began on the morning of January 27, 1967, and from the first the crew encountered problems.
+The plugs-out test of Apollo 1 began on the morning of January 27, 1967, and from the first \
+the crew encountered problems.
 They noticed a strange odor in their spacesuits, which delayed the sealing of the hatch.
 Then communication failures frustrated the crew and the controllers.
 
