@@ -6,13 +6,12 @@ A sentence's score blends its meaning match (its late-chunked vector against the
 with the share of the question's terms it contains, counted half in the sentence alone and
 half in the sentence with the one before it (an answer sentence often names its subject only
 by "she" or "it"). A sentence that cannot hold the kind of answer asked for (a date for
-"when", a number for "how many", a name for "who") loses a fixed amount. A sentence that follows
-a better one in its passage takes a share of the difference: the sentence that restates the
-question is often followed by the one that answers it ("... was plagued with problems. First
-the crew noticed a strange odor"). Words a follow-up
-borrowed from the previous turn as context steer retrieval only, not this choice. When the
-best score is under the abstention threshold, the answer says it does not know and shows the
-closest passages.
+"when", a number for "how many", a name for "who") loses a fixed amount. A sentence that
+follows a better one in its passage takes a share of the difference: the sentence that
+restates the question is often followed by the one that answers it ("... was plagued with
+problems. First the crew noticed a strange odor"). Words a follow-up borrowed from the
+previous turn as context steer retrieval only, not this choice. When the best score is under
+the abstention threshold, the answer says it does not know and shows the closest passages.
 
 With a groundedness detector, each chosen sentence also gets its support verdict against the
 passage it quotes, and ``DOCRAG_UNSUPPORTED`` applies as for generated answers. Streamed, the
