@@ -22,6 +22,7 @@ from uuid import UUID
 
 import numpy as np
 
+from docrag.retrieval.keyed_locks import KeyedLocks
 from docrag.store.postgres import CollectionVectors, Store
 
 _Key = tuple[UUID, UUID, int]  # tenant, collection, dimension
@@ -33,7 +34,7 @@ class ExactVectors:
         self._max_chunks = max_chunks
         self._memory_bytes = memory_bytes
         self._entries: OrderedDict[_Key, CollectionVectors] = OrderedDict()
-        self._locks: dict[_Key, threading.Lock] = {}
+        self._lock = KeyedLocks()
         self._guard = threading.Lock()
 
     @property
@@ -68,10 +69,6 @@ class ExactVectors:
         """Bytes held by the cached matrices."""
         with self._guard:
             return sum(_size(e) for e in self._entries.values())
-
-    def _lock(self, key: _Key) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
 
     def _cached(self, key: _Key, version: int) -> CollectionVectors | None:
         with self._guard:

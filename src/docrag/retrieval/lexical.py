@@ -8,11 +8,11 @@ from PostgreSQL afterwards anyway: a deleted chunk can't come back through a sta
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from uuid import UUID
 
 from docrag.retrieval.bm25 import BM25Index
+from docrag.retrieval.keyed_locks import KeyedLocks
 from docrag.store.postgres import Store
 
 
@@ -25,12 +25,7 @@ class LexicalIndexes:
         self._k1 = k1
         self._b = b
         self._indexes: dict[tuple[UUID, UUID], tuple[int, BM25Index]] = {}
-        self._locks: dict[tuple[UUID, UUID], threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, key: tuple[UUID, UUID]) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
+        self._lock = KeyedLocks()
 
     def index(self, tenant_id: UUID, collection_id: UUID, version: int) -> BM25Index:
         key = (tenant_id, collection_id)
