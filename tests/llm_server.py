@@ -5,7 +5,7 @@ By default it is an obedient model: it parses the prompt DocRAG sends (numbered 
 blocks, the ``<question>``), answers with the passage sentence sharing the most words with the
 question, cited by number, and then does whatever a passage tells it to: reveal the system
 prompt, cite a passage number it is told to, emit a link or image. ``respond`` replaces that
-model with a test's own; ``fail``, ``delay`` and ``chunk_delay`` make it misbehave.
+model with a test's own; ``fail``, ``status_for``, ``delay`` and ``chunk_delay`` make it misbehave.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class ChatServer:
         self.chunk_delay = 0.0  # seconds between streamed chunks
         self.respond: Callable[[Prompt], str] = obey
         self.raw: Any = None  # answer every request with this JSON instead
+        self.status_for: Callable[[Prompt], int | None] | None = None  # fail the prompts it picks
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +93,10 @@ class ChatServer:
                     return self._json(404, {"error": {"message": "no such route"}})
                 if server.fail:
                     return self._json(server.fail.pop(0), {"error": {"message": "overloaded"}})
+                if server.status_for is not None:
+                    status = server.status_for(parse(body["messages"]))
+                    if status is not None:
+                        return self._json(status, {"error": {"message": "overloaded"}})
                 if server.delay:
                     time.sleep(server.delay)
                 if server.raw is not None:
@@ -139,6 +144,7 @@ class ChatServer:
         self.delay = self.chunk_delay = 0.0
         self.respond = obey
         self.raw = None
+        self.status_for = None
 
     def stop(self) -> None:
         self.httpd.shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -14,9 +14,13 @@ import pytest
 
 from docrag.answering.events import Finished, Token
 from docrag.answering.generative import GenerativeAnswerer
+from docrag.answering.llm_judge import parse_verdict
 from docrag.api.app import create_app
+from docrag.errors import Unavailable
+from docrag.generation.registry import build_generator
 from docrag.models.groundedness import GroundednessDetector
 from docrag.runtime import Runtime
+from docrag.settings import Settings
 from llm_server import ChatServer, Prompt
 from runtimes import second_runtime
 from sse import events
@@ -281,3 +285,112 @@ def test_model_failures_are_typed_over_http(
         assert r.status_code == 200
         got = list(events(r))
     assert got[-1][0] == "error" and got[-1][1]["code"] == "generator_unavailable"
+
+
+# ------------------------------------------------------------------ the LLM judge
+
+PARAPHRASE = "Every six months the keeper replaces the Brightwater lamp"
+
+
+@pytest.fixture(scope="module")
+def judged(database_url: str, llm: ChatServer, runtime: Runtime, admin_key: str) -> Iterator[httpx.Client]:
+    """Generated answers whose sentences the stand-in model judges too (DOCRAG_GROUNDEDNESS_JUDGE=llm)."""
+    for rt in second_runtime(
+        database_url,
+        generator="openai",
+        llm_base_url=llm.url + "/v1",
+        llm_model="stand-in",
+        llm_retries=0,
+        llm_timeout_seconds=1.0,
+        answer_cache_seconds=0,
+        groundedness_judge="llm",
+    ):
+        with (
+            serve(create_app(rt.settings, runtime=rt)) as url,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c,
+        ):
+            yield c
+
+
+def _is_judge(prompt: Prompt) -> bool:
+    return prompt.system.startswith("You check whether a claim")
+
+
+def _answer_then(verdict: str) -> Callable[[Prompt], str]:
+    """The model writes a paraphrase of the lamp sentence and an invented one; as the judge it
+    replies ``verdict``."""
+
+    def respond(p: Prompt) -> str:
+        if _is_judge(p):
+            return verdict
+        n = number_of(p, "replaces the lamp")
+        return f"{PARAPHRASE} [{n}]. The keeper was paid 9000 gold coins [{n}]."
+
+    return respond
+
+
+def _judge_requests(model: ChatServer) -> list[str]:
+    judged = [r["messages"] for r in model.requests if r["messages"][0]["content"].startswith("You check")]
+    return [messages[1]["content"] for messages in judged]
+
+
+def test_the_llm_judge_can_take_support_away_but_never_give_it(
+    judged: httpx.Client, model: ChatServer, docs: dict[str, Any]
+) -> None:
+    body = {"question": QUESTION, "collections": [KB]}
+    model.respond = _answer_then("SUPPORTED")
+    agreed = judged.post("/v1/ask", json=body).json()
+    invented = "The keeper was paid 9000 gold coins."
+    assert [s["text"] for s in agreed["sentences"]] == [f"{PARAPHRASE}.", invented]
+    # The detector finds the invented sentence unsupported: the model is never asked, so a model
+    # that says SUPPORTED to everything (or a passage telling it to) can't lift it.
+    assert [s["verdict"] for s in agreed["sentences"]] == ["supported", "unsupported"], agreed
+    [asked] = _judge_requests(model)
+    assert f"<claim>\n{PARAPHRASE}.\n</claim>" in asked
+    assert "The keeper replaces the lamp of the Brightwater lighthouse every six months." in asked
+    assert "gold coins" not in asked
+
+    model.reset()
+    model.respond = _answer_then("UNSUPPORTED: the passage says nothing of the Brightwater lamp.")
+    vetoed = judged.post("/v1/ask", json=body).json()
+    assert [s["verdict"] for s in vetoed["sentences"]] == ["unsupported", "unsupported"], vetoed
+    assert vetoed["sentences"][0]["support"] <= 0.1 < agreed["sentences"][0]["support"]
+
+
+def test_without_a_verdict_from_the_llm_judge_the_detector_decides(
+    judged: httpx.Client, model: ChatServer, docs: dict[str, Any]
+) -> None:
+    body = {"question": QUESTION, "collections": [KB]}
+    model.respond = _answer_then("Hard to say.")
+    unsure = judged.post("/v1/ask", json=body)
+    assert unsure.status_code == 200
+    assert [s["verdict"] for s in unsure.json()["sentences"]] == ["supported", "unsupported"]
+
+    model.reset()
+    model.respond = _answer_then("SUPPORTED")
+    model.status_for = lambda p: 503 if _is_judge(p) else None
+    down = judged.post("/v1/ask", json=body)
+    assert down.status_code == 200, down.text
+    assert [s["verdict"] for s in down.json()["sentences"]] == ["supported", "unsupported"]
+    assert len(_judge_requests(model)) == 1  # asked, and failed
+
+
+def test_an_llm_judge_needs_a_language_model() -> None:
+    with pytest.raises(Unavailable, match="DOCRAG_GROUNDEDNESS_JUDGE=llm"):
+        build_generator(Settings(groundedness_judge="llm"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"),
+    [
+        ("SUPPORTED", True),
+        ("Supported.", True),
+        ("UNSUPPORTED", False),
+        ("The claim is not supported: the date differs.", False),
+        ("unsupported, although the passage is supported by sources", False),
+        ("I cannot tell.", None),
+        ("", None),
+    ],
+)
+def test_the_judges_reply_is_read_by_its_first_verdict_word(reply: str, verdict: bool | None) -> None:
+    assert parse_verdict(reply) is verdict

@@ -15,6 +15,7 @@ from docrag.answering.cached import CachingAnswerer
 from docrag.answering.events import Answerer
 from docrag.answering.extractive import ExtractiveAnswerer
 from docrag.answering.generative import GenerativeAnswerer
+from docrag.answering.llm_judge import LLMJudge
 from docrag.answering.service import AskService
 from docrag.cache.tagged import MemoryCache, RedisCache, TaggedCache
 from docrag.domain import Collection
@@ -99,7 +100,14 @@ class Runtime:
         answerer = _answerer(
             ExtractiveAnswerer(store, retriever, settings, detector)
             if generator is None
-            else GenerativeAnswerer(store, retriever, generator, settings, detector),
+            else GenerativeAnswerer(
+                store,
+                retriever,
+                generator,
+                settings,
+                detector,
+                llm_judge=LLMJudge(generator) if settings.groundedness_judge == "llm" else None,
+            ),
             store,
             settings,
         )

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     #: passages: flag (kept, with verdict "unsupported"), remove (dropped) or refuse (the whole
     #: answer becomes "I don't know").
     unsupported: Literal["flag", "remove", "refuse"] = "flag"
+    #: Who judges generated sentences: the shipped detector alone, or the detector and then the
+    #: generator's model (``llm``: a sentence is supported only when both say so; needs an LLM
+    #: generator, and costs one short model request per sentence the detector supports).
+    groundedness_judge: Literal["detector", "llm"] = "detector"
     #: Conversations: how many earlier turns a follow-up question is resolved against.
     conversation_turns: int = Field(default=3, ge=1, le=20)
 

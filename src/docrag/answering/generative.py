@@ -17,6 +17,7 @@ from uuid import UUID
 from docrag.answering.citations import Passages, cited_numbers, without_markers
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
 from docrag.answering.extractive import DONT_KNOW
+from docrag.answering.llm_judge import LLMJudge
 from docrag.answering.prompt import PromptBuilder
 from docrag.answering.sanitize import EchoGuard, has_links, strip_links
 from docrag.answering.splitting import SentenceBuffer
@@ -43,6 +44,7 @@ class GenerativeAnswerer:
         settings: Settings,
         detector: GroundednessDetector,
         prompt: PromptBuilder | None = None,
+        llm_judge: LLMJudge | None = None,
     ) -> None:
         self._store = store
         self._retriever = retriever
@@ -50,6 +52,7 @@ class GenerativeAnswerer:
         self._settings = settings
         self._detector = detector
         self.prompt = prompt or PromptBuilder()
+        self._llm_judge = llm_judge
         self._echo = EchoGuard(self.prompt.system_prompt, self.prompt.canary)
 
     @property
@@ -76,7 +79,7 @@ class GenerativeAnswerer:
             iter([self._generator.complete(messages)])
         )  # fmt: skip
         yield Started(tuple(passages.hits))
-        judge = Judge(self._detector, passages.hits)
+        judge = Judge(self._detector, passages.hits, self._llm_judge)
         sentences: list[AnswerSentence] = []
         abstained = False
         buffer = SentenceBuffer()

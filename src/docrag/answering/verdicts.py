@@ -4,6 +4,10 @@ passages it cites, and ``DOCRAG_UNSUPPORTED`` decides what an unsupported senten
 flag: kept, marked unsupported. remove: dropped. refuse: the whole answer becomes "I don't
 know" (reason ``unsupported_answer``). Evidence is analysed once per set of cited chunks, so
 two sentences citing the same passage pay for it once.
+
+With an LLM judge (``DOCRAG_GROUNDEDNESS_JUDGE=llm``, ``llm_judge.py``), a sentence the detector
+finds supported is also put to the model; when the model says unsupported, the sentence is
+unsupported and its support is capped as a detector red flag caps it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
+from docrag.answering.llm_judge import LLMJudge
 from docrag.domain import Answer, AnswerSentence, Hit
-from docrag.models.groundedness import GroundednessDetector, PreparedEvidence
+from docrag.models.groundedness import VETO_CAP, GroundednessDetector, PreparedEvidence
 
 Policy = Literal["flag", "remove", "refuse"]
 UNSUPPORTED_REASON = "unsupported_answer"
@@ -22,8 +27,11 @@ UNSUPPORTED_REASON = "unsupported_answer"
 class Judge:
     """Scores the sentences of one answer (make one per answer: it caches that answer's evidence)."""
 
-    def __init__(self, detector: GroundednessDetector, hits: Sequence[Hit]) -> None:
+    def __init__(
+        self, detector: GroundednessDetector, hits: Sequence[Hit], llm: LLMJudge | None = None
+    ) -> None:
         self._detector = detector
+        self._llm = llm
         self._bodies = {h.chunk_id: h.body for h in hits}
         self._prepared: dict[tuple[int, ...], PreparedEvidence] = {}
 
@@ -38,7 +46,12 @@ class Judge:
             evidence = self._detector.prepare([self._bodies[k] for k in key if k in self._bodies])
             self._prepared[key] = evidence
         verdict = self._detector.score(sentence.text, evidence)
-        return replace(sentence, support=round(verdict.score, 4), supported=verdict.supported)
+        support, supported = verdict.score, verdict.supported
+        if supported and self._llm is not None:
+            passages = [self._bodies[k] for k in key if k in self._bodies]
+            if self._llm.supports(sentence.text, passages) is False:
+                support, supported = min(support, VETO_CAP), False
+        return replace(sentence, support=round(support, 4), supported=supported)
 
     def _verbatim(self, sentence: AnswerSentence) -> bool:
         text = " ".join(sentence.text.split())

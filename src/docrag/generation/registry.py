@@ -10,11 +10,15 @@ from docrag.settings import Settings
 def build_generator(settings: Settings) -> Generator | None:
     """The LLM to write answers with; ``None`` for ``extractive`` (no model: quoted sentences).
 
-    :raises Unavailable: a setting the generator needs is missing.
+    :raises Unavailable: a setting the generator needs is missing, or the LLM judge has no model.
     :raises MissingDependency: ``llama_cpp`` without the ``docrag[llm]`` extra.
     """
     s = settings
     if s.generator == "extractive":
+        if s.groundedness_judge == "llm":
+            raise Unavailable(
+                "DOCRAG_GROUNDEDNESS_JUDGE=llm needs a language model: DOCRAG_GENERATOR=openai or llama_cpp"
+            )
         return None
     if s.generator == "llama_cpp":
         from docrag.generation.llama_cpp import LlamaCppGenerator, bundled_model
