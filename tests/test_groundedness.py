@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from docrag.eval.groundedness import balanced_accuracy, best_threshold, fit_logi
 from docrag.models.groundedness import FEATURE_SIGNS, FEATURES, GroundednessDetector, load_model
 from docrag.models.groundedness_text import analyse, numbers_in
 from docrag.models.minilm_onnx import MiniLMEmbedder
+from llm_server import ChatServer, Prompt
 
 EVIDENCE = [
     "The Ravenbrook kettle was launched in 2019 by Acme Industries in Leeds. "
@@ -268,3 +271,59 @@ def test_a_verbatim_quote_is_supported_and_an_altered_one_is_judged(detector: Gr
     assert (verbatim.support, verbatim.supported) == (1.0, True)
     altered = judge.judge(AnswerSentence("The keeper replaces the lamp every nine months.", (citation,), 0.9))
     assert altered.supported is False and altered.support is not None and altered.support < 0.5
+
+
+def test_eval_command_with_an_llm_judge(tmp_path: Path) -> None:
+    """``--judge llm`` asks the configured model (here a loopback stand-in that knows every label)
+    about each sampled claim, and reports the detector AND the model beside each alone."""
+    summedits, wice = _write_tiny_sets(tmp_path)
+    truth = {
+        row["summary"]: row["label"] == 1
+        for path in summedits.rglob("summedits_*.json")
+        for row in json.loads(path.read_text())
+    }
+    for line in (wice / "data" / "entailment_retrieval" / "claim" / "test.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        truth[row["claim"]] = row["label"] == "supported"
+
+    def oracle(prompt: Prompt) -> str:
+        claim = re.search(r"<claim>\n(.*?)\n</claim>", prompt.question, re.DOTALL)
+        assert claim is not None and "You check whether a claim" in prompt.system
+        return "SUPPORTED" if truth[claim.group(1)] else "UNSUPPORTED"
+
+    server = ChatServer()
+    server.respond = oracle
+    env = {
+        **os.environ,
+        "DOCRAG_GENERATOR": "openai",
+        "DOCRAG_LLM_BASE_URL": server.url + "/v1",
+        "DOCRAG_LLM_MODEL": "oracle",
+    }
+    command = [sys.executable, "-m", "docrag.cli", "eval", "groundedness", "--data", str(summedits)]
+    try:
+        result = subprocess.run(
+            [*command, "--data", str(wice), "--judge", "llm", "--limit", "4"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["summedits"]["examples"] == 8  # 4 of each domain's 5
+    judged = report["summedits"]["llm_judge"]
+    assert judged["llm_alone"] == 1.0 and judged["no_verdict"] == 0
+    # The model can only take support away: with an oracle, never worse than the detector alone.
+    assert judged["detector_and_llm"] >= judged["detector_alone"]
+    assert report["wice"]["llm_judge"]["llm_alone"] == 1.0
+    judge_prompts = [r for r in server.requests if "You check" in r["messages"][0]["content"]]
+    claims = report["wice"]["claims"]
+    strict = sum(claims.values()) - claims.get("partially_supported", 0)
+    assert len(judge_prompts) == 8 + strict  # every sampled claim once; WiCE's partial ones left out
+
+    wrong = subprocess.run([*command, "--judge", "oracle"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "invalid_request" in wrong.stderr
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("DOCRAG_")}
+    no_model = subprocess.run(
+        [*command, "--judge", "llm"], capture_output=True, text=True, timeout=120, env=bare
+    )
+    assert no_model.returncode == 2 and "DOCRAG_GROUNDEDNESS_JUDGE=llm" in no_model.stderr

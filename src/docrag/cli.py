@@ -332,15 +332,33 @@ def eval_groundedness(
     ],
     wice_split: Annotated[str, typer.Option(help="WiCE claim split to score")] = "test",
     cache: Annotated[Path | None, typer.Option(help="Folder caching feature rows between runs")] = None,
+    judge: Annotated[
+        str, typer.Option(help="detector, or llm: also the DOCRAG_GENERATOR model as a judge")
+    ] = "detector",
+    limit: Annotated[int | None, typer.Option(help="Score at most this many claims per domain")] = None,
 ) -> None:
     """Groundedness detector: SummEdits balanced accuracy on held-out domains (leave-one-domain-out)
     and WiCE balanced accuracy of the shipped weights (never tuned on WiCE)."""
-    from docrag.errors import DocRAGError
+    from docrag.answering.llm_judge import LLMJudge
+    from docrag.errors import DocRAGError, InvalidRequest
     from docrag.eval.groundedness import run_groundedness
+    from docrag.generation.registry import build_generator
     from docrag.models.minilm_onnx import MiniLMEmbedder
+    from docrag.settings import Settings
 
     try:
-        report = run_groundedness(MiniLMEmbedder(), data, wice_split=wice_split, cache=cache)
+        if judge not in ("detector", "llm"):
+            raise InvalidRequest(f"--judge must be detector or llm, not {judge!r}")
+        if limit is not None and limit < 1:
+            raise InvalidRequest("--limit must be at least 1")
+        llm = None
+        if judge == "llm":
+            generator = build_generator(Settings(groundedness_judge="llm"))
+            assert generator is not None  # build_generator refuses a judge without a model
+            llm = LLMJudge(generator)
+        report = run_groundedness(
+            MiniLMEmbedder(), data, wice_split=wice_split, cache=cache, judge=llm, limit=limit
+        )
     except DocRAGError as exc:
         typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
         raise typer.Exit(2) from exc

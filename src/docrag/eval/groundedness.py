@@ -10,6 +10,12 @@ WiCE (ODC-BY; ``entailment_retrieval/claim/<split>.jsonl``: claim, the cited pag
 sentences, label): never used for training or thresholds, so it measures the shipped model
 on a data set it was never tuned on. The main figure is supported vs not_supported
 (partially_supported claims left out); a second one counts partially_supported as unsupported.
+
+With an LLM judge (``--judge llm``: the model of ``DOCRAG_GENERATOR`` and ``DOCRAG_LLM_*``), each
+claim is also put to the model with its whole evidence, and the report adds the figures of
+the combination DocRAG serves with ``DOCRAG_GROUNDEDNESS_JUDGE=llm`` (supported when the detector
+and the model both say so) and of the model alone. ``--limit`` scores an even sample of each
+domain, for models too slow for every claim.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from docrag.answering.llm_judge import LLMJudge
 from docrag.errors import InvalidRequest
 from docrag.models.groundedness import (
     FEATURE_SIGNS,
@@ -235,6 +242,30 @@ def _labels(examples: Sequence[Example]) -> Labels:
     return np.array([e.label == "supported" for e in examples], dtype=bool)
 
 
+def held_out_predictions(
+    groups: Sequence[str],
+    x: Matrix,
+    y: Labels,
+    *,
+    l2: float = 1.0,
+    constrained: bool = True,
+    vetoes: Sequence[str] = RED_FLAGS,
+) -> tuple[npt.NDArray[np.bool_], dict[str, float]]:
+    """Each example's verdict by a model trained on the other domains only, and each domain's
+    threshold (that model's)."""
+    g = np.asarray(groups)
+    predicted = np.zeros(len(g), dtype=bool)
+    thresholds: dict[str, float] = {}
+    for domain in sorted(set(groups)):
+        held = g == domain
+        if held.all():
+            raise InvalidRequest("leave-one-domain-out needs at least two domains")
+        model = fit_logistic(x[~held], y[~held], l2=l2, constrained=constrained, vetoes=vetoes)
+        predicted[held] = model.score(x[held]) >= model.threshold
+        thresholds[domain] = model.threshold
+    return predicted, thresholds
+
+
 def leave_one_domain_out(
     groups: Sequence[str],
     x: Matrix,
@@ -245,28 +276,73 @@ def leave_one_domain_out(
     vetoes: Sequence[str] = RED_FLAGS,
 ) -> dict[str, Any]:
     """Train on all domains but one, score the held-out one; for every domain."""
-    names = sorted(set(groups))
+    predicted, thresholds = held_out_predictions(groups, x, y, l2=l2, constrained=constrained, vetoes=vetoes)
     g = np.asarray(groups)
     per_domain: dict[str, Any] = {}
-    for domain in names:
+    for domain, threshold in thresholds.items():
         held = g == domain
-        if held.all():
-            raise InvalidRequest("leave-one-domain-out needs at least two domains")
-        model = fit_logistic(x[~held], y[~held], l2=l2, constrained=constrained, vetoes=vetoes)
-        predicted = model.score(x[held]) >= model.threshold
         per_domain[domain] = {
-            "balanced_accuracy": round(balanced_accuracy(y[held], predicted), 4),
+            "balanced_accuracy": round(balanced_accuracy(y[held], predicted[held]), 4),
             "n": int(held.sum()),
             "consistent": int(y[held].sum()),
-            "threshold": round(model.threshold, 4),
+            "threshold": round(threshold, 4),
         }
     mean = float(np.mean([d["balanced_accuracy"] for d in per_domain.values()]))
     return {"per_domain": per_domain, "mean_balanced_accuracy": round(mean, 4)}
 
 
-def summedits_report(embedder: Embedder, folder: Path, *, cache: Path | None = None) -> dict[str, Any]:
+def sample(examples: Sequence[Example], limit: int | None) -> list[Example]:
+    """At most ``limit`` examples of each group, evenly spaced through it (all, without a limit)."""
+    if limit is None:
+        return list(examples)
+    by_group: dict[str, list[Example]] = {}
+    for example in examples:
+        by_group.setdefault(example.group, []).append(example)
+    kept: set[int] = set()
+    for members in by_group.values():
+        step = max(1.0, len(members) / limit)
+        kept.update(id(members[int(i * step)]) for i in range(min(limit, len(members))))
+    return [e for e in examples if id(e) in kept]
+
+
+def llm_verdicts(judge: LLMJudge, examples: Sequence[Example]) -> list[bool | None]:
+    """The model's verdict on each claim against its whole evidence (``None``: no verdict)."""
+    verdicts: list[bool | None] = []
+    started = time.monotonic()
+    for i, example in enumerate(examples, start=1):
+        verdicts.append(judge.supports(example.claim, example.evidence))
+        _progress(f"LLM judge: {i}/{len(examples)} ({time.monotonic() - started:.0f} s)")
+    return verdicts
+
+
+def with_judge(
+    truth: Labels, detector: npt.NDArray[np.bool_], verdicts: Sequence[bool | None]
+) -> dict[str, Any]:
+    """Balanced accuracy of the detector AND the model (a missing verdict leaves the detector's),
+    and of the model alone on the claims it gave a verdict for."""
+    said = np.array([v is not None for v in verdicts])
+    model = np.array([v is True for v in verdicts])
+    combined = detector & (model | ~said)
+    out: dict[str, Any] = {
+        "detector_and_llm": round(balanced_accuracy(truth, combined), 4),
+        "detector_alone": round(balanced_accuracy(truth, detector), 4),
+        "no_verdict": int((~said).sum()),
+    }
+    if said.any():
+        out["llm_alone"] = round(balanced_accuracy(truth[said], model[said]), 4)
+    return out
+
+
+def summedits_report(
+    embedder: Embedder,
+    folder: Path,
+    *,
+    cache: Path | None = None,
+    judge: LLMJudge | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
     files = find_summedits(folder)
-    examples = load_summedits(files)
+    examples = sample(load_summedits(files), limit)
     x = featurize(embedder, examples, cache=_cache_file(cache, "summedits"), progress=_progress)
     y = _labels(examples)
     groups = [e.group for e in examples]
@@ -281,6 +357,12 @@ def summedits_report(embedder: Embedder, folder: Path, *, cache: Path | None = N
             "what": "each domain scored by a model (weights and threshold) trained on the other domains only",
             **lodo,
         }
+        if judge is not None:
+            held_out, _ = held_out_predictions(groups, x, y)
+            report["llm_judge"] = {
+                "what": "pooled over the domains, each judged by a detector trained without it, and the LLM",
+                **with_judge(y, held_out, llm_verdicts(judge, examples)),
+            }
     shipped = load_model()
     predicted = shipped.score(x) >= shipped.threshold
     g = np.asarray(groups)
@@ -296,12 +378,18 @@ def summedits_report(embedder: Embedder, folder: Path, *, cache: Path | None = N
 
 
 def wice_report(
-    embedder: Embedder, folder: Path, *, split: str = "test", cache: Path | None = None
+    embedder: Embedder,
+    folder: Path,
+    *,
+    split: str = "test",
+    cache: Path | None = None,
+    judge: LLMJudge | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     path = find_wice(folder, split)
     if path is None:
         raise InvalidRequest(f"no entailment_retrieval/claim/{split}.jsonl under {folder}")
-    examples = load_wice(path)
+    examples = sample(load_wice(path), limit)
     x = featurize(embedder, examples, cache=_cache_file(cache, f"wice-{split}"), progress=_progress)
     model = load_model()
     scores = model.score(x)
@@ -328,6 +416,12 @@ def wice_report(
         _WICE_NAMES.get(k, k): round(float(scores[labels == k].mean()), 4)
         for k in sorted(set(labels.tolist()))
     }
+    if judge is not None and strict.any():
+        kept = [e for e, keep in zip(examples, strict, strict=True) if keep]
+        report["llm_judge"] = {
+            "what": "supported vs not_supported: the shipped detector AND the LLM",
+            **with_judge(labels[strict] == "supported", predicted[strict], llm_verdicts(judge, kept)),
+        }
     return report
 
 
@@ -335,7 +429,13 @@ _WICE_NAMES = {"unsupported": "not_supported"}
 
 
 def run_groundedness(
-    embedder: Embedder, folders: Sequence[Path], *, wice_split: str = "test", cache: Path | None = None
+    embedder: Embedder,
+    folders: Sequence[Path],
+    *,
+    wice_split: str = "test",
+    cache: Path | None = None,
+    judge: LLMJudge | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """The report for every folder: SummEdits files and/or a WiCE claim split found under it."""
     report: dict[str, Any] = {}
@@ -344,10 +444,12 @@ def run_groundedness(
             raise InvalidRequest(f"{folder} is not a folder")
         found = False
         if find_summedits(folder):
-            report["summedits"] = summedits_report(embedder, folder, cache=cache)
+            report["summedits"] = summedits_report(embedder, folder, cache=cache, judge=judge, limit=limit)
             found = True
         if find_wice(folder, wice_split) is not None:
-            report["wice"] = wice_report(embedder, folder, split=wice_split, cache=cache)
+            report["wice"] = wice_report(
+                embedder, folder, split=wice_split, cache=cache, judge=judge, limit=limit
+            )
             found = True
         if not found:
             raise InvalidRequest(
