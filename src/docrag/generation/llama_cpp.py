@@ -10,7 +10,8 @@ tests, not for good prose; point ``DOCRAG_LLM_MODEL`` at a larger GGUF file for 
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ class LlamaCppGenerator:
         )
 
     def complete(self, messages: Sequence[Message]) -> str:
-        with self._lock:
+        with self._lock, _context_overflow():
             answer = self._run(messages, stream=False)
         try:
             return str(answer["choices"][0]["message"]["content"] or "")
@@ -91,8 +92,17 @@ class LlamaCppGenerator:
         return TextStream(deltas, deltas.close)
 
     def _deltas(self, messages: Sequence[Message]) -> Generator[str, None, None]:
-        with self._lock:
+        with self._lock, _context_overflow():
             for chunk in self._run(messages, stream=True):
                 delta = chunk["choices"][0].get("delta", {}).get("content")
                 if delta:
                     yield str(delta)
+
+
+@contextmanager
+def _context_overflow() -> Iterator[None]:
+    """llama.cpp's ValueError for a prompt longer than the context, as a typed failure."""
+    try:
+        yield
+    except ValueError as exc:
+        raise GeneratorFailed(f"the prompt does not fit the model's context: {exc}") from exc
