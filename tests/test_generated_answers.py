@@ -394,3 +394,22 @@ def test_an_llm_judge_needs_a_language_model() -> None:
 )
 def test_the_judges_reply_is_read_by_its_first_verdict_word(reply: str, verdict: bool | None) -> None:
     assert parse_verdict(reply) is verdict
+
+
+def test_a_judged_answer_streams_once_the_model_has_written_it(
+    judged: httpx.Client, model: ChatServer, docs: dict[str, Any]
+) -> None:
+    """The judge is the answering model itself: the answer is asked for whole (a local model's one
+    context can't judge while it writes), then each sentence goes out as a token once judged."""
+    model.respond = _answer_then("SUPPORTED")
+    body = {"question": QUESTION, "collections": [KB], "stream": True}
+    with judged.stream("POST", "/v1/ask", json=body) as r:
+        assert r.status_code == 200
+        got = list(events(r))
+    final = got[-2][1]
+    assert [s["verdict"] for s in final["sentences"]] == ["supported", "unsupported"]
+    assert "".join(d["text"] for n, d in got if n == "token") == final["answer"]
+    answer_request = model.requests[0]
+    assert "You check" not in answer_request["messages"][0]["content"]
+    assert not answer_request.get("stream")
+    assert len(_judge_requests(model)) == 1

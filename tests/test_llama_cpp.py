@@ -73,6 +73,16 @@ def test_completion_and_stream_agree(generator: LlamaCppGenerator) -> None:
     assert "".join(pieces) == text  # greedy decoding: the same words either way
 
 
+def test_asking_while_its_own_stream_is_unread_fails_instead_of_hanging(generator: LlamaCppGenerator) -> None:
+    messages = [Message("user", "Text: Marie Curie discovered polonium in 1898.\nQuestion: " + QUESTION)]
+    stream = generator.stream(messages)
+    next(stream)
+    with pytest.raises(GeneratorFailed, match="still writing"):
+        generator.complete(messages)
+    stream.close()
+    assert "polonium" in generator.complete(messages).lower()  # free again once closed
+
+
 @pytest.fixture(scope="module")
 def llama_runtime(database_url: str, runtime: Runtime) -> Iterator[Runtime]:
     """A second runtime over the test database, answering with the local model."""
@@ -123,3 +133,38 @@ def test_generated_answers_stream(gen: httpx.Client, llama_runtime: Runtime) -> 
     _check(llama_runtime, final)
     tokens = "".join(data["text"] for name, data in got if name == "token")
     assert tokens == final["answer"] and (not final["answered"] or "token" in names)
+
+
+@pytest.fixture(scope="module")
+def judged(database_url: str, gen: httpx.Client, admin_key: str) -> Iterator[tuple[httpx.Client, Runtime]]:
+    """Answers by the local model, whose sentences the same model judges (one llama.cpp context)."""
+    for rt in second_runtime(
+        database_url,
+        generator="llama_cpp",
+        llm_max_tokens=96,
+        answer_cache_seconds=0,
+        groundedness_judge="llm",
+    ):
+        with (
+            serve(create_app(rt.settings, runtime=rt)) as url,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as c,
+        ):
+            yield c, rt
+
+
+@pytest.mark.timeout(300)
+def test_the_model_judges_its_own_streamed_answer(judged: tuple[httpx.Client, Runtime]) -> None:
+    """Judging needs the model while it is still writing the answer: the answer is read whole
+    first, so the one llama.cpp context is never asked for two things at once (which hung)."""
+    client, rt = judged
+    with client.stream(
+        "POST", "/v1/ask", json={"question": QUESTION, "collections": [KB], "stream": True}
+    ) as r:
+        assert r.status_code == 200
+        got = list(events(r))
+    assert [name for name, _ in got][-2:] == ["answer", "done"]
+    final = got[-2][1]
+    _check(rt, final)
+    assert final["answered"] is True and "polonium" in final["answer"].lower()
+    tokens = "".join(data["text"] for name, data in got if name == "token")
+    assert tokens == final["answer"]

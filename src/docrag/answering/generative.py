@@ -74,10 +74,13 @@ class GenerativeAnswerer:
             yield Finished(self._abstain(question, passages, "no_supporting_passage"))
             return
         messages = self.prompt.messages(question, passages.hits)
-        # Opened before Started: a model that is down fails the request, not the stream.
-        texts = self._generator.stream(messages) if incremental else TextStream(
-            iter([self._generator.complete(messages)])
-        )  # fmt: skip
+        # Opened before Started: a model that is down fails the request, not the stream. With the
+        # LLM judge the answer is read whole first: the judge is the same model, and a local one
+        # has a single context, which can't judge a sentence while it is still writing the next.
+        if incremental and self._llm_judge is None:
+            texts = self._generator.stream(messages)
+        else:
+            texts = TextStream(iter([self._generator.complete(messages)]))
         yield Started(tuple(passages.hits))
         judge = Judge(self._detector, passages.hits, self._llm_judge)
         sentences: list[AnswerSentence] = []

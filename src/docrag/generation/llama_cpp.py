@@ -62,12 +62,28 @@ class LlamaCppGenerator:
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._llm = Llama(model_path=str(path), n_ctx=context_tokens, n_threads=threads, verbose=False)
-        # One llama.cpp context decodes one sequence at a time.
+        # One llama.cpp context decodes one sequence at a time; ``_writer`` is the thread using it.
         self._lock = threading.Lock()
+        self._writer: int | None = None
 
     @property
     def model_id(self) -> str:
         return f"llama_cpp:{self._name}"
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The context, once other threads are done with it. The thread already using it (reading
+        a stream it has not finished) gets a typed failure: waiting for itself would hang."""
+        if self._writer == threading.get_ident():
+            raise GeneratorFailed(
+                "llama.cpp is still writing an answer for this thread; finish reading it first"
+            )
+        with self._lock:
+            self._writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._writer = None
 
     def _run(self, messages: Sequence[Message], stream: bool) -> Any:
         # Plain dicts in llama-cpp-python's chat format (its TypedDicts are one per role).
@@ -80,7 +96,7 @@ class LlamaCppGenerator:
         )
 
     def complete(self, messages: Sequence[Message]) -> str:
-        with self._lock, _context_overflow():
+        with self._turn(), _context_overflow():
             answer = self._run(messages, stream=False)
         try:
             return str(answer["choices"][0]["message"]["content"] or "")
@@ -92,7 +108,7 @@ class LlamaCppGenerator:
         return TextStream(deltas, deltas.close)
 
     def _deltas(self, messages: Sequence[Message]) -> Generator[str, None, None]:
-        with self._lock, _context_overflow():
+        with self._turn(), _context_overflow():
             for chunk in self._run(messages, stream=True):
                 delta = chunk["choices"][0].get("delta", {}).get("content")
                 if delta:
