@@ -387,6 +387,7 @@ def test_an_llm_judge_needs_a_language_model() -> None:
         ("Supported.", True),
         ("UNSUPPORTED", False),
         ("The claim is not supported: the date differs.", False),
+        ("NOT_SUPPORTED", False),
         ("unsupported, although the passage is supported by sources", False),
         ("I cannot tell.", None),
         ("", None),

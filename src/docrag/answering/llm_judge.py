@@ -29,7 +29,7 @@ Reply with exactly one word: SUPPORTED if the passages state everything the clai
 (its names, numbers, dates, negations and relations), or UNSUPPORTED if any part of the claim is \
 missing from them or contradicted by them."""
 
-_VERDICT = re.compile(r"\b(unsupported|not\s+supported|supported)\b", re.IGNORECASE)
+_VERDICT = re.compile(r"\b(unsupported|not[\s_-]*supported|supported)\b", re.IGNORECASE)
 
 
 class LLMJudge:
