@@ -69,7 +69,7 @@ def main() -> None:
     y = np.array([e.label == "supported" for e in examples], dtype=bool)
     groups = [e.group for e in examples]
     lodo = leave_one_domain_out(groups, x, y, l2=L2)
-    print(json.dumps({"leave_one_domain_out": lodo}, indent=2))
+    print(json.dumps({"leave_one_domain_out": lodo.to_json()}, indent=2))
     variants = {
         "no vetoes": leave_one_domain_out(groups, x, y, l2=L2, vetoes=()),
         "no sign constraints, no vetoes": leave_one_domain_out(
@@ -77,7 +77,7 @@ def main() -> None:
         ),
         "no sign constraints": leave_one_domain_out(groups, x, y, l2=L2, constrained=False),
     }
-    print(json.dumps({k: v["mean_balanced_accuracy"] for k, v in variants.items()}, indent=2))
+    print(json.dumps({k: v.mean_balanced_accuracy for k, v in variants.items()}, indent=2))
 
     if args.ablate:
         ablation = {}
@@ -86,13 +86,13 @@ def main() -> None:
             # Dropping a feature = replacing it by a constant (standardisation maps it to 0).
             reduced = x.copy()
             reduced[:, [i for i in range(len(FEATURES)) if i not in keep]] = 0.0
-            ablation[f"without {name}"] = leave_one_domain_out(groups, reduced, y, l2=L2)[
-                "mean_balanced_accuracy"
-            ]
+            ablation[f"without {name}"] = leave_one_domain_out(
+                groups, reduced, y, l2=L2
+            ).mean_balanced_accuracy
         for name, members in GROUPS.items():
             only = x.copy()
             only[:, [i for i, f in enumerate(FEATURES) if f not in members]] = 0.0
-            ablation[f"only {name}"] = leave_one_domain_out(groups, only, y, l2=L2)["mean_balanced_accuracy"]
+            ablation[f"only {name}"] = leave_one_domain_out(groups, only, y, l2=L2).mean_balanced_accuracy
         print(json.dumps({"ablation_mean_lodo_balanced_accuracy": ablation}, indent=2))
 
     model = fit_logistic(x, y, l2=L2, vetoes=RED_FLAGS)
@@ -105,7 +105,7 @@ def main() -> None:
         f" coefficient kept to its feature's sign; red flags ({', '.join(RED_FLAGS)}) and off-topic"
         f" claims (cos_max < {model.min_cosine} and coverage < {model.min_coverage}) cap the score;"
         " threshold maximises balanced accuracy on the training data",
-        "leave_one_domain_out_mean_balanced_accuracy": lodo["mean_balanced_accuracy"],
+        "leave_one_domain_out_mean_balanced_accuracy": lodo.mean_balanced_accuracy,
         "script": "scripts/train_groundedness.py",
     }
     args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -242,28 +242,20 @@ def _labels(examples: Sequence[Example]) -> Labels:
     return np.array([e.label == "supported" for e in examples], dtype=bool)
 
 
-def held_out_predictions(
-    groups: Sequence[str],
-    x: Matrix,
-    y: Labels,
-    *,
-    l2: float = 1.0,
-    constrained: bool = True,
-    vetoes: Sequence[str] = RED_FLAGS,
-) -> tuple[npt.NDArray[np.bool_], dict[str, float]]:
-    """Each example's verdict by a model trained on the other domains only, and each domain's
-    threshold (that model's)."""
-    g = np.asarray(groups)
-    predicted = np.zeros(len(g), dtype=bool)
-    thresholds: dict[str, float] = {}
-    for domain in sorted(set(groups)):
-        held = g == domain
-        if held.all():
-            raise InvalidRequest("leave-one-domain-out needs at least two domains")
-        model = fit_logistic(x[~held], y[~held], l2=l2, constrained=constrained, vetoes=vetoes)
-        predicted[held] = model.score(x[held]) >= model.threshold
-        thresholds[domain] = model.threshold
-    return predicted, thresholds
+@dataclass(frozen=True, slots=True)
+class HeldOut:
+    """Leave-one-domain-out: each example's verdict by a model trained on the other domains only,
+    and each domain's figures."""
+
+    predicted: npt.NDArray[np.bool_]
+    per_domain: dict[str, dict[str, Any]]
+
+    @property
+    def mean_balanced_accuracy(self) -> float:
+        return round(float(np.mean([d["balanced_accuracy"] for d in self.per_domain.values()])), 4)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"per_domain": self.per_domain, "mean_balanced_accuracy": self.mean_balanced_accuracy}
 
 
 def leave_one_domain_out(
@@ -274,21 +266,24 @@ def leave_one_domain_out(
     l2: float = 1.0,
     constrained: bool = True,
     vetoes: Sequence[str] = RED_FLAGS,
-) -> dict[str, Any]:
+) -> HeldOut:
     """Train on all domains but one, score the held-out one; for every domain."""
-    predicted, thresholds = held_out_predictions(groups, x, y, l2=l2, constrained=constrained, vetoes=vetoes)
     g = np.asarray(groups)
-    per_domain: dict[str, Any] = {}
-    for domain, threshold in thresholds.items():
+    predicted = np.zeros(len(g), dtype=bool)
+    per_domain: dict[str, dict[str, Any]] = {}
+    for domain in sorted(set(groups)):
         held = g == domain
+        if held.all():
+            raise InvalidRequest("leave-one-domain-out needs at least two domains")
+        model = fit_logistic(x[~held], y[~held], l2=l2, constrained=constrained, vetoes=vetoes)
+        predicted[held] = model.score(x[held]) >= model.threshold
         per_domain[domain] = {
             "balanced_accuracy": round(balanced_accuracy(y[held], predicted[held]), 4),
             "n": int(held.sum()),
             "consistent": int(y[held].sum()),
-            "threshold": round(threshold, 4),
+            "threshold": round(model.threshold, 4),
         }
-    mean = float(np.mean([d["balanced_accuracy"] for d in per_domain.values()]))
-    return {"per_domain": per_domain, "mean_balanced_accuracy": round(mean, 4)}
+    return HeldOut(predicted, per_domain)
 
 
 def sample(examples: Sequence[Example], limit: int | None) -> list[Example]:
@@ -355,13 +350,12 @@ def summedits_report(
         lodo = leave_one_domain_out(groups, x, y)
         report["held_out_domains"] = {
             "what": "each domain scored by a model (weights and threshold) trained on the other domains only",
-            **lodo,
+            **lodo.to_json(),
         }
         if judge is not None:
-            held_out, _ = held_out_predictions(groups, x, y)
             report["llm_judge"] = {
                 "what": "pooled over the domains, each judged by a detector trained without it, and the LLM",
-                **with_judge(y, held_out, llm_verdicts(judge, examples)),
+                **with_judge(y, lodo.predicted, llm_verdicts(judge, examples)),
             }
     shipped = load_model()
     predicted = shipped.score(x) >= shipped.threshold
