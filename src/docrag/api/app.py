@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docrag.api.routes import answers, collections, conversations, documents, health, query
 from docrag.errors import DocRAGError
+from docrag.observability.install import install_observability
 from docrag.runtime import Runtime
 from docrag.settings import Settings
 
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     for module in (health, collections, documents, query, conversations, answers):
         app.include_router(module.router)
+    install_observability(app, settings)
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:

@@ -1,0 +1,37 @@
+"""``GET /metrics``: the Prometheus text exposition of this process (or, with
+PROMETHEUS_MULTIPROC_DIR set, of all processes writing there) plus the scrape-time gauges."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from docrag.observability.scrape_gauges import ScrapeGauges
+
+
+def exposition(gauges: ScrapeGauges) -> bytes:
+    scrape = CollectorRegistry(auto_describe=False)
+    scrape.register(gauges)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several uvicorn workers / worker processes: sum their files, not this process's memory.
+        MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]
+        return generate_latest(scrape)
+    return generate_latest(REGISTRY) + generate_latest(scrape)
+
+
+def metrics_router(data_dir: Path) -> APIRouter:
+    """The /metrics route; ``data_dir`` is the directory whose disk is reported."""
+    router = APIRouter(tags=["observability"])
+
+    # Sync on purpose: the scrape queries the database, so it runs in the thread pool.
+    @router.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        runtime = getattr(request.app.state, "runtime", None)
+        gauges = ScrapeGauges(runtime.store if runtime is not None else None, data_dir)
+        return Response(exposition(gauges), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,55 @@
+"""An ASGI middleware: X-Request-ID in and out, and HTTP metrics per route template."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from docrag.observability.http_metrics import UNMATCHED_ROUTE, http_metrics
+from docrag.observability.request_id import HEADER, accept_request_id, current_request_id
+
+_HEADER_BYTES = HEADER.encode("ascii")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/v1/documents/{document_id}``), never the raw path."""
+    route: Any = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.metrics = http_metrics()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope.get("headers", ()) if k.lower() == _HEADER_BYTES), None)
+        request_id = accept_request_id(raw)
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = current_request_id.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HEADER_BYTES]
+                headers.append((_HEADER_BYTES, request_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            # Routing stores the matched route in the scope; read it once the app has run.
+            self.metrics.observe(
+                route_template(scope), scope.get("method", ""), status, time.perf_counter() - started
+            )
+            current_request_id.reset(token)
