@@ -11,8 +11,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from docrag.api.app import create_app
+from docrag.runtime import Runtime
 from docrag.settings import Settings
 from queue_helpers import sql
+from test_api import serve
 
 DOC_ROUTE = "/v1/documents/{document_id}"
 
@@ -163,3 +166,21 @@ def test_backup_gauge_appears_with_the_backup_table(anon: httpx.Client, database
         assert abs(last - (time.time() - 3600)) < 120
     finally:
         sql(database_url, "DROP TABLE backup_runs")
+
+
+def test_unexpected_error_keeps_request_id_and_counts_as_500(settings: Settings, runtime: Runtime) -> None:
+    app = create_app(settings, runtime=runtime)
+
+    @app.get("/boom/{thing}")
+    def boom(thing: str) -> None:
+        raise RuntimeError(f"boom {thing}")
+
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        before = value(scrape(c), "docrag_http_requests_total", route="/boom/{thing}", status="500")
+        # Connection: close, as uvicorn drops a kept-alive connection after an unhandled exception.
+        response = c.get("/boom/1", headers={"X-Request-ID": "req-500", "Connection": "close"})
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "internal_error"
+        assert response.headers["x-request-id"] == "req-500"
+        after = value(scrape(c), "docrag_http_requests_total", route="/boom/{thing}", status="500")
+        assert after == before + 1

@@ -87,9 +87,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return _error(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unexpected error")
-        return _error(500, "internal_error", "internal error; it has been logged")
+        response = _error(500, "internal_error", "internal error; it has been logged")
+        # This handler runs outside the middleware stack, so the request id is added here.
+        response.headers["X-Request-ID"] = getattr(request.state, "request_id", "")
+        return response
 
     for module in (health, collections, documents, query, conversations, answers):
         app.include_router(module.router)
