@@ -12,7 +12,10 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   ├── UnreadableFile          422 unreadable_file
     │   ├── EncryptedFile           422 encrypted_file
     │   ├── NoTextFound             422 no_text_found
-    │   ├── FileTooLarge            413 file_too_large
+    │   ├── FileTooLarge            413 file_too_large (also: an upload's body past the upload cap)
+    │   ├── BodyTooLarge            413 body_too_large (a non-upload body past DOCRAG_MAX_JSON_BYTES)
+    │   ├── BodyTimeout             408 body_timeout (the body stalled, or came slower than
+    │   │                               DOCRAG_BODY_TIMEOUT_SECONDS allows)
     │   │   └── DecompressionBomb   413 decompression_bomb (a DOCX part or PDF stream expands
     │   │                               past DOCRAG_MAX_DECOMPRESSED_BYTES)
     │   ├── TooManyPages            422 too_many_pages (more than DOCRAG_MAX_PAGES)
@@ -115,6 +118,16 @@ class FileTooLarge(BadInput):
 class DecompressionBomb(FileTooLarge):
     code = "decompression_bomb"
     status = 413
+
+
+class BodyTooLarge(BadInput):
+    code = "body_too_large"
+    status = 413
+
+
+class BodyTimeout(BadInput):
+    code = "body_timeout"
+    status = 408
 
 
 class TooManyPages(BadInput):
