@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from docrag.domain import Principal
 from docrag.errors import Forbidden, Unauthenticated, Unavailable
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -32,9 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from docrag.answering.llm_judge import LLMJudge
 from docrag.errors import InvalidRequest
-from docrag.models.groundedness import (
+from docrag.groundedness.detector import (
     FEATURE_SIGNS,
     FEATURES,
     RED_FLAGS,
@@ -43,7 +42,8 @@ from docrag.models.groundedness import (
     GroundednessModel,
     load_model,
 )
-from docrag.models.protocol import Embedder
+from docrag.groundedness.judge import LLMJudge
+from docrag.providers.protocol import Embedder
 
 Matrix = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.bool_]
@@ -98,7 +98,7 @@ def fit_logistic(
     method), with the threshold that maximises balanced accuracy on the same data.
 
     With ``constrained``, every coefficient keeps the sign its feature's meaning gives it
-    (:data:`~docrag.models.groundedness.FEATURE_SIGNS`: more similarity or coverage never lowers
+    (:data:`~docrag.groundedness.detector.FEATURE_SIGNS`: more similarity or coverage never lowers
     the support, a novel number or a negation mismatch never raises it): a feature whose fitted
     coefficient has the wrong sign is dropped and the rest refitted, until none has. A data set's
     quirks (in SummEdits, consistent edits paraphrase more words than inconsistent ones) then
