@@ -341,8 +341,8 @@ def eval_groundedness(
     """Groundedness detector: SummEdits balanced accuracy on held-out domains (leave-one-domain-out)
     and WiCE balanced accuracy of the shipped weights (never tuned on WiCE)."""
     from docrag.errors import DocRAGError, InvalidRequest
+    from docrag.groundedness.evaluation import run_groundedness
     from docrag.groundedness.judge import LLMJudge
-    from docrag.groundedness.training import run_groundedness
     from docrag.providers.generators import build_generator
     from docrag.providers.minilm_onnx import MiniLMEmbedder
     from docrag.settings import Settings
