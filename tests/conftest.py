@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from docrag.api.app import create_app
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
 

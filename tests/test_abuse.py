@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from docrag.runtime import Runtime, new_api_key
+from docrag.services import Runtime, new_api_key
 
 MiB = 2**20
 HUGE_UPLOAD = 1536 * MiB  # 1.5 GiB

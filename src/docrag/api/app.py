@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
 from docrag.api.routes import answers, collections, conversations, documents, health, query
 from docrag.errors import DocRAGError
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 _log = logging.getLogger(__name__)

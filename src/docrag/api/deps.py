@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from docrag.api.auth import ApiKeyAuthenticator, require_principal
 from docrag.domain import Principal
 from docrag.errors import Forbidden, Unavailable
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

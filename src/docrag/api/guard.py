@@ -34,7 +34,7 @@ from docrag.errors import (
     InvalidRequest,
     Unavailable,
 )
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 #: Room for a multipart body's boundaries, part headers and title field around the file itself.

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from docrag.answering.llm_judge import LLMJudge
 from docrag.domain import Answer, AnswerSentence, Hit
-from docrag.models.groundedness import VETO_CAP, GroundednessDetector, PreparedEvidence
+from docrag.groundedness.detector import VETO_CAP, GroundednessDetector, PreparedEvidence
+from docrag.groundedness.judge import LLMJudge
 
 Policy = Literal["flag", "remove", "refuse"]
 UNSUPPORTED_REASON = "unsupported_answer"

@@ -4,7 +4,7 @@ vLLM, llama.cpp's server, Ollama, LiteLLM, ...
 Request ``{"model", "messages", "max_tokens", "temperature", "stream"}``. A whole answer is
 ``choices[0].message.content``; a streamed one is Server-Sent Events, ``data: {json}`` lines
 whose ``choices[0].delta.content`` are the deltas, ending with ``data: [DONE]``. Retries,
-timeouts and typed failures are ``docrag.models.http``'s.
+timeouts and typed failures are ``docrag.providers.http``'s.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from docrag.errors import GeneratorFailed, GeneratorUnavailable
-from docrag.generation.protocol import Message, TextStream
-from docrag.models.http import JsonClient
+from docrag.providers.generation import Message, TextStream
+from docrag.providers.http import JsonClient
 
 PATH = "/v1/chat/completions"
 

@@ -15,18 +15,18 @@ from docrag.answering.cached import CachingAnswerer
 from docrag.answering.events import Answerer
 from docrag.answering.extractive import ExtractiveAnswerer
 from docrag.answering.generative import GenerativeAnswerer
-from docrag.answering.llm_judge import LLMJudge
 from docrag.answering.service import AskService
 from docrag.cache.tagged import MemoryCache, RedisCache, TaggedCache
 from docrag.domain import Collection
-from docrag.generation.protocol import Generator
-from docrag.generation.registry import build_generator
+from docrag.groundedness.detector import GroundednessDetector
+from docrag.groundedness.judge import LLMJudge
 from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
-from docrag.models.groundedness import GroundednessDetector
-from docrag.models.protocol import Embedder, Reranker
-from docrag.models.registry import build_embedder, build_reranker, close_model
+from docrag.providers.generation import Generator
+from docrag.providers.generators import build_generator
+from docrag.providers.protocol import Embedder, Reranker
+from docrag.providers.registry import build_embedder, build_reranker, close_model
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from docrag.errors import Unavailable
-from docrag.generation.protocol import Generator
+from docrag.providers.generation import Generator
 from docrag.settings import Settings
 
 
@@ -21,7 +21,7 @@ def build_generator(settings: Settings) -> Generator | None:
             )
         return None
     if s.generator == "llama_cpp":
-        from docrag.generation.llama_cpp import LlamaCppGenerator, bundled_model
+        from docrag.providers.llama_cpp import LlamaCppGenerator, bundled_model
 
         return LlamaCppGenerator(
             s.llm_model or bundled_model(),
@@ -29,7 +29,7 @@ def build_generator(settings: Settings) -> Generator | None:
             max_tokens=s.llm_max_tokens,
             temperature=s.llm_temperature,
         )
-    from docrag.generation.openai_chat import OpenAIChatGenerator
+    from docrag.providers.openai_chat import OpenAIChatGenerator
 
     if not s.llm_model:
         raise Unavailable(f"DOCRAG_GENERATOR={s.generator} needs DOCRAG_LLM_MODEL")

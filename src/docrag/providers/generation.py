@@ -1,7 +1,7 @@
 """The generator protocol: chat messages in, text out, whole or as a stream of deltas.
 
 ``DOCRAG_GENERATOR=extractive`` (the default) uses no generator at all: the extractive answerer
-quotes retrieved sentences. The others are built by ``docrag.generation.registry``.
+quotes retrieved sentences. The others are built by ``docrag.providers.generators``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ ties a collection to a model: its vectors were all built by the model it records
 from __future__ import annotations
 
 from docrag.errors import Conflict, Unavailable
-from docrag.models.protocol import Embedder, Reranker
+from docrag.providers.protocol import Embedder, Reranker
 from docrag.settings import Settings
 
 
@@ -18,18 +18,18 @@ def build_embedder(settings: Settings) -> Embedder:
     s = settings
     kind, _, path = s.embedder.partition(":")
     if kind == "minilm":
-        from docrag.models.minilm_onnx import MiniLMEmbedder
+        from docrag.providers.minilm_onnx import MiniLMEmbedder
 
         return MiniLMEmbedder(batch_size=s.embed_batch_size, threads=s.embed_threads)
     if kind == "onnx":
-        from docrag.models.onnx_local import OnnxDirectoryEmbedder
+        from docrag.providers.onnx_local import OnnxDirectoryEmbedder
 
         return OnnxDirectoryEmbedder(path, batch_size=s.embed_batch_size, threads=s.embed_threads)
     if kind == "st":
-        from docrag.models.st_local import SentenceTransformerEmbedder
+        from docrag.providers.st_local import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(path, batch_size=s.embed_batch_size)
-    from docrag.models.openai_embeddings import OpenAIEmbedder
+    from docrag.providers.openai_embeddings import OpenAIEmbedder
 
     if not s.embedder_url or not s.embedder_model:
         raise Unavailable("DOCRAG_EMBEDDER=openai needs DOCRAG_EMBEDDER_URL and DOCRAG_EMBEDDER_MODEL")
@@ -51,10 +51,10 @@ def build_reranker(settings: Settings) -> Reranker | None:
     if kind == "none":
         return None
     if kind == "onnx":
-        from docrag.models.rerankers import OnnxCrossEncoder
+        from docrag.providers.rerankers import OnnxCrossEncoder
 
         return OnnxCrossEncoder(path, threads=s.embed_threads)
-    from docrag.models.rerankers import HttpReranker
+    from docrag.providers.rerankers import HttpReranker
 
     if not s.reranker_url:
         raise Unavailable(f"DOCRAG_RERANKER={kind} needs DOCRAG_RERANKER_URL")

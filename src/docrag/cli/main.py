@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from docrag.runtime import Runtime
+    from docrag.services import Runtime
     from docrag.settings import Settings
 
 app = typer.Typer(help="DocRAG: answers from your documents, every sentence cited.", no_args_is_help=True)
@@ -44,7 +44,7 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
 @contextmanager
 def _runtime(data_dir: Path | None = None, **overrides: object) -> Iterator[Runtime]:
     from docrag.errors import DocRAGError
-    from docrag.runtime import Runtime
+    from docrag.services import Runtime
 
     settings = _settings(data_dir, **overrides)
     try:
@@ -261,7 +261,7 @@ def keys_create(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create an API key and print it (it is stored only as a hash)."""
-    from docrag.runtime import new_api_key
+    from docrag.services import new_api_key
 
     if role not in ("admin", "editor", "reader"):
         typer.echo("error: role must be admin, editor or reader", err=True)
@@ -316,11 +316,12 @@ def eval_qa(
 ) -> None:
     """Ask every question over the HTTP API; print answer containment, F1 and the abstention
     trade-off against a collection missing half the articles."""
+    from docrag.api.app import create_app
     from docrag.eval.qa import run_qa
 
     path = _squad_file(data)
     with _runtime(data_dir, abstain_threshold=0.0, answer_sentences=sentences) as rt:
-        report = run_qa(rt, path, collection=collection)
+        report = run_qa(rt, create_app(rt.settings, runtime=rt), path, collection=collection)
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -339,11 +340,11 @@ def eval_groundedness(
 ) -> None:
     """Groundedness detector: SummEdits balanced accuracy on held-out domains (leave-one-domain-out)
     and WiCE balanced accuracy of the shipped weights (never tuned on WiCE)."""
-    from docrag.answering.llm_judge import LLMJudge
     from docrag.errors import DocRAGError, InvalidRequest
-    from docrag.eval.groundedness import run_groundedness
-    from docrag.generation.registry import build_generator
-    from docrag.models.minilm_onnx import MiniLMEmbedder
+    from docrag.groundedness.evaluation import run_groundedness
+    from docrag.groundedness.judge import LLMJudge
+    from docrag.providers.generators import build_generator
+    from docrag.providers.minilm_onnx import MiniLMEmbedder
     from docrag.settings import Settings
 
     try:

@@ -1,5 +1,5 @@
 """Rerankers: a cross-encoder scores (query, passage) pairs jointly, which a bi-encoder's
-vectors can't. Two providers behind :class:`~docrag.models.protocol.Reranker`:
+vectors can't. Two providers behind :class:`~docrag.providers.protocol.Reranker`:
 
 * :class:`HttpReranker`: a ``/rerank`` endpoint, in Hugging Face TEI's format
   (``POST {base}/rerank {"query", "texts"}`` → ``[{"index", "score"}]``) or Cohere's
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from docrag.errors import Unavailable
-from docrag.models.http import JsonClient
-from docrag.models.onnx_local import (
+from docrag.providers.http import JsonClient
+from docrag.providers.onnx_local import (
     LoadedModel,
     directory_tokenizer,
     inspect_session,

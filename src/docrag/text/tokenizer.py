@@ -42,7 +42,7 @@ def _unpadded() -> Tokenizer:
     """A fresh tokenizer from the shipped tokenizer.json, its fixed padding removed."""
     from tokenizers import Tokenizer
 
-    path = resources.files("docrag.models") / "assets" / "minilm-tokenizer.json"
+    path = resources.files("docrag.text") / "assets" / "minilm-tokenizer.json"
     tokenizer = Tokenizer.from_str(path.read_text(encoding="utf-8"))
     tokenizer.no_padding()
     return tokenizer

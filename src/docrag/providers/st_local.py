@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from docrag.errors import Unavailable
-from docrag.models.onnx_local import model_digest
-from docrag.models.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
+from docrag.providers.onnx_local import model_digest
+from docrag.providers.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
 
 INSTALL_HINT = "pip install sentence-transformers (or pip install 'docrag[st]')"
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")

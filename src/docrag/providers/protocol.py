@@ -1,7 +1,7 @@
 """The model protocols. Providers implement one primitive each; helpers come for free.
 
 Embedders (:class:`Embedder`) and rerankers (:class:`Reranker`) are providers behind one
-protocol each; ``docrag.models.registry`` builds the configured ones from settings.
+protocol each; ``docrag.providers.registry`` builds the configured ones from settings.
 """
 
 from __future__ import annotations

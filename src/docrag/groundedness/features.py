@@ -10,7 +10,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from docrag.retrieval.bm25 import STOPWORDS, tokenize
+from docrag.text.bm25 import STOPWORDS, tokenize
 
 __all__ = [
     "ANTONYMS",

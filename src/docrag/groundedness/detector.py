@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from docrag.ingest.sentences import split_sentences
-from docrag.models.groundedness_text import ANTONYMS, Words, analyse
-from docrag.models.protocol import Embedder
+from docrag.groundedness.features import ANTONYMS, Words, analyse
+from docrag.providers.protocol import Embedder
+from docrag.text.sentences import split_sentences
 
 __all__ = [
     "FEATURES",
@@ -63,7 +63,7 @@ FEATURES: tuple[str, ...] = (
     "length",  # log(1 + content words of the claim sentence)
 )
 #: The sign each feature's coefficient may take (+1: more of it means more support, -1: less,
-#: 0: either); the training keeps to them (see ``docrag.eval.groundedness.fit_logistic``).
+#: 0: either); the training keeps to them (see ``docrag.groundedness.training.fit_logistic``).
 FEATURE_SIGNS: tuple[float, ...] = (1, 1, 1, 1, -1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1)
 #: Features where a larger value is worse (more unsupported): aggregated with max, others with min.
 _WORSE_WHEN_LARGER = frozenset(
@@ -175,8 +175,8 @@ class GroundednessModel:
 
 @cache
 def load_model() -> GroundednessModel:
-    """The shipped weights (``models/assets/groundedness.json``)."""
-    path = resources.files("docrag.models") / "assets" / "groundedness.json"
+    """The shipped weights (``groundedness/assets/groundedness.json``)."""
+    path = resources.files("docrag.groundedness") / "assets" / "groundedness.json"
     model = GroundednessModel.from_json(json.loads(path.read_text(encoding="utf-8")))
     if model.feature_names != FEATURES:
         raise ValueError("groundedness.json was trained on another feature list")

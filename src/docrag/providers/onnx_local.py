@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from docrag.errors import Unavailable
-from docrag.models.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
+from docrag.providers.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from docrag.errors import Unavailable
-from docrag.models.http import JsonClient
-from docrag.models.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
+from docrag.providers.http import JsonClient
+from docrag.providers.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
 
 
 class OpenAIEmbedder:
