@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 REQUESTS = 40
 

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from docrag.api.app import create_app
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from queue_helpers import sql
 from test_api import serve
@@ -184,3 +184,13 @@ def test_unexpected_error_keeps_request_id_and_counts_as_500(settings: Settings,
         assert response.headers["x-request-id"] == "req-500"
         after = value(scrape(c), "docrag_http_requests_total", route="/boom/{thing}", status="500")
         assert after == before + 1
+
+
+def test_requests_refused_before_routing_count_under_their_route(anon: httpx.Client) -> None:
+    doc_id = str(uuid.uuid4())
+    labels = {"route": DOC_ROUTE, "method": "GET", "status": "401"}
+    before = value(scrape(anon), "docrag_http_requests_total", **labels)
+    response = anon.get(f"/v1/documents/{doc_id}", headers={"X-Request-ID": "anon-1"})
+    assert response.status_code == 401
+    assert response.headers["x-request-id"] == "anon-1"
+    assert value(scrape(anon), "docrag_http_requests_total", **labels) == before + 1

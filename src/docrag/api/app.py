@@ -13,10 +13,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
 from docrag.api.routes import answers, collections, conversations, documents, health, query
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -33,8 +34,14 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    authenticator: AuthenticatorFactory = api_keys,
+) -> FastAPI:
+    """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one.
+    ``authenticator`` builds, from the runtime, what turns a request's headers into its caller."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -93,6 +100,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # This handler runs outside the middleware stack, so the request id is added here.
         response.headers["X-Request-ID"] = getattr(request.state, "request_id", "")
         return response
+
+    # Authentication, authorization and body caps, before any route reads a body.
+    app.add_middleware(Guard, authenticator=authenticator)
 
     for module in (health, collections, documents, query, conversations, answers):
         app.include_router(module.router)

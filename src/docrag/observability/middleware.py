@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docrag.observability.http_metrics import UNMATCHED_ROUTE, http_metrics
@@ -13,11 +14,26 @@ from docrag.observability.request_id import HEADER, accept_request_id, current_r
 _HEADER_BYTES = HEADER.encode("ascii")
 
 
+def _template(route: Any) -> str | None:
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else None
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's path template (``/v1/documents/{document_id}``), never the raw path."""
-    route: Any = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) else UNMATCHED_ROUTE
+    found = _template(scope.get("route"))
+    if found is not None:
+        return found
+    # Answered before routing (401/403/413 from the guard) or not routed (405): match it here,
+    # so those still count under their route. Only such requests pay for this loop.
+    partial = None
+    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return _template(route) or UNMATCHED_ROUTE
+        if match == Match.PARTIAL and partial is None:
+            partial = _template(route)
+    return partial or UNMATCHED_ROUTE
 
 
 class ObservabilityMiddleware:
