@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from docrag.answering.answer_type import can_hold, expected
-from docrag.retrieval.bm25 import tokenize
+from docrag.text.bm25 import tokenize
 
 FEATURES = ("score", "kind_held", "focus_coverage", "new_terms", "margin")
 NO_CLOSE_PASSAGE = "no_supporting_passage"  # the code the answerers already give
