@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from docrag.api.roles import ROUTES, markdown
-from docrag.runtime import Runtime, new_api_key
+from docrag.services import Runtime, new_api_key
 
 BELOW = {"editor": "reader", "admin": "editor"}
 # Served but not described in the OpenAPI document: the page and the documentation itself.
