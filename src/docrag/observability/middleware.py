@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from starlette.routing import Match
@@ -19,6 +20,16 @@ def _template(route: Any) -> str | None:
     return template if isinstance(template, str) else None
 
 
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes themselves, through FastAPI's wrappers of included routers (no include prefix is used)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's path template (``/v1/documents/{document_id}``), never the raw path."""
     found = _template(scope.get("route"))
@@ -27,7 +38,7 @@ def route_template(scope: Scope) -> str:
     # Answered before routing (401/403/413 from the guard) or not routed (405): match it here,
     # so those still count under their route. Only such requests pay for this loop.
     partial = None
-    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
+    for route in _leaf_routes(getattr(getattr(scope.get("app"), "router", None), "routes", ())):
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return _template(route) or UNMATCHED_ROUTE
