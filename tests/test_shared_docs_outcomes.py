@@ -21,7 +21,7 @@ from docrag.errors import DocRAGError
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.parsers import ParseLimits
 from docrag.ingest.sandbox import ParseSandbox
-from docrag.models.tokenizer import count_tokens
+from docrag.text.tokenizer import count_tokens
 
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "data" / "docs"
 
