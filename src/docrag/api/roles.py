@@ -1,9 +1,9 @@
 """The role matrix: which role each route needs, and what body it may carry.
 
-One table, read by the guard middleware before any body is read (``api/guard.py``), published in
-the OpenAPI document (``x-docrag-role``) and in ``docs/roles.md``; a test checks that every route
-of the app is in it. Roles are ranked: ``admin`` may do all an ``editor`` may, an ``editor`` all a
-``reader`` may. ``None`` means the route is public.
+One table, read by the guard middleware before any body is read (``api/guard.py``) and published
+as ``docs/roles.md`` (``markdown()``); tests/test_roles.py checks that every route of the app is in
+it and that each route refuses the role below the one it needs. Roles are ranked: ``admin`` may
+do all an ``editor`` may, an ``editor`` all a ``reader`` may. ``None`` means the route is public.
 """
 
 from __future__ import annotations
@@ -76,3 +76,23 @@ def policy_for(method: str, path: str) -> RoutePolicy:
         if route_method == method and pattern.match(path):
             return policy
     return READER if path.startswith("/v1") else PUBLIC
+
+
+def markdown() -> str:
+    """The table as the Markdown page docs/roles.md."""
+    lines = [
+        "# Roles",
+        "",
+        "Each API key (and, later, each user) has one role per tenant. Roles are ranked: an `admin` may",
+        "do all an `editor` may, an `editor` all a `reader` may. The guard checks the role from the",
+        "request headers before any body is read: no credential gives 401 `unauthenticated`, a role",
+        "below the route's gives 403 `forbidden`. Generated from `src/docrag/api/roles.py`.",
+        "",
+        "| method | route | role needed | body |",
+        "|---|---|---|---|",
+    ]
+    for (method, path), policy in ROUTES.items():
+        upload = policy.body == "upload"
+        body = "upload (DOCRAG_MAX_UPLOAD_BYTES)" if upload else "JSON (DOCRAG_MAX_JSON_BYTES)"
+        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} |")
+    return "\n".join(lines) + "\n"
