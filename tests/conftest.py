@@ -24,6 +24,21 @@ from docrag.store.embedded import EmbeddedPostgres
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+CI_REDIS = ("127.0.0.1", 6379)  # the Redis the cache and rate-limit tests use
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With CI=true, what tests would otherwise skip on must be there: fail loudly instead."""
+    if os.environ.get("CI", "").lower() != "true":
+        return
+    if not (SHARED_DATA / "docs").is_dir():
+        raise pytest.UsageError(f"CI=true but the evaluation data {SHARED_DATA / 'docs'} is missing")
+    try:
+        socket.create_connection(CI_REDIS, timeout=2).close()
+    except OSError as exc:
+        host, port = CI_REDIS
+        raise pytest.UsageError(f"CI=true but Redis at {host}:{port} is unreachable: {exc}") from exc
+
 
 @pytest.fixture(scope="session")
 def admin_url() -> Iterator[str]:
