@@ -23,7 +23,7 @@ import numpy as np
 import uvicorn
 
 from docrag.api.app import create_app
-from docrag.runtime import Runtime, new_api_key
+from docrag.services import Runtime, new_api_key
 from docrag.settings import Settings
 
 

@@ -13,8 +13,8 @@ import json
 import time
 from pathlib import Path
 
-from docrag.models.minilm_onnx import MiniLMEmbedder
-from docrag.models.tokenizer import count_tokens
+from docrag.providers.minilm_onnx import MiniLMEmbedder
+from docrag.text.tokenizer import count_tokens
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ import psycopg
 from docrag.domain import Collection
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
 
@@ -216,8 +216,8 @@ def run(
 def raw_embedding_rate(corpus_docs: list[tuple[str, bytes]], sample: int) -> dict[str, Any]:
     """The model alone on chunk texts like the workers', in full batches on all cores."""
     from docrag.ingest.parsers import ParseLimits, parse
-    from docrag.models.minilm_onnx import MiniLMEmbedder
-    from docrag.models.tokenizer import count_tokens
+    from docrag.providers.minilm_onnx import MiniLMEmbedder
+    from docrag.text.tokenizer import count_tokens
 
     settings = Settings()
     embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size)

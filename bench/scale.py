@@ -3,7 +3,7 @@
     python bench/scale.py --chunks 100000 --data-dir /tmp/scale-100k [--clients 1,32] [--queries 200]
     python bench/scale.py --chunks 100000 --data-dir /tmp/scale-100k --skip-load   # measure again
 
-It opens a real :class:`~docrag.runtime.Runtime` on its own embedded PostgreSQL in ``--data-dir``
+It opens a real :class:`~docrag.services.Runtime` on its own embedded PostgreSQL in ``--data-dir``
 (or on ``DOCRAG_DATABASE_URL``), so migrations, schema, settings and the query code are
 DocRAG's own, and prints one JSON object (also written to ``bench/results/``) with:
 
@@ -26,7 +26,7 @@ DocRAG's own, and prints one JSON object (also written to ``bench/results/``) wi
 
 How the data is made (deterministic: numpy ``default_rng`` with a fixed seed):
 
-* Words: the whole-word entries of MiniLM's WordPiece vocabulary (``models/assets``, about 21k
+* Words: the whole-word entries of MiniLM's WordPiece vocabulary (``text/assets``, about 21k
   English words, roughly ordered by corpus frequency, so stopwords come first) taken as Zipf
   ranks, p(rank r) ∝ 1/r. A sentence is 8-20 words (uniform), capitalised, with a full stop;
   a chunk is 8 sentences (~110 words), a document 10 chunks (bodies joined by blank lines; the
@@ -74,9 +74,9 @@ import psutil  # type: ignore[import-untyped]
 import psycopg
 from pgvector.psycopg import register_vector
 
-from docrag.retrieval.bm25 import STOPWORDS
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
+from docrag.text.bm25 import STOPWORDS
 
 SEED = 20250101
 DIM = 384
@@ -110,7 +110,7 @@ class Words:
     """The vocabulary with Zipf sampling, over all words (text) or the non-stopwords (queries)."""
 
     def __init__(self, rng: np.random.Generator) -> None:
-        path = resources.files("docrag.models") / "assets" / "minilm-tokenizer.json"
+        path = resources.files("docrag.providers") / "assets" / "minilm-tokenizer.json"
         vocab: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
         ordered = sorted(vocab, key=vocab.__getitem__)
         self.words = [w for w in ordered if w.isascii() and w.isalpha() and (len(w) > 1 or w in "ai")]

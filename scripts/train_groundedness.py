@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_groundedness.py --summedits ../shared/data/summedits \
         [--cache /tmp/docrag-groundedness] [--ablate]
 
-Writes src/docrag/models/assets/groundedness.json: a logistic regression over the detector's
+Writes src/docrag/groundedness/assets/groundedness.json: a logistic regression over the detector's
 features, trained on every SummEdits domain, with the threshold that maximises balanced
 accuracy on them. Prints the leave-one-domain-out balanced accuracy (the held-out figure) and,
 with --ablate, that figure without each feature group. WiCE is not used here, so it stays a
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from docrag.eval.groundedness import (
+from docrag.groundedness.detector import FEATURES, RED_FLAGS
+from docrag.groundedness.training import (
     SUMMEDITS_PROVENANCE,
     featurize,
     find_summedits,
@@ -27,10 +28,9 @@ from docrag.eval.groundedness import (
     leave_one_domain_out,
     load_summedits,
 )
-from docrag.models.groundedness import FEATURES, RED_FLAGS
-from docrag.models.minilm_onnx import MiniLMEmbedder
+from docrag.providers.minilm_onnx import MiniLMEmbedder
 
-ASSET = Path(__file__).resolve().parents[1] / "src" / "docrag" / "models" / "assets" / "groundedness.json"
+ASSET = Path(__file__).resolve().parents[1] / "src/docrag/groundedness/assets/groundedness.json"
 GROUPS = {
     "embedding similarity": ("cos_max", "cos_top3"),
     "lexical coverage": ("coverage", "coverage_local", "novel_words", "pair_coverage"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -17,7 +18,7 @@ import pytest
 import uvicorn
 
 from docrag.api.app import create_app
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
 
@@ -25,16 +26,19 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_url() -> Iterator[str]:
     """A PostgreSQL server with pgvector: DOCRAG_TEST_DATABASE_URL's, or an embedded one."""
     external = os.environ.get("DOCRAG_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    server.start()
-    yield server.url("postgres")
-    server.stop()
+    # Not under pytest's basetemp: a concurrent pytest run prunes all but the 3 newest basetemps, and
+    # deleting a live server's data directory under it killed every later test of this session.
+    with tempfile.TemporaryDirectory(prefix="docrag-test-pg-") as folder:
+        server = EmbeddedPostgres(Path(folder))
+        server.start()
+        yield server.url("postgres")
+        server.stop()
 
 
 def _with_database(admin: str, name: str) -> str:

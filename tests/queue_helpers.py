@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from docrag.api.app import create_app
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from test_api import serve
 

@@ -13,7 +13,7 @@ import redis
 from docrag.answering.cached import Answerer, CachingAnswerer
 from docrag.cache.tagged import MemoryCache, RedisCache
 from docrag.ingest.pipeline import Upload
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

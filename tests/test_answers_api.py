@@ -10,9 +10,9 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from docrag.answering.records import StoredAnswer
 from docrag.answering.rewrite import resolve, without_context
-from docrag.runtime import Runtime
+from docrag.domain.records import StoredAnswer
+from docrag.services import Runtime
 from sse import events
 from test_api import error_code, upload
 
@@ -43,7 +43,7 @@ def docs(client: httpx.Client) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def other(base_url: str, runtime: Runtime) -> Any:
-    from docrag.runtime import new_api_key
+    from docrag.services import new_api_key
 
     key = new_api_key()
     runtime.store.add_api_key(runtime.store.ensure_tenant("stranger"), "s", key, "admin")
@@ -53,7 +53,7 @@ def other(base_url: str, runtime: Runtime) -> Any:
 
 @pytest.fixture(scope="module")
 def reader(base_url: str, runtime: Runtime) -> Any:
-    from docrag.runtime import new_api_key
+    from docrag.services import new_api_key
 
     key = new_api_key()
     runtime.store.add_api_key(runtime.default_tenant, "reader", key, "reader")

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pypdf import PdfReader
 
 from docrag.api.app import create_app
-from docrag.runtime import Runtime, new_api_key
+from docrag.services import Runtime, new_api_key
 from docrag.settings import Settings
 from docs_factory import PNG_BYTES, make_docx, make_pdf
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import math
 
-from docrag.retrieval.bm25 import BM25Index, tokenize
 from docrag.retrieval.fusion import minmax, rrf
+from docrag.text.bm25 import BM25Index, tokenize
 
 
 def test_tokenize_stems_and_drops_stopwords() -> None:

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from docrag.domain import Block, BlockKind, ChunkDraft, DocumentBuilder, ParsedDocument
 from docrag.ingest.chunking import chunk_document
-from docrag.ingest.sentences import split_sentences
-from docrag.models.tokenizer import count_tokens
+from docrag.text.sentences import split_sentences
+from docrag.text.tokenizer import count_tokens
 
 SENTENCE = "The committee reviewed the evidence on retrieval quality and found it convincing."
 

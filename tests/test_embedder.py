@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from docrag.models.minilm_onnx import MiniLMEmbedder
-from docrag.models.tokenizer import count_tokens, load_tokenizer
+from docrag.providers.minilm_onnx import MiniLMEmbedder
+from docrag.text.tokenizer import count_tokens, load_tokenizer
 
 
 def test_vectors_are_unit_length_and_semantic() -> None:

@@ -15,7 +15,7 @@ from docrag.domain import Collection
 from docrag.ingest.pipeline import Upload
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.hybrid import Retriever
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 TOPICS = {
     "tides": "The tide rises twice a day as the moon pulls on the ocean.",

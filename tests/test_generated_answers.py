@@ -14,11 +14,11 @@ import pytest
 
 from docrag.answering.events import Finished, Token
 from docrag.answering.generative import GenerativeAnswerer
-from docrag.answering.llm_judge import parse_verdict
 from docrag.errors import Unavailable
-from docrag.generation.registry import build_generator
-from docrag.models.groundedness import GroundednessDetector
-from docrag.runtime import Runtime
+from docrag.groundedness.detector import GroundednessDetector
+from docrag.groundedness.judge import parse_verdict
+from docrag.providers.generators import build_generator
+from docrag.services import Runtime
 from docrag.settings import Settings
 from llm_server import ChatServer, Prompt
 from runtimes import second_runtime, served

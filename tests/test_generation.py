@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from docrag.errors import GeneratorFailed, GeneratorUnavailable, MissingDependency, Unavailable
-from docrag.generation.openai_chat import OpenAIChatGenerator
-from docrag.generation.protocol import Message
-from docrag.generation.registry import build_generator
+from docrag.providers.generation import Message
+from docrag.providers.generators import build_generator
+from docrag.providers.openai_chat import OpenAIChatGenerator
 from docrag.settings import Settings
 from llm_server import ChatServer, Prompt
 

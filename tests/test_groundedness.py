@@ -15,12 +15,12 @@ from uuid import uuid4
 import numpy as np
 import pytest
 
-from docrag.answering.verdicts import Judge
 from docrag.domain import AnswerSentence, Citation, Hit
-from docrag.eval.groundedness import balanced_accuracy, best_threshold, fit_logistic
-from docrag.models.groundedness import FEATURE_SIGNS, FEATURES, GroundednessDetector, load_model
-from docrag.models.groundedness_text import analyse, numbers_in
-from docrag.models.minilm_onnx import MiniLMEmbedder
+from docrag.groundedness.detector import FEATURE_SIGNS, FEATURES, GroundednessDetector, load_model
+from docrag.groundedness.features import analyse, numbers_in
+from docrag.groundedness.training import balanced_accuracy, best_threshold, fit_logistic
+from docrag.groundedness.verdicts import Judge
+from docrag.providers.minilm_onnx import MiniLMEmbedder
 from llm_server import ChatServer, Prompt
 
 EVIDENCE = [
@@ -118,7 +118,9 @@ def test_shipped_weights_match_the_feature_list() -> None:
     assert set(model.vetoes) <= set(FEATURES) and "novel_numbers" in model.vetoes
     assert (model.coef * np.array(FEATURE_SIGNS) >= 0).all()  # every coefficient has its sign
     assert "SummEdits" in model.provenance["trained_on"]
-    raw = json.loads((Path(__file__).parents[1] / "src/docrag/models/assets/groundedness.json").read_text())
+    raw = json.loads(
+        (Path(__file__).parents[1] / "src/docrag/groundedness/assets/groundedness.json").read_text()
+    )
     assert raw["feature_names"] == list(FEATURES)
 
 

@@ -21,7 +21,7 @@ from docrag.ingest.pipeline import Ingestor, Upload, safe_filename
 from docrag.ingest.sandbox import ParseSandbox
 from docrag.jobs.runner import Outcome
 from docrag.jobs.submit import submit, wait_final
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from docs_factory import make_pdf
 from hostile_factory import (

@@ -19,7 +19,7 @@ def test_every_module_imports() -> None:
 
 def test_cli_help_does_not_load_models_or_the_database() -> None:
     code = (
-        "import sys; from docrag import cli; "
+        "import sys; from docrag.cli import main; "
         "heavy = [m for m in ('onnxruntime', 'psycopg', 'fastapi', 'scipy') if m in sys.modules]; "
         "print(heavy)"
     )

@@ -18,7 +18,7 @@ from docrag.domain import Collection, DocumentInfo
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.runner import JobRunner, Outcome, retry_delay
 from docrag.jobs.submit import submit, wait_final
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.jobs import JobStore
 from docrag.store.migrate import available, migrate

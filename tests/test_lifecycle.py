@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from docrag.jobs.submit import wait_final
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from queue_helpers import sql, worker
 

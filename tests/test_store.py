@@ -9,7 +9,7 @@ import pytest
 
 from docrag.errors import NotFound
 from docrag.ingest.pipeline import Upload
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.store.migrate import available, migrate
 
 DOC_A = b"""# Zorblax reactor

@@ -23,7 +23,7 @@ import pytest
 from docrag.domain import Collection
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 from queue_helpers import sql
 

@@ -12,7 +12,10 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   ├── UnreadableFile          422 unreadable_file
     │   ├── EncryptedFile           422 encrypted_file
     │   ├── NoTextFound             422 no_text_found
-    │   ├── FileTooLarge            413 file_too_large
+    │   ├── FileTooLarge            413 file_too_large (also: an upload's body past the upload cap)
+    │   ├── BodyTooLarge            413 body_too_large (a non-upload body past DOCRAG_MAX_JSON_BYTES)
+    │   ├── BodyTimeout             408 body_timeout (the body stalled, or came slower than
+    │   │                               DOCRAG_BODY_TIMEOUT_SECONDS allows)
     │   │   └── DecompressionBomb   413 decompression_bomb (a DOCX part or PDF stream expands
     │   │                               past DOCRAG_MAX_DECOMPRESSED_BYTES)
     │   ├── TooManyPages            422 too_many_pages (more than DOCRAG_MAX_PAGES)
@@ -28,16 +31,23 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │                                   | answer_not_found | not_found
     ├── Conflict                    409 collection_exists | embedding_model_mismatch |
     │                                   reindex_in_progress
+    ├── RateLimited                 429 rate_limited (too many requests: wait Retry-After seconds)
     ├── GeneratorFailed             502 generator_failed (the LLM server refused the request or
     │                                   answered in an unknown format: retrying can't help)
     └── Unavailable                 503 unavailable (database or model not ready)
         ├── GeneratorUnavailable    503 generator_unavailable (the LLM server timed out, could not be
         │                               reached, or kept answering 429/5xx through every retry)
-        └── MissingDependency       503 missing_dependency (an optional extra, e.g. docrag[llm], is
-                                        not installed)
+        ├── MissingDependency       503 missing_dependency (an optional extra, e.g. docrag[llm], is
+        │                               not installed)
+        └── ServerUnreachable       server_unreachable (docrag.client only: no HTTP answer at all,
+                                        the server is down or the address is wrong)
 
 During a streamed ask (``text/event-stream``) an error after the first event arrives as an
 ``error`` event carrying the same ``{"code", "message"}``.
+
+The Python client (:mod:`docrag.client`) raises these same classes, chosen by the answer's
+``code`` (an unknown code: :class:`DocRAGError` with that code), with the HTTP ``status`` and
+``retry_after`` (seconds, from ``Retry-After``) of the answer.
 
 A document whose background ingestion failed shows the same codes in its ``error_code``
 (``internal_error`` when a worker hit an unexpected error or died on it too often).
@@ -49,6 +59,9 @@ from __future__ import annotations
 class DocRAGError(Exception):
     code = "internal_error"
     status = 500
+
+    #: Seconds the server asked to wait (its Retry-After), as the client received it.
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -107,6 +120,16 @@ class DecompressionBomb(FileTooLarge):
     status = 413
 
 
+class BodyTooLarge(BadInput):
+    code = "body_too_large"
+    status = 413
+
+
+class BodyTimeout(BadInput):
+    code = "body_timeout"
+    status = 408
+
+
 class TooManyPages(BadInput):
     code = "too_many_pages"
     status = 422
@@ -157,6 +180,11 @@ class Unavailable(DocRAGError):
     status = 503
 
 
+class RateLimited(DocRAGError):
+    code = "rate_limited"
+    status = 429
+
+
 class GeneratorFailed(DocRAGError):
     code = "generator_failed"
     status = 502
@@ -169,6 +197,11 @@ class GeneratorUnavailable(Unavailable):
 
 class MissingDependency(Unavailable):
     code = "missing_dependency"
+    status = 503
+
+
+class ServerUnreachable(Unavailable):
+    code = "server_unreachable"
     status = 503
 
 

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
 
     #: Largest accepted upload, in bytes.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    #: Largest accepted body of any other request (JSON), in bytes.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: A request body that sends nothing for this long, or is not complete this long after its
+    #: request arrived, is refused (408 body_timeout): slow and stalled bodies hold no worker.
+    body_idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    body_timeout_seconds: float = Field(default=120.0, gt=0)
     #: Hostile files: one document's parse is refused past these (each with its own error code).
     max_pages: int = Field(default=2000, ge=1)
     #: What a DOCX's parts, or any one PDF stream, may expand to when decompressed.

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from docrag.domain import Citation, Hit, page_at
-from docrag.ingest.sentences import split_sentences
-from docrag.retrieval.bm25 import tokenize
+from docrag.text.bm25 import tokenize
+from docrag.text.sentences import split_sentences
 
 #: A marker: [1], [1, 2], [1][2] (each bracket matched on its own).
 MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")

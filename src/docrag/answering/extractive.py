@@ -29,13 +29,13 @@ import numpy as np
 from docrag.answering.answer_type import can_hold, expected
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
 from docrag.answering.rewrite import without_context
-from docrag.answering.verdicts import Judge, apply_policy, kept
 from docrag.domain import Answer, AnswerSentence, Citation, Hit, page_at
-from docrag.models.groundedness import GroundednessDetector
-from docrag.retrieval.bm25 import tokenize
+from docrag.groundedness.detector import GroundednessDetector
+from docrag.groundedness.verdicts import Judge, apply_policy, kept
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
 from docrag.store.postgres import Store
+from docrag.text.bm25 import tokenize
 
 DONT_KNOW = "I don't know: the documents I can search don't answer this question."
 

@@ -17,18 +17,18 @@ from uuid import UUID
 from docrag.answering.citations import Passages, cited_numbers, without_markers
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
 from docrag.answering.extractive import DONT_KNOW
-from docrag.answering.llm_judge import LLMJudge
 from docrag.answering.prompt import PromptBuilder
 from docrag.answering.sanitize import EchoGuard, has_links, strip_links
 from docrag.answering.splitting import SentenceBuffer
-from docrag.answering.verdicts import Judge, apply_policy, kept
 from docrag.domain import Answer, AnswerSentence
-from docrag.generation.protocol import Generator, TextStream
-from docrag.models.groundedness import GroundednessDetector
-from docrag.retrieval.bm25 import tokenize
+from docrag.groundedness.detector import GroundednessDetector
+from docrag.groundedness.judge import LLMJudge
+from docrag.groundedness.verdicts import Judge, apply_policy, kept
+from docrag.providers.generation import Generator, TextStream
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
 from docrag.store.postgres import Store
+from docrag.text.bm25 import tokenize
 
 _DONT_KNOW = re.compile(r"^\W*i\s+(?:do\s+not|don['’]?t)\s+know\b", re.IGNORECASE)
 _WORDY = re.compile(r"\w{2,}")

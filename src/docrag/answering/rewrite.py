@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from docrag.answering.records import StoredAnswer
-from docrag.retrieval.bm25 import STOPWORDS, tokenize
+from docrag.domain.records import StoredAnswer
+from docrag.text.bm25 import STOPWORDS, tokenize
 
 _NAME = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of|de|da|van|von|la|le|del)?\s*[A-Z][\w'’-]*)*")
 _ONE = r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"

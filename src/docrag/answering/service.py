@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from docrag.answering.events import Answerer, Finished, Started, Token
-from docrag.answering.records import StoredAnswer
 from docrag.answering.rewrite import resolve
 from docrag.domain import Answer
+from docrag.domain.records import StoredAnswer
 from docrag.settings import Settings
 from docrag.store.answers import AnswerStore
 from docrag.store.postgres import Store

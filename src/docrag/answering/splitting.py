@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from docrag.ingest.sentences import split_sentences
+from docrag.text.sentences import split_sentences
 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])+")
 

@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
 from docrag.api.routes import answers, collections, conversations, documents, health, query
 from docrag.errors import DocRAGError
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -32,8 +33,14 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    authenticator: AuthenticatorFactory = api_keys,
+) -> FastAPI:
+    """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one.
+    ``authenticator`` builds, from the runtime, what turns a request's headers into its caller."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -89,6 +96,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         _log.exception("unexpected error")
         return _error(500, "internal_error", "internal error; it has been logged")
+
+    # Authentication, authorization and body caps, before any route reads a body.
+    app.add_middleware(Guard, authenticator=authenticator)
 
     for module in (health, collections, documents, query, conversations, answers):
         app.include_router(module.router)

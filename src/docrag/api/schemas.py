@@ -7,9 +7,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from docrag.answering.records import Conversation, Feedback, FeedbackSummary, StoredAnswer
 from docrag.answering.service import Asked
 from docrag.domain import Collection, DocumentInfo, DocumentStatus, Hit
+from docrag.domain.records import Conversation, Feedback, FeedbackSummary, StoredAnswer
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 

@@ -22,7 +22,7 @@ import numpy as np
 from docrag.errors import InvalidRequest
 from docrag.ingest.pipeline import Upload
 from docrag.retrieval.hybrid import Retriever
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.settings import Settings
 
 CHUNK_DEPTH = 300  # chunks retrieved per query: enough for 100 distinct documents

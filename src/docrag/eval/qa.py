@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import numpy as np
 import uvicorn
+from starlette.types import ASGIApp
 
-from docrag.api.app import create_app
 from docrag.eval.xquad import Question, contains, f1, ingest_articles, load_squad, normalize
-from docrag.runtime import Runtime, new_api_key
+from docrag.services import Runtime, new_api_key
 
 THRESHOLDS = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
@@ -47,11 +47,9 @@ def _port() -> int:
 class _Server:
     """A real uvicorn server on loopback over the runtime, for the length of the evaluation."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.port = _port()
-        self._server = uvicorn.Server(
-            uvicorn.Config(create_app(rt.settings, runtime=rt), port=self.port, log_level="warning")
-        )
+        self._server = uvicorn.Server(uvicorn.Config(app, port=self.port, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -82,7 +80,7 @@ def _ask(client: httpx.Client, q: Question, collection: str, answerable: bool) -
     )
 
 
-def run_qa(rt: Runtime, path: Path, *, collection: str) -> dict[str, Any]:
+def run_qa(rt: Runtime, app: ASGIApp, path: Path, *, collection: str) -> dict[str, Any]:
     articles, questions = load_squad(path)
     t0 = time.perf_counter()
     ingest_articles(rt, articles, collection)
@@ -91,7 +89,10 @@ def run_qa(rt: Runtime, path: Path, *, collection: str) -> dict[str, Any]:
     ingest_s = time.perf_counter() - t0
     key = new_api_key()
     rt.store.add_api_key(rt.default_tenant, "eval qa", key, "reader")
-    with _Server(rt) as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+    with (
+        _Server(app) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
         t1 = time.perf_counter()
         full = [_ask(client, q, collection, True) for q in questions]
         ask_s = time.perf_counter() - t1

@@ -24,7 +24,7 @@ from docrag.errors import InvalidRequest
 from docrag.eval.beir import leg_variants
 from docrag.ingest.pipeline import Upload
 from docrag.retrieval.hybrid import Retriever
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from typing import Any, Literal
 import numpy as np
 
 from docrag.domain import BlockKind, ChunkDraft, ParsedDocument
-from docrag.ingest.sentences import split_sentences
-from docrag.models.tokenizer import count_tokens as _default_count_tokens
+from docrag.text.sentences import split_sentences
+from docrag.text.tokenizer import count_tokens as _default_count_tokens
 
 __all__ = ["chunk_document"]
 

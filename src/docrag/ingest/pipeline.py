@@ -23,11 +23,11 @@ from docrag.errors import DocRAGError, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.parsers import ParseLimits, parse
 from docrag.ingest.sandbox import ParseSandbox
-from docrag.models.protocol import Embedder
-from docrag.models.registry import check_model
-from docrag.models.tokenizer import count_tokens
+from docrag.providers.protocol import Embedder
+from docrag.providers.registry import check_model
 from docrag.settings import Settings
 from docrag.store.postgres import Store
+from docrag.text.tokenizer import count_tokens
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from docrag.domain import Collection
-from docrag.models.protocol import Embedder
+from docrag.providers.protocol import Embedder
 from docrag.settings import Settings
 from docrag.store.postgres import Store
 from docrag.store.reindex import NewVectors, ReindexStore

@@ -22,8 +22,8 @@ from uuid import UUID
 import numpy as np
 
 from docrag.domain import Hit
-from docrag.models.protocol import Embedder, Reranker, Vectors
-from docrag.models.registry import check_model
+from docrag.providers.protocol import Embedder, Reranker, Vectors
+from docrag.providers.registry import check_model
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from uuid import UUID
 
-from docrag.retrieval.bm25 import BM25Index
 from docrag.retrieval.keyed_locks import KeyedLocks
 from docrag.store.postgres import Store
+from docrag.text.bm25 import BM25Index
 
 
 class LexicalIndexes:

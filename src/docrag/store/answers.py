@@ -12,7 +12,8 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from docrag.answering.records import (
+from docrag.domain import Answer
+from docrag.domain.records import (
     Conversation,
     Feedback,
     FeedbackSummary,
@@ -20,7 +21,6 @@ from docrag.answering.records import (
     StoredAnswer,
     sentence_record,
 )
-from docrag.domain import Answer
 from docrag.errors import NotFound
 from docrag.store.postgres import Store
 

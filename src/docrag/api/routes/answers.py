@@ -4,9 +4,9 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from docrag.answering.records import RATINGS, Rating
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep
 from docrag.api.schemas import FeedbackIn, FeedbackOut, FeedbackSummaryOut, StoredAnswerOut
+from docrag.domain.records import RATINGS, Rating
 from docrag.errors import InvalidRating
 
 router = APIRouter(prefix="/v1", tags=["answers"])

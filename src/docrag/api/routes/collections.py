@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from docrag.api.deps import PrincipalDep, RuntimeDep, WriterDep
+from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep, WriterDep
 from docrag.api.schemas import CollectionIn, CollectionOut
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
@@ -25,6 +25,6 @@ def get_collection(name: str, runtime: RuntimeDep, caller: PrincipalDep) -> Coll
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_collection(name: str, runtime: RuntimeDep, caller: WriterDep) -> None:
+def delete_collection(name: str, runtime: RuntimeDep, caller: AdminDep) -> None:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     runtime.delete_collection(caller.tenant_id, collection.id)

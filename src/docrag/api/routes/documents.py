@@ -16,7 +16,7 @@ from docrag.errors import FileTooLarge, InvalidRequest, error_for
 from docrag.ingest.detect import detect_type
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit, submit_version
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 from docrag.store.jobs import Enqueued, Outcome
 
 router = APIRouter(tags=["documents"])

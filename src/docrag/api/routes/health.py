@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from docrag.errors import DocRAGError
-from docrag.models.protocol import warm_up
+from docrag.providers.protocol import warm_up
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -10,7 +10,7 @@ from docrag.answering.events import Started
 from docrag.api.deps import PrincipalDep, RuntimeDep
 from docrag.api.schemas import AskIn, AskOut, HitOut, SearchIn, SearchOut
 from docrag.api.sse import ask_events
-from docrag.runtime import Runtime
+from docrag.services import Runtime
 
 router = APIRouter(prefix="/v1", tags=["query"])
 

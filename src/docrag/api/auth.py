@@ -1,0 +1,72 @@
+"""Who is calling, read from the request's headers alone (never its body).
+
+An :class:`Authenticator` turns headers into a :class:`~docrag.domain.Principal`. The guard
+middleware (``api/guard.py``) runs the configured one before any route reads a body; API keys
+are the built-in kind, and other kinds (sessions, JWTs) are more authenticators chained in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from docrag.domain import Principal
+from docrag.errors import Unauthenticated
+from docrag.store.postgres import Store
+
+
+class Authenticator(Protocol):
+    def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        """The caller these headers prove, or ``None`` when they carry no credential of this kind.
+
+        ``headers`` has lower-case names. Runs in a worker thread (it may query the database).
+
+        :raises Unauthenticated: the headers carry a credential of this kind that is not valid.
+        """
+        ...
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class ApiKeyAuthenticator:
+    """``Authorization: Bearer drg_...``: a key stored (hashed) in ``api_keys``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        key = bearer_token(headers)
+        if key is None:
+            return None
+        principal = self._store.principal_for_key(key)
+        if principal is None:
+            raise Unauthenticated("unknown or revoked API key")
+        return principal
+
+
+class ChainAuthenticator:
+    """The first of ``authenticators`` that recognises a credential decides."""
+
+    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+        self._chain = tuple(authenticators)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        for authenticator in self._chain:
+            principal = authenticator.authenticate(headers)
+            if principal is not None:
+                return principal
+        return None
+
+
+def require_principal(authenticator: Authenticator, headers: Mapping[str, str]) -> Principal:
+    """:raises Unauthenticated: no credential, or an invalid one."""
+    principal = authenticator.authenticate(headers)
+    if principal is None:
+        raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
+    return principal

@@ -1,0 +1,98 @@
+"""The role matrix: which role each route needs, and what body it may carry.
+
+One table, read by the guard middleware before any body is read (``api/guard.py``) and published
+as ``docs/roles.md`` (``markdown()``); tests/test_roles.py checks that every route of the app is in
+it and that each route refuses the role below the one it needs. Roles are ranked: ``admin`` may
+do all an ``editor`` may, an ``editor`` all a ``reader`` may. ``None`` means the route is public.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.routing import compile_path
+
+Role = Literal["reader", "editor", "admin"]
+Body = Literal["json", "upload"]
+RANK: dict[str, int] = {"reader": 1, "editor": 2, "admin": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePolicy:
+    role: Role | None
+    #: upload: a multipart document, capped at DOCRAG_MAX_UPLOAD_BYTES; json: DOCRAG_MAX_JSON_BYTES.
+    body: Body = "json"
+
+
+PUBLIC = RoutePolicy(None)
+READER = RoutePolicy("reader")
+EDITOR = RoutePolicy("editor")
+ADMIN = RoutePolicy("admin")
+EDITOR_UPLOAD = RoutePolicy("editor", "upload")
+
+#: (method, path template) -> policy. Every route of the app is here (tests/test_roles.py).
+ROUTES: dict[tuple[str, str], RoutePolicy] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/v1/collections"): READER,
+    ("GET", "/v1/collections/{name}"): READER,
+    ("POST", "/v1/collections"): EDITOR,
+    ("DELETE", "/v1/collections/{name}"): ADMIN,
+    ("GET", "/v1/collections/{name}/documents"): READER,
+    ("POST", "/v1/collections/{name}/documents"): EDITOR_UPLOAD,
+    ("GET", "/v1/documents/{document_id}"): READER,
+    ("PUT", "/v1/documents/{document_id}"): EDITOR_UPLOAD,
+    ("DELETE", "/v1/documents/{document_id}"): EDITOR,
+    ("POST", "/v1/search"): READER,
+    ("POST", "/v1/ask"): READER,
+    ("POST", "/v1/conversations"): READER,
+    ("GET", "/v1/conversations/{conversation_id}"): READER,
+    ("GET", "/v1/answers/{answer_id}"): READER,
+    ("POST", "/v1/answers/{answer_id}/feedback"): READER,
+    ("GET", "/v1/feedback/summary"): ADMIN,
+}
+
+
+def allows(role: str, needed: Role | None) -> bool:
+    return needed is None or RANK.get(role, 0) >= RANK[needed]
+
+
+_COMPILED = [(method, compile_path(path)[0], policy) for (method, path), policy in ROUTES.items()]
+
+
+def policy_for(method: str, path: str) -> RoutePolicy:
+    """The policy of the route serving ``method path``, matched against the table's templates
+    (not the app's router, so no body-reading code runs first). A path no route serves (404, or
+    405 for another method) needs a reader under ``/v1`` (probing it needs a key) and is public
+    elsewhere."""
+    method = "GET" if method == "HEAD" else method
+    for route_method, pattern, policy in _COMPILED:
+        if route_method == method and pattern.match(path):
+            return policy
+    return READER if path.startswith("/v1") else PUBLIC
+
+
+def markdown() -> str:
+    """The table as the Markdown page docs/roles.md."""
+    lines = [
+        "# Roles",
+        "",
+        "Each API key (and, later, each user) has one role per tenant. Roles are ranked: an `admin` may",
+        "do all an `editor` may, an `editor` all a `reader` may. The guard checks the role from the",
+        "request headers before any body is read: no credential gives 401 `unauthenticated`, a role",
+        "below the route's gives 403 `forbidden`. Generated from `src/docrag/api/roles.py`.",
+        "",
+        "| method | route | role needed | body |",
+        "|---|---|---|---|",
+    ]
+    for (method, path), policy in ROUTES.items():
+        upload = policy.body == "upload"
+        body = "upload (DOCRAG_MAX_UPLOAD_BYTES)" if upload else "JSON (DOCRAG_MAX_JSON_BYTES)"
+        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The ``docrag`` command line."""

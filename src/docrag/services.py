@@ -1,0 +1,192 @@
+"""Builds DocRAG's services from settings: database (embedded or external), model, indexes.
+
+The API's lifespan and the CLI both open one :class:`Runtime` and close it when done;
+nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+from docrag.answering.cached import CachingAnswerer
+from docrag.answering.events import Answerer
+from docrag.answering.extractive import ExtractiveAnswerer
+from docrag.answering.generative import GenerativeAnswerer
+from docrag.answering.service import AskService
+from docrag.cache.tagged import MemoryCache, RedisCache, TaggedCache
+from docrag.domain import Collection
+from docrag.groundedness.detector import GroundednessDetector
+from docrag.groundedness.judge import LLMJudge
+from docrag.ingest.pipeline import Ingestor
+from docrag.jobs.runner import JobRunner
+from docrag.jobs.worker import Worker
+from docrag.providers.generation import Generator
+from docrag.providers.generators import build_generator
+from docrag.providers.protocol import Embedder, Reranker
+from docrag.providers.registry import build_embedder, build_reranker, close_model
+from docrag.retrieval.exact import ExactVectors
+from docrag.retrieval.hybrid import Retriever
+from docrag.retrieval.lexical import LexicalIndexes
+from docrag.settings import Settings
+from docrag.store.answers import AnswerStore
+from docrag.store.embedded import EmbeddedPostgres
+from docrag.store.jobs import JobStore
+from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
+
+_log = logging.getLogger(__name__)
+
+
+def new_api_key() -> str:
+    return "drg_" + secrets.token_urlsafe(32)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    embedder: Embedder
+    lexical: LexicalIndexes
+    exact: ExactVectors
+    retriever: Retriever
+    ingestor: Ingestor
+    jobs: JobStore
+    answerer: Answerer
+    answers: AnswerStore
+    asker: AskService
+    embedded: EmbeddedPostgres | None
+    default_tenant: UUID
+    #: Set only on the very first start: the admin key, to be shown once.
+    bootstrap_key: str | None = None
+    #: The configured reranker (DOCRAG_RERANKER), if any.
+    reranker: Reranker | None = None
+    #: The configured LLM (DOCRAG_GENERATOR), if any: None means extractive answers.
+    generator: Generator | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        embedded = None
+        url = settings.database_url
+        if not url:
+            embedded = EmbeddedPostgres(settings.resolved_data_dir())
+            url = embedded.start()
+        try:
+            store = Store(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        except Exception:
+            if embedded is not None:
+                embedded.stop()
+            raise
+        try:
+            embedder = build_embedder(settings)
+            reranker = build_reranker(settings)
+            generator = build_generator(settings)
+        except Exception:
+            store.close()
+            if embedded is not None:
+                embedded.stop()
+            raise
+        lexical = LexicalIndexes(
+            store, document_weight=settings.lexical_document_weight, k1=settings.bm25_k1, b=settings.bm25_b
+        )
+        exact = ExactVectors(
+            store,
+            max_chunks=settings.exact_search_max_chunks,
+            memory_bytes=settings.exact_search_memory_mb * 2**20,
+        )
+        retriever = Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact)
+        detector = GroundednessDetector(embedder)
+        answerer = _answerer(
+            ExtractiveAnswerer(store, retriever, settings, detector)
+            if generator is None
+            else GenerativeAnswerer(
+                store,
+                retriever,
+                generator,
+                settings,
+                detector,
+                llm_judge=LLMJudge(generator) if settings.groundedness_judge == "llm" else None,
+            ),
+            store,
+            settings,
+        )
+        answers = AnswerStore(store)
+        tenant = store.ensure_tenant(DEFAULT_TENANT)
+        bootstrap_key = None
+        if store.count_api_keys() == 0:
+            bootstrap_key = new_api_key()
+            store.add_api_key(tenant, "bootstrap admin", bootstrap_key, "admin")
+        return cls(
+            settings=settings,
+            store=store,
+            embedder=embedder,
+            lexical=lexical,
+            exact=exact,
+            retriever=retriever,
+            ingestor=Ingestor(store, embedder, settings),
+            jobs=JobStore(store, max_attempts=settings.job_max_attempts, embedding_model=embedder.model_id),
+            answerer=answerer,
+            answers=answers,
+            asker=AskService(store, answers, answerer, settings),
+            embedded=embedded,
+            default_tenant=tenant,
+            bootstrap_key=bootstrap_key,
+            reranker=reranker,
+            generator=generator,
+        )
+
+    def collection(
+        self, tenant_id: UUID, name: str = DEFAULT_COLLECTION, *, create: bool = False
+    ) -> Collection:
+        if create:
+            return self.store.get_or_create_collection(
+                tenant_id, name, self.embedder.model_id, self.embedder.dim
+            )
+        return self.store.collection_by_name(tenant_id, name)
+
+    def delete_document(self, tenant_id: UUID, document_id: UUID) -> None:
+        """Delete the document with its chunks and vectors, and the cached answers of its collection."""
+        self.collection_changed(self.store.delete_document(tenant_id, document_id))
+
+    def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
+        self.store.delete_collection(tenant_id, collection_id)
+        self.lexical.forget(tenant_id, collection_id)
+        self.exact.forget(tenant_id, collection_id)
+        self.collection_changed(collection_id)
+
+    def collection_changed(self, collection_id: UUID) -> None:
+        """Drop the cached answers drawn from the collection (their keys are already stale:
+        this frees them, and removes them from a shared Redis)."""
+        if isinstance(self.answerer, CachingAnswerer):
+            self.answerer.forget(collection_id)
+
+    def worker(self, concurrency: int | None = None) -> Worker:
+        """Background ingestion workers over this runtime's database and model (not started)."""
+        runner = JobRunner(self.jobs, self.ingestor, self.settings, on_indexed=self.collection_changed)
+        return Worker(self.jobs, runner, self.settings, concurrency=concurrency)
+
+    def close(self) -> None:
+        if isinstance(self.answerer, CachingAnswerer):
+            self.answerer.cache.close()
+        self.retriever.close()
+        close_model(self.embedder)
+        close_model(self.reranker)
+        close_model(self.generator)
+        self.store.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def _answerer(inner: Answerer, store: Store, settings: Settings) -> Answerer:
+    """``inner`` behind the answer cache: Redis's when DOCRAG_REDIS_URL is set, else in memory."""
+    if settings.answer_cache_seconds <= 0:
+        return inner
+    cache: TaggedCache
+    if settings.redis_url:
+        cache = RedisCache(settings.redis_url, ttl_seconds=settings.answer_cache_seconds)
+    else:
+        cache = MemoryCache(
+            ttl_seconds=settings.answer_cache_seconds, max_entries=settings.answer_cache_entries
+        )
+    return CachingAnswerer(inner, cache, store, settings)
