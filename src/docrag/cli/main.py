@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from docrag.cli.ops import register as register_ops_commands
+
 if TYPE_CHECKING:
     from docrag.services import Runtime
     from docrag.settings import Settings
@@ -25,6 +27,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 eval_app = typer.Typer(help="Quality evaluations on public data sets.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(eval_app, name="eval")
+register_ops_commands(app)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name")]
 DataDirOpt = Annotated[
