@@ -27,12 +27,14 @@ from docrag.providers.generation import Generator
 from docrag.providers.generators import build_generator
 from docrag.providers.protocol import Embedder, Reranker
 from docrag.providers.registry import build_embedder, build_reranker, close_model
+from docrag.providers.timed import timed_embedder, timed_generator, timed_reranker
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
 from docrag.store.answers import AnswerStore
 from docrag.store.embedded import EmbeddedPostgres
+from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 
@@ -79,9 +81,10 @@ class Runtime:
                 embedded.stop()
             raise
         try:
-            embedder = build_embedder(settings)
-            reranker = build_reranker(settings)
-            generator = build_generator(settings)
+            # Timed wrappers: docrag_model_call_duration_seconds per model and operation.
+            embedder = timed_embedder(build_embedder(settings))
+            reranker = timed_reranker(build_reranker(settings))
+            generator = timed_generator(build_generator(settings))
         except Exception:
             store.close()
             if embedded is not None:
@@ -164,7 +167,13 @@ class Runtime:
     def worker(self, concurrency: int | None = None) -> Worker:
         """Background ingestion workers over this runtime's database and model (not started)."""
         runner = JobRunner(self.jobs, self.ingestor, self.settings, on_indexed=self.collection_changed)
-        return Worker(self.jobs, runner, self.settings, concurrency=concurrency)
+        return Worker(
+            self.jobs,
+            runner,
+            self.settings,
+            concurrency=concurrency,
+            heartbeats=WorkerHeartbeats(self.store),
+        )
 
     def close(self) -> None:
         if isinstance(self.answerer, CachingAnswerer):

@@ -19,6 +19,7 @@ from docrag.answering.events import Answerer, AnswerEvent, Finished, Started, To
 from docrag.cache import codec
 from docrag.cache.tagged import TaggedCache
 from docrag.domain import Answer
+from docrag.instruments import cache_lookups
 from docrag.settings import Settings
 from docrag.store.postgres import Store
 
@@ -51,6 +52,7 @@ class CachingAnswerer:
         cached = self._lookup(key)
         if cached is not None:
             self.hits += 1
+            cache_lookups().labels(self.cache.backend, "hit").inc()
             yield Started(cached.passages)
             for i, sentence in enumerate(cached.sentences):
                 yield Token(sentence.text if i == 0 else " " + sentence.text)
@@ -59,6 +61,7 @@ class CachingAnswerer:
             yield Finished(cached)
             return
         self.misses += 1
+        cache_lookups().labels(self.cache.backend, "miss").inc()
         for event in self.inner.stream(tenant_id, collection_ids, question, incremental=incremental):
             if isinstance(event, Finished):
                 self.cache.put(key, codec.dumps(event.answer), [str(c) for c in versions])

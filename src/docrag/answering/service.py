@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from docrag.answering.events import Answerer, Finished, Started, Token
+from docrag.answering.quality import observe_answer
 from docrag.answering.rewrite import resolve
 from docrag.domain import Answer
 from docrag.domain.records import StoredAnswer
@@ -67,6 +68,7 @@ class AskService:
                 yield event
                 continue
             answer = replace(event.answer, question=ask.question)
+            observe_answer(answer)
             stored = self._answers.save(
                 ask.tenant_id,
                 answer,

@@ -20,6 +20,9 @@ _log = logging.getLogger(__name__)
 
 
 class TaggedCache(Protocol):
+    #: Names the backend in metrics (docrag_cache_lookups_total{backend}).
+    backend: str
+
     def get(self, key: str) -> bytes | None: ...
 
     def put(self, key: str, value: bytes, tags: Iterable[str]) -> None: ...
@@ -33,6 +36,8 @@ class TaggedCache(Protocol):
 
 class MemoryCache:
     """An LRU with a time to live, for one process."""
+
+    backend = "memory"
 
     def __init__(self, *, ttl_seconds: float, max_entries: int) -> None:
         self._ttl = ttl_seconds
@@ -91,6 +96,8 @@ class MemoryCache:
 
 class RedisCache:
     """Entries as ``<prefix>e:<key>`` strings with a TTL; each tag a set of its keys."""
+
+    backend = "redis"
 
     def __init__(self, url: str, *, ttl_seconds: float, prefix: str = "docrag:answers:") -> None:
         import redis

@@ -17,6 +17,7 @@ from uuid import UUID
 from docrag.domain import Job
 from docrag.errors import BadInput, DocRAGError
 from docrag.ingest.pipeline import Ingestor, document_title
+from docrag.instruments import ingest_stage_seconds, jobs_finished
 from docrag.settings import Settings
 from docrag.store.jobs import JobStore
 
@@ -47,6 +48,7 @@ class _StageClock:
         now = time.perf_counter()
         with self._lock:
             self._totals[stage] = self._totals.get(stage, 0.0) + now - self._last
+        ingest_stage_seconds().labels(stage).observe(now - self._last)
         self._last = now
 
 
@@ -80,6 +82,12 @@ class JobRunner:
         :raises Unavailable: when even recording the outcome fails (the lease then expires and
             another worker takes the job over).
         """
+        outcome, code = self._run(job, abort)
+        jobs_finished().labels(outcome.value, code).inc()
+        return outcome
+
+    def _run(self, job: Job, abort: threading.Event | None) -> tuple[Outcome, str]:
+        """The outcome and its error code ("none" unless the job failed or is retried)."""
         if job.attempts > job.max_attempts:
             # Only a job whose workers died (lease ran out) comes back past its last attempt.
             message = f"ingestion was abandoned {job.attempts - 1} times (a worker crashed or hung)"
@@ -88,8 +96,8 @@ class JobRunner:
             return self._process(job, abort)
         except _Stop as stop:
             if stop.outcome is Outcome.HANDED_BACK and not self._jobs.hand_back(job):
-                return Outcome.LOST
-            return stop.outcome
+                return Outcome.LOST, "none"
+            return stop.outcome, "none"
         except BadInput as exc:
             return self._failed(job, exc.code, exc.message)
         except DocRAGError as exc:
@@ -98,7 +106,7 @@ class JobRunner:
             _log.exception("job %s failed unexpectedly", job.id)
             return self._retry(job, "internal_error", f"{type(exc).__name__}: {exc}")
 
-    def _process(self, job: Job, abort: threading.Event | None) -> Outcome:
+    def _process(self, job: Job, abort: threading.Event | None) -> tuple[Outcome, str]:
         clock = _StageClock(self.stage_seconds, self._stage_lock)
         upload = self._jobs.upload(job)
         if upload is None:
@@ -120,10 +128,10 @@ class JobRunner:
         written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
         clock.lap("write")
         if not written:
-            return Outcome.LOST
+            return Outcome.LOST, "none"
         if self._on_indexed is not None:
             self._on_indexed(job.collection_id)
-        return Outcome.DONE
+        return Outcome.DONE, "none"
 
     def _checkpoint(self, job: Job, status: str, progress: float, abort: threading.Event | None) -> None:
         if abort is not None and abort.is_set():
@@ -131,13 +139,13 @@ class JobRunner:
         if not self._jobs.progress(job, status, progress):
             raise _Stop(Outcome.LOST)
 
-    def _failed(self, job: Job, code: str, message: str) -> Outcome:
-        return Outcome.FAILED if self._jobs.fail(job, code, message) else Outcome.LOST
+    def _failed(self, job: Job, code: str, message: str) -> tuple[Outcome, str]:
+        return (Outcome.FAILED if self._jobs.fail(job, code, message) else Outcome.LOST), code
 
-    def _retry(self, job: Job, code: str, message: str) -> Outcome:
+    def _retry(self, job: Job, code: str, message: str) -> tuple[Outcome, str]:
         if job.attempts >= job.max_attempts:
             return self._failed(job, code, message)
         delay = retry_delay(job.attempts, self._settings.job_retry_base_seconds)
         if not self._jobs.retry(job, f"{code}: {message}", delay):
-            return Outcome.LOST
-        return Outcome.RETRYING
+            return Outcome.LOST, code
+        return Outcome.RETRYING, code

@@ -25,6 +25,7 @@ from types import FrameType
 from docrag.errors import DocRAGError
 from docrag.jobs.runner import JobRunner, Outcome
 from docrag.settings import Settings
+from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.jobs import JobStore
 
 _log = logging.getLogger(__name__)
@@ -32,13 +33,22 @@ _log = logging.getLogger(__name__)
 
 class Worker:
     def __init__(
-        self, jobs: JobStore, runner: JobRunner, settings: Settings, *, concurrency: int | None = None
+        self,
+        jobs: JobStore,
+        runner: JobRunner,
+        settings: Settings,
+        *,
+        concurrency: int | None = None,
+        heartbeats: WorkerHeartbeats | None = None,
     ) -> None:
         self._jobs = jobs
+        #: This process's liveness row (docrag_workers_live in /metrics), refreshed with the leases.
+        self._heartbeats = heartbeats
         self._runner = runner
         self._lease = settings.job_lease_seconds
         self._poll = settings.job_poll_seconds
         base = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.process_id = base
         #: One id per thread: a job is fenced on the one thread that claimed it.
         self.worker_ids = [f"{base}/{n}" for n in range(concurrency or settings.worker_concurrency)]
         self.outcomes: Counter[Outcome] = Counter()
@@ -54,6 +64,7 @@ class Worker:
 
     def start(self) -> None:
         self._running = len(self.worker_ids)
+        self._beat()
         for worker_id in self.worker_ids:
             self._spawn(self._loop, worker_id, name=f"docrag-worker-{worker_id.rsplit('/', 1)[1]}")
         self._spawn(self._heartbeat, name="docrag-worker-heartbeat")
@@ -134,3 +145,17 @@ class Worker:
                 self._jobs.heartbeat(self.worker_ids, self._lease)
             except DocRAGError as exc:
                 _log.warning("heartbeat failed: %s", exc.message)
+            self._beat()
+        if self._heartbeats is not None:
+            try:
+                self._heartbeats.forget(self.process_id)
+            except DocRAGError as exc:  # the row goes stale instead: readers stop counting it
+                _log.warning("removing the worker heartbeat failed: %s", exc.message)
+
+    def _beat(self) -> None:
+        if self._heartbeats is None:
+            return
+        try:
+            self._heartbeats.beat(self.process_id, len(self.worker_ids))
+        except DocRAGError as exc:
+            _log.warning("worker heartbeat failed: %s", exc.message)

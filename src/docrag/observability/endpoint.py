@@ -31,7 +31,11 @@ def metrics_router(data_dir: Path) -> APIRouter:
     @router.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
         runtime = getattr(request.app.state, "runtime", None)
-        gauges = ScrapeGauges(runtime.store if runtime is not None else None, data_dir)
+        gauges = ScrapeGauges(
+            runtime.store if runtime is not None else None,
+            data_dir,
+            worker_fresh_seconds=runtime.settings.job_lease_seconds if runtime is not None else 60.0,
+        )
         return Response(exposition(gauges), media_type=CONTENT_TYPE_LATEST)
 
     return router

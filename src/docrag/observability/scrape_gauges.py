@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from docrag.errors import DocRAGError
+from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.postgres import Store
 
 _log = logging.getLogger(__name__)
@@ -40,10 +41,34 @@ def disk_free_ratio(path: Path) -> float:
     return usage.free / usage.total if usage.total else 0.0
 
 
+def pool_families(store: Store) -> list[Metric]:
+    """This process's connection pool (each API process has its own)."""
+    stats = store.pool.get_stats()
+    size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+    used = GaugeMetricFamily(
+        "docrag_db_pool_connections", "Connections of this process's pool, by state", labels=["state"]
+    )
+    used.add_metric(["in_use"], size - idle)
+    used.add_metric(["idle"], idle)
+    return [
+        used,
+        GaugeMetricFamily(
+            "docrag_db_pool_max_connections", "This process's pool size limit", value=stats.get("pool_max", 0)
+        ),
+        GaugeMetricFamily(
+            "docrag_db_pool_waiting_requests",
+            "Requests of this process waiting for a pooled connection",
+            value=stats.get("requests_waiting", 0),
+        ),
+    ]
+
+
 class ScrapeGauges(Collector):
-    def __init__(self, store: Store | None, data_dir: Path) -> None:
+    def __init__(self, store: Store | None, data_dir: Path, *, worker_fresh_seconds: float = 60.0) -> None:
         self.store = store
         self.data_dir = data_dir
+        #: A worker whose heartbeat is older than this is not counted as live (the job lease).
+        self.worker_fresh_seconds = worker_fresh_seconds
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -53,6 +78,7 @@ class ScrapeGauges(Collector):
         )
         database_up = 0.0
         if self.store is not None:
+            yield from pool_families(self.store)
             try:
                 yield from self._from_database()
                 database_up = 1.0
@@ -72,7 +98,13 @@ class ScrapeGauges(Collector):
             backups = conn.execute(_BACKUP_TABLE_SQL).fetchone()
             last_backup = conn.execute(_BACKUP_SQL).fetchone() if backups and backups["present"] else None
         assert queue is not None
+        fleet = WorkerHeartbeats(self.store).fleet(self.worker_fresh_seconds)
         families = [
+            GaugeMetricFamily(
+                "docrag_workers_live",
+                "Worker processes whose heartbeat is fresh (within the job lease)",
+                value=fleet.live,
+            ),
             GaugeMetricFamily(
                 "docrag_queue_depth", "Ingestion jobs queued and claimable now", value=queue["depth"]
             ),
@@ -82,6 +114,14 @@ class ScrapeGauges(Collector):
                 value=queue["oldest"],
             ),
         ]
+        if fleet.last_age_seconds is not None:
+            families.append(
+                GaugeMetricFamily(
+                    "docrag_worker_last_heartbeat_seconds",
+                    "Seconds since the newest heartbeat of any worker process",
+                    value=fleet.last_age_seconds,
+                )
+            )
         if last_backup is not None:
             families.append(
                 GaugeMetricFamily(

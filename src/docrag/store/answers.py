@@ -22,6 +22,7 @@ from docrag.domain.records import (
     sentence_record,
 )
 from docrag.errors import NotFound
+from docrag.instruments import feedback as feedback_counter
 from docrag.store.postgres import Store
 
 _ANSWER_COLUMNS = (
@@ -161,6 +162,7 @@ class AnswerStore:
             ).fetchone()
         if row is None:
             raise _answer_missing(answer_id)
+        feedback_counter().labels(rating).inc()
         return Feedback(
             answer_id=row["answer_id"],
             rating=row["rating"],

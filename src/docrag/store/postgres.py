@@ -121,18 +121,18 @@ class Store:
         self.url = url
         with psycopg.connect(url) as conn:
             migrate(conn)
-        self._pool = ConnectionPool(
+        self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
         )
         self._indexed_dims: set[int] = set()
 
     def close(self) -> None:
-        self._pool.close()
+        self.pool.close()
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         try:
-            with self._pool.connection() as conn:
+            with self.pool.connection() as conn:
                 conn.row_factory = dict_row
                 yield conn
         except psycopg.OperationalError as exc:
