@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 #: Seconds, for ingestion stages and model calls (a parse or an embed batch: ms to minutes).
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -108,5 +108,15 @@ def feedback() -> Counter:
         "docrag_answer_feedback",
         "Feedback ratings recorded, by rating (up, down)",
         ("rating",),
+        registry=REGISTRY,
+    )
+
+
+@cache
+def health_score() -> Gauge:
+    return Gauge(
+        "docrag_health_score",
+        "Weighted component health, 0-100, as of the last component check (docs/observability.md)",
+        multiprocess_mode="mostrecent",
         registry=REGISTRY,
     )

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
-from docrag.api.routes import answers, collections, conversations, documents, health, query
+from docrag.api.routes import answers, collections, conversations, documents, health, health_components, query
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
 from docrag.services import Runtime
@@ -104,7 +104,7 @@ def create_app(
     # Authentication, authorization and body caps, before any route reads a body.
     app.add_middleware(Guard, authenticator=authenticator)
 
-    for module in (health, collections, documents, query, conversations, answers):
+    for module in (health, health_components, collections, documents, query, conversations, answers):
         app.include_router(module.router)
     install_observability(app, settings)
 

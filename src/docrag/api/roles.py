@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/health/live"): PUBLIC,
     ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/health/components"): PUBLIC,  # details only with an admin key (the route checks it)
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from docrag.instruments import health_score
+from docrag.observability.health import HealthCheck
 from docrag.observability.scrape_gauges import ScrapeGauges
 
 
@@ -31,6 +33,9 @@ def metrics_router(data_dir: Path) -> APIRouter:
     @router.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
         runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            # The score the HealthScoreLow alert reads, as of this scrape.
+            health_score().set(HealthCheck(runtime.store, runtime.embedder, runtime.settings).run().score)
         gauges = ScrapeGauges(
             runtime.store if runtime is not None else None,
             data_dir,
