@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     #: Redis for the shared answer cache (optional; without it each process caches in memory).
     #: A Redis outage only costs cache hits: answers are computed as if the cache were empty.
     redis_url: str | None = None
+    #: Log lines of `docrag serve` and `docrag worker`: one JSON object per line (for a log
+    #: pipeline) or plain text; either way one access line per request (docs/observability.md).
+    log_format: Literal["json", "text"] = "text"
     #: How long a cached answer may be served (0: no answer cache). Any change to a collection
     #: (upload, new version, delete) makes its cached answers unreachable at once.
     answer_cache_seconds: float = Field(default=300.0, ge=0)

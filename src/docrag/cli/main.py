@@ -78,13 +78,16 @@ def serve(
     import uvicorn
 
     from docrag.api.app import create_app
+    from docrag.observability.logs import configure_logging
 
     settings = _settings(data_dir)
+    configure_logging(settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
+        log_config=None,  # our handler (configure_logging) formats uvicorn's records too
+        access_log=False,  # the middleware writes the access line (route template, no query)
     )
 
 
@@ -166,9 +169,9 @@ def worker(
 
     The first signal finishes the jobs in hand, a second hands them back to the queue.
     """
-    import logging
+    from docrag.observability.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(_settings(data_dir).log_format)
     with _runtime(data_dir) as rt:
         workers = rt.worker(concurrency)
         typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -10,9 +11,11 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docrag.observability.http_metrics import UNMATCHED_ROUTE, http_metrics
+from docrag.observability.logs import ACCESS_LOGGER
 from docrag.observability.request_id import HEADER, accept_request_id, current_request_id
 
 _HEADER_BYTES = HEADER.encode("ascii")
+_access = logging.getLogger(ACCESS_LOGGER)
 
 
 def _template(route: Any) -> str | None:
@@ -76,7 +79,18 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             # Routing stores the matched route in the scope; read it once the app has run.
-            self.metrics.observe(
-                route_template(scope), scope.get("method", ""), status, time.perf_counter() - started
-            )
+            seconds = time.perf_counter() - started
+            route = route_template(scope)
+            self.metrics.observe(route, scope.get("method", ""), status, seconds)
+            if _access.isEnabledFor(logging.INFO):
+                principal = scope.get("state", {}).get("principal")
+                fields = {
+                    "request_id": request_id,
+                    "tenant": str(principal.tenant_id) if principal is not None else None,
+                    "route": route,
+                    "method": scope.get("method", ""),
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                }
+                _access.info("%s %s %s", fields["method"], route, status, extra=fields)
             current_request_id.reset(token)
