@@ -114,14 +114,13 @@ class ScrapeGauges(Collector):
                 value=queue["oldest"],
             ),
         ]
-        if fleet.last_age_seconds is not None:
-            families.append(
-                GaugeMetricFamily(
-                    "docrag_worker_last_heartbeat_seconds",
-                    "Seconds since the newest heartbeat of any worker process",
-                    value=fleet.last_age_seconds,
-                )
+        families.append(
+            GaugeMetricFamily(
+                "docrag_worker_last_heartbeat_timestamp_seconds",
+                "Unix time of the newest heartbeat of any registered worker process (0 when none)",
+                value=fleet.last_seen,
             )
+        )
         if last_backup is not None:
             families.append(
                 GaugeMetricFamily(

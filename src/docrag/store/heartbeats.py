@@ -18,8 +18,8 @@ _PRUNE_AFTER_SECONDS = 86400.0
 class Fleet:
     #: Worker processes seen within the freshness window.
     live: int
-    #: Seconds since the newest heartbeat of any worker; None when no worker ever beat.
-    last_age_seconds: float | None
+    #: Unix time of the newest heartbeat of any registered worker; 0 when none is registered.
+    last_seen: float
 
 
 class WorkerHeartbeats:
@@ -43,12 +43,12 @@ class WorkerHeartbeats:
             conn.execute("DELETE FROM worker_heartbeats WHERE worker_id = %s", (worker_id,))
 
     def fleet(self, fresh_seconds: float) -> Fleet:
-        """Workers seen within ``fresh_seconds``, and the age of the newest heartbeat."""
+        """Workers seen within ``fresh_seconds``, and when the newest heartbeat came."""
         with self._store.connection() as conn:
             row = conn.execute(
                 "SELECT count(*) FILTER (WHERE seen_at >= now() - make_interval(secs => %s::float8)) AS live,"
-                " extract(epoch FROM now() - max(seen_at))::float8 AS age FROM worker_heartbeats",
+                " coalesce(extract(epoch FROM max(seen_at)), 0)::float8 AS last FROM worker_heartbeats",
                 (fresh_seconds,),
             ).fetchone()
         assert row is not None
-        return Fleet(live=int(row["live"]), last_age_seconds=row["age"])
+        return Fleet(live=int(row["live"]), last_seen=float(row["last"]))
