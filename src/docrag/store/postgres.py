@@ -21,7 +21,6 @@ from psycopg_pool import ConnectionPool
 
 from docrag.domain import Collection, DocumentInfo, Hit, ParsedDocument, Principal, StoredChunk
 from docrag.errors import Conflict, NotFound, Unavailable
-from docrag.store.migrate import migrate
 
 _log = logging.getLogger(__name__)
 
@@ -50,16 +49,6 @@ _INDEX_LOCK_ID = 0x646F6369  # "doci": one embedding-index builder at a time
 
 def embedding_index_name(dim: int) -> str:
     return f"chunks_embedding_{int(dim)}_idx"
-
-
-def embedding_index_sql(dim: int) -> str:
-    """The partial HNSW index over the ``dim``-dimensional vectors (migration 0003 explains)."""
-    d = int(dim)
-    return (
-        f"CREATE INDEX IF NOT EXISTS {embedding_index_name(d)} ON chunks"
-        f" USING hnsw ((embedding::vector({d})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        f" WHERE vector_dims(embedding) = {d}"
-    )
 
 
 def dense_sql(dim: int) -> str:
@@ -117,10 +106,10 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 class Store:
+    """Over a migrated database (store/roles.py's ``open_database`` migrates it as its owner)."""
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
-        with psycopg.connect(url) as conn:
-            migrate(conn)
         self._pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
         )
@@ -227,7 +216,8 @@ class Store:
                     with conn.transaction():
                         # One builder at a time: two concurrent CREATE INDEX IF NOT EXISTS can collide.
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INDEX_LOCK_ID,))
-                        conn.execute(embedding_index_sql(dim))
+                        # Built by its owner (migration 0070): the service's role owns no table.
+                        conn.execute("SELECT docrag_ensure_embedding_index(%s)", (dim,))
                     _log.info("built %s", name)
         self._indexed_dims.add(dim)
 
