@@ -101,7 +101,7 @@ def test_an_embedded_data_dir_from_before_roles_is_handed_to_the_owner(tmp_path:
     rt = Runtime.open(Settings(data_dir=data, database_url=None))
     try:
         assert_least_privilege(rt.store.url, OWNER_ROLE)
-        with rt.store.connection() as conn:
+        with rt.store.connection(rt.store.ALL_TENANTS) as conn:
             names = [r["name"] for r in conn.execute("SELECT name FROM tenants ORDER BY name").fetchall()]
         assert "from-before" in names
     finally:
