@@ -113,6 +113,8 @@ def external(admin_url: str) -> Iterator[tuple[str, str, str]]:
     """A database on the test server owned by a fresh owner role, with pgvector (made by the
     superuser, as an operator would), and a fresh login role for the service: (owner URL,
     service URL, owner role)."""
+    if os.environ.get("DOCRAG_TEST_DATABASE_URL"):
+        pytest.skip("needs a server whose roles log in without passwords (the embedded one)")
     tag = uuid.uuid4().hex[:8]
     owner, app, name = f"own_{tag}", f"app_{tag}", f"docrag_roles_{tag}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -181,6 +183,9 @@ def test_two_urls_refuse_to_serve_as_a_privileged_role(external: tuple[str, str,
         open_database(Settings(database_owner_url=owner_url))
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("DOCRAG_TEST_DATABASE_URL")), reason="the embedded server's superuser"
+)
 def test_one_privileged_url_still_works_and_warns(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -189,3 +194,20 @@ def test_one_privileged_url_still_works_and_warns(
     assert database.url == database_url and database.embedded is None
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("superuser" in m and "DOCRAG_DATABASE_OWNER_URL" in m for m in warned), warned
+
+
+def test_docrag_migrate_on_the_embedded_server_migrates_as_the_owner(tmp_path: Path) -> None:
+    done = run_migrate(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "applied migrations" in done.stdout
+    server = EmbeddedPostgres(tmp_path / "data")
+    superuser_url = server.start()
+    try:
+        assert set(table_owners(superuser_url).values()) == {OWNER_ROLE}
+        assert_least_privilege(with_user(superuser_url, APP_ROLE), OWNER_ROLE)
+        with psycopg.connect(with_user(superuser_url, APP_ROLE)) as conn:  # the owner's grant reached it
+            assert conn.execute(
+                "SELECT has_function_privilege('docrag_ensure_embedding_index(integer)', 'EXECUTE')"
+            ).fetchone() == (True,)
+    finally:
+        server.stop()

@@ -207,13 +207,21 @@ def grant_service(owner: psycopg.Connection[Any], role: str) -> None:
         "GRANT USAGE ON SCHEMA {schema} TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
-        "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA {schema} TO {role}",
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema}"
         " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT EXECUTE ON ROUTINES TO {role}",
     ):
         owner.execute(sql.SQL(statement).format(**ident))
+    # Its own routines only: ON ALL ROUTINES would also name pgvector's (the superuser's), and
+    # the server warns once for each it may not grant.
+    owned = owner.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proowner = current_user::regrole",
+        (_SCHEMA,),
+    ).fetchall()
+    for (signature,) in owned:  # the catalog's own quoted regprocedure text
+        owner.execute(sql.SQL("GRANT EXECUTE ON ROUTINE {} TO {role}").format(sql.SQL(signature), **ident))
 
 
 def privilege_problems(conn: psycopg.Connection[Any]) -> list[str]:
