@@ -110,7 +110,7 @@ class Words:
     """The vocabulary with Zipf sampling, over all words (text) or the non-stopwords (queries)."""
 
     def __init__(self, rng: np.random.Generator) -> None:
-        path = resources.files("docrag.providers") / "assets" / "minilm-tokenizer.json"
+        path = resources.files("docrag.text") / "assets" / "minilm-tokenizer.json"
         vocab: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
         ordered = sorted(vocab, key=vocab.__getitem__)
         self.words = [w for w in ordered if w.isascii() and w.isalpha() and (len(w) > 1 or w in "ai")]
