@@ -131,7 +131,7 @@ def wait_indexed(rt: Runtime, collection: Collection, total: int, started: float
     """Seconds from ``started`` until ``total`` documents are final; logs progress."""
     last = 0.0
     while True:
-        with rt.store.connection() as conn:
+        with rt.store.connection(collection.tenant_id) as conn:
             row = conn.execute(
                 "SELECT count(*) FILTER (WHERE status IN ('indexed', 'failed')) AS done,"
                 " count(*) FILTER (WHERE status = 'failed') AS failed FROM documents"
@@ -166,7 +166,7 @@ def run(
             submit(rt.jobs, rt.ingestor, collection, Upload(data, name))
         enqueued = time.monotonic() - started
         seconds = wait_indexed(rt, collection, len(docs), started)
-        with rt.store.connection() as conn:
+        with rt.store.connection(collection.tenant_id) as conn:
             row = conn.execute(
                 "SELECT count(*) AS chunks FROM chunks WHERE collection_id = %s",
                 (collection.id,),

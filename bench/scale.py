@@ -110,7 +110,7 @@ class Words:
     """The vocabulary with Zipf sampling, over all words (text) or the non-stopwords (queries)."""
 
     def __init__(self, rng: np.random.Generator) -> None:
-        path = resources.files("docrag.providers") / "assets" / "minilm-tokenizer.json"
+        path = resources.files("docrag.text") / "assets" / "minilm-tokenizer.json"
         vocab: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
         ordered = sorted(vocab, key=vocab.__getitem__)
         self.words = [w for w in ordered if w.isascii() and w.isalpha() and (len(w) > 1 or w in "ai")]
@@ -288,7 +288,7 @@ def prewarm(runtime: Runtime) -> float | None:
     its B-trees and the documents table into the OS page cache, then the chunks heap and the HNSW
     indexes into shared_buffers (pg_prewarm). Returns the MB read."""
     try:
-        with psycopg.connect(runtime.store.url, autocommit=True) as conn:
+        with psycopg.connect(admin_url(runtime), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
             hnsw = [
                 str(r[0])
@@ -313,6 +313,12 @@ def prewarm(runtime: Runtime) -> float | None:
         log(f"no prewarm: {exc}")
         return None
     return round(blocks * 8 / 1024, 1)
+
+
+def admin_url(runtime: Runtime) -> str:
+    """The embedded server's superuser: the load, its index builds and server settings are
+    DDL, which the service's own role (store/roles.py) may not run."""
+    return runtime.embedded.url("docrag") if runtime.embedded is not None else runtime.store.url
 
 
 def server_setting(conn: psycopg.Connection[Any], name: str, value: str | None) -> bool:
@@ -387,7 +393,7 @@ def load(runtime: Runtime, lay: Layout, n_chunks: int, args: argparse.Namespace)
     one_pct_topics = topics[[i for i, s in enumerate(scopes) if s is lay.one_pct]]
     np.savez(args.data_dir / META_FILE, centres=centres, one_pct_topics=one_pct_topics, chunks=n_chunks)
 
-    with psycopg.connect(runtime.store.url) as conn:
+    with psycopg.connect(admin_url(runtime)) as conn:
         register_vector(conn)
         conn.execute("SET synchronous_commit = off")
         definitions = hnsw_definitions(conn, args.data_dir / INDEX_FILE)
@@ -459,7 +465,7 @@ def load(runtime: Runtime, lay: Layout, n_chunks: int, args: argparse.Namespace)
         conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
         conn.execute(f"SET max_parallel_maintenance_workers = {int(args.build_workers)}")
         pg = PgMemory(runtime)
-        with pg.peak() as peak, _build_progress(runtime.store.url):
+        with pg.peak() as peak, _build_progress(admin_url(runtime)):
             b0 = time.perf_counter()
             for definition in definitions:
                 conn.execute(definition)
@@ -685,7 +691,7 @@ def recall(runtime: Runtime, scope: Scope, n: int) -> dict[str, Any]:
     meta = np.load(runtime.settings.resolved_data_dir() / META_FILE)
     centres: Vec = meta["centres"]
     rng = np.random.default_rng(SEED + 2)
-    with runtime.store.connection() as conn:
+    with runtime.store.connection(scope.tenant_id) as conn:
         rows = conn.execute(
             "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND collection_id = %s",
             (scope.tenant_id, scope.collection_id),
@@ -765,7 +771,7 @@ def dense_query(dim: int) -> str:
 
 
 def _dense_hnsw(runtime: Runtime, scope: Scope, vector: Vec, ef: int, limit: int) -> list[tuple[int, float]]:
-    with runtime.store.connection() as conn, conn.transaction():
+    with runtime.store.connection(scope.tenant_id) as conn, conn.transaction():
         conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
         conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         conn.execute("SET LOCAL enable_sort = off")
@@ -782,7 +788,7 @@ def _array(value: Any) -> Vec:
 
 
 def _plan(runtime: Runtime, scope: Scope, vector: Vec, ef: int, *, hnsw: bool) -> list[str]:
-    with runtime.store.connection() as conn, conn.transaction():
+    with runtime.store.connection(scope.tenant_id) as conn, conn.transaction():
         conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
         conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         if hnsw:
@@ -925,7 +931,7 @@ def main() -> None:
     if runtime.embedded is not None:
         # shared_buffers of our own server: --shared-buffers, else PostgreSQL's default (a
         # restart applies it), so a data dir reused with --skip-load measures what was asked.
-        with psycopg.connect(runtime.store.url) as conn:
+        with psycopg.connect(admin_url(runtime)) as conn:
             restart = server_setting(conn, "shared_buffers", args.shared_buffers)
         if restart:
             log(f"restarting PostgreSQL for shared_buffers = {args.shared_buffers or 'default'}")

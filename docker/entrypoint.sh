@@ -5,7 +5,7 @@
 set -eu
 
 # DOCRAG_DATABASE_URL_FILE=/run/secrets/db_url -> DOCRAG_DATABASE_URL=<file contents>
-for var in DOCRAG_DATABASE_URL DOCRAG_REDIS_URL DOCRAG_LLM_API_KEY; do
+for var in DOCRAG_DATABASE_URL DOCRAG_DATABASE_OWNER_URL DOCRAG_REDIS_URL DOCRAG_LLM_API_KEY; do
     file_var="${var}_FILE"
     eval "file=\${$file_var:-}"
     if [ -n "$file" ]; then

@@ -21,6 +21,7 @@ from docrag.api.app import create_app
 from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
+from docrag.store.roles import with_user
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -73,9 +74,30 @@ def database_url(admin_url: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+SERVICE_ROLE = "docrag_test_app"  # the module runtimes' role: owns nothing, bound by row security
+
+
+@pytest.fixture(scope="session")
+def service_role(admin_url: str) -> str | None:
+    """On the embedded test server, a login role that is neither superuser, owner nor BYPASSRLS
+    (store/roles.py); None on DOCRAG_TEST_DATABASE_URL's server, whose roles are its operator's."""
+    if os.environ.get("DOCRAG_TEST_DATABASE_URL"):
+        return None
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SERVICE_ROLE,)).fetchone() is None:
+            conn.execute(f'CREATE ROLE "{SERVICE_ROLE}" LOGIN')
+    return SERVICE_ROLE
+
+
 @pytest.fixture(scope="module")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, pool_max_size=8)
+def settings(database_url: str, service_role: str | None) -> Settings:
+    """The module's runtime migrates as the database's owner (the fixture's superuser) and
+    serves as the service role, as a deployment with DOCRAG_DATABASE_OWNER_URL does."""
+    if service_role is None:
+        return Settings(database_url=database_url, pool_max_size=8)
+    return Settings(
+        database_url=with_user(database_url, service_role), database_owner_url=database_url, pool_max_size=8
+    )
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,9 @@ COMPONENTS = {"database", "vector_index", "embedding_model", "redis", "workers",
 
 
 @pytest.fixture(scope="module")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, pool_max_size=4, job_lease_seconds=3.0)
+def settings(settings: Settings) -> Settings:
+    # conftest's settings (the service role under row security), with:
+    return settings.model_copy(update={"pool_max_size": 4, "job_lease_seconds": 3.0})
 
 
 def check(url: str, key: str | None = None, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from docrag.observability.logs import RequestContext, formatter
+from docrag.settings import Settings
 
 FIELDS = {"time", "level", "request_id", "tenant", "route", "status", "duration_ms"}
 
@@ -25,7 +26,7 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_full_flow_logs_json_and_no_secrets(database_url: str, admin_key: str, tmp_path: Path) -> None:
+def test_a_full_flow_logs_json_and_no_secrets(settings: Settings, admin_key: str, tmp_path: Path) -> None:
     canary = f"zebracanary{uuid.uuid4().hex[:12]}"
     question = f"Which colour is the {canary} quartzwhistle lantern?"
     bad_key = "drg_" + uuid.uuid4().hex
@@ -33,7 +34,9 @@ def test_a_full_flow_logs_json_and_no_secrets(database_url: str, admin_key: str,
     log = tmp_path / "server.log"
     env = {
         **os.environ,
-        "DOCRAG_DATABASE_URL": database_url,
+        # As the module's runtime: the service role, migrations as the owner.
+        "DOCRAG_DATABASE_URL": settings.database_url or "",
+        **({"DOCRAG_DATABASE_OWNER_URL": settings.database_owner_url} if settings.database_owner_url else {}),
         "DOCRAG_DATA_DIR": str(tmp_path / "data"),
         "DOCRAG_LOG_FORMAT": "json",
         "DOCRAG_POOL_MAX_SIZE": "4",

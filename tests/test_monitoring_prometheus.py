@@ -28,9 +28,12 @@ DASHBOARDS = MONITORING / "grafana" / "dashboards"
 
 
 @pytest.fixture(scope="module")
-def settings(database_url: str) -> Settings:
+def settings(settings: Settings) -> Settings:
     # No in-process worker: the test runs (and stops) the only one; lease 3 s, a beat a second.
-    return Settings(database_url=database_url, pool_max_size=4, inprocess_worker=False, job_lease_seconds=3.0)
+    # conftest's settings (the service role under row security), with:
+    return settings.model_copy(
+        update={"pool_max_size": 4, "inprocess_worker": False, "job_lease_seconds": 3.0}
+    )
 
 
 def _port() -> int:

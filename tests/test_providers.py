@@ -593,7 +593,7 @@ def test_runtime_on_the_http_embedder_ingests_and_searches(
     assert all(h.rerank_score is not None for h in hits)  # the TEI reranker ordered them
     assert [h.rerank_score for h in hits] == sorted((h.rerank_score or 0.0 for h in hits), reverse=True)
     assert any(path == "/rerank" for path, _ in model_server.requests)
-    with rt.store.connection() as conn:
+    with rt.store.connection(rt.default_tenant) as conn:
         dims = conn.execute(
             "SELECT DISTINCT vector_dims(embedding) AS d FROM chunks WHERE collection_id = %s", (coll.id,)
         ).fetchall()
@@ -605,7 +605,7 @@ def test_runtime_on_the_http_embedder_ingests_and_searches(
 def _plan(rt: Runtime, dim: int) -> str:
     vector = np.ones(dim, dtype=np.float32)
     coll = rt.collection(rt.default_tenant, f"plan-{dim}", create=True)
-    with rt.store.connection() as conn, conn.transaction():
+    with rt.store.connection(rt.default_tenant) as conn, conn.transaction():
         conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         conn.execute("SET LOCAL enable_sort = off")  # tiny tables: make the planner show it can use the index
         rows = conn.execute(
@@ -666,7 +666,7 @@ def test_the_database_refuses_a_vector_of_another_dimension(
     runtime: Runtime, minilm_collection: Collection
 ) -> None:
     coll = minilm_collection
-    with runtime.store.connection() as conn:
+    with runtime.store.connection(coll.tenant_id) as conn:
         doc = conn.execute("SELECT id FROM documents WHERE collection_id = %s LIMIT 1", (coll.id,)).fetchone()
         assert doc is not None
         with pytest.raises(psycopg.errors.CheckViolation, match="16 dimension embedding"):
@@ -722,7 +722,7 @@ def test_the_api_answers_409_for_another_models_collection(
 
 
 def _dims(rt: Runtime, coll: Collection) -> list[tuple[int | None, int | None]]:
-    with rt.store.connection() as conn:
+    with rt.store.connection(coll.tenant_id) as conn:
         rows = conn.execute(
             "SELECT DISTINCT vector_dims(embedding) AS d, vector_dims(embedding_next) AS n FROM chunks"
             " WHERE collection_id = %s",

@@ -22,9 +22,10 @@ QUESTION = "What did the Brightwater lighthouse lamp burn until 1904?"
 
 
 @pytest.fixture(scope="module")
-def settings(database_url: str) -> Settings:
+def settings(settings: Settings) -> Settings:
     # The in-process worker runs (default); lease 3 s so heartbeats come every second.
-    return Settings(database_url=database_url, pool_max_size=4, job_lease_seconds=3.0)
+    # conftest's settings (the service role under row security), with:
+    return settings.model_copy(update={"pool_max_size": 4, "job_lease_seconds": 3.0})
 
 
 def test_jobs_stages_and_models_are_counted(client: httpx.Client, anon: httpx.Client) -> None:

@@ -37,6 +37,7 @@ from docrag.store.embedded import EmbeddedPostgres
 from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
+from docrag.store.roles import open_database
 
 _log = logging.getLogger(__name__)
 
@@ -69,13 +70,11 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
-        embedded = None
-        url = settings.database_url
-        if not url:
-            embedded = EmbeddedPostgres(settings.resolved_data_dir())
-            url = embedded.start()
+        # Migrated as the schema's owner; the store's pool connects as a role that owns nothing.
+        database = open_database(settings)
+        embedded = database.embedded
         try:
-            store = Store(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+            store = Store(database.url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
         except Exception:
             if embedded is not None:
                 embedded.stop()

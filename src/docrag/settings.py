@@ -14,8 +14,13 @@ class Settings(BaseSettings):
 
     #: Where the embedded PostgreSQL keeps its data (and anything else DocRAG stores locally).
     data_dir: Path = Path("./data")
-    #: Use this PostgreSQL server (with pgvector) instead of the embedded one.
+    #: Use this PostgreSQL server (with pgvector) instead of the embedded one. The service connects
+    #: as this URL's role, which should own nothing and be neither superuser nor BYPASSRLS.
     database_url: str | None = None
+    #: The role that owns the schema and runs migrations (``docrag migrate`` and at start); when set,
+    #: DocRAG grants DATABASE_URL's role what it needs and refuses to serve as a privileged role.
+    #: Unset: migrations run with DATABASE_URL (a warning is logged if it is privileged).
+    database_owner_url: str | None = None
     pool_min_size: int = Field(default=1, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
 

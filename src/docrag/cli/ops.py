@@ -14,30 +14,24 @@ def migrate_command(
         Path | None, typer.Option("--data-dir", help="Embedded PostgreSQL folder (default ./data)")
     ] = None,
 ) -> None:
-    """Apply pending schema migrations and exit (expand-only: older API versions keep working)."""
-    import psycopg
+    """Apply pending schema migrations and exit (expand-only: older API versions keep working).
 
+    They run as DOCRAG_DATABASE_OWNER_URL's role when it is set (else DOCRAG_DATABASE_URL's);
+    with both set, the owner also grants DOCRAG_DATABASE_URL's role its rights on the rows."""
+    from docrag.errors import Unavailable
     from docrag.settings import Settings
-    from docrag.store.embedded import EmbeddedPostgres
-    from docrag.store.migrate import migrate
+    from docrag.store.roles import open_database
 
     settings = Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    embedded = None
-    url = settings.database_url
-    if not url:
-        embedded = EmbeddedPostgres(settings.resolved_data_dir())
-        url = embedded.start()
     try:
-        with psycopg.connect(url) as conn:
-            applied = migrate(conn)
-    except psycopg.OperationalError as exc:
+        database = open_database(settings, serve=False)
+    except Unavailable as exc:
         typer.echo(f"error [database_unavailable]: {exc}", err=True)
         raise typer.Exit(2) from exc
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    database.stop()
+    applied = database.applied
     typer.echo(f"applied migrations: {applied}" if applied else "schema up to date")
 
 

@@ -102,7 +102,8 @@ class HealthCheck:
         return Health(overall(components), score_of(components), components)
 
     def _one(self, sql: str) -> dict[str, Any]:
-        with self._store.connection() as conn:
+        # Every tenant's rows: the queue and the backups are the deployment's, not one tenant's.
+        with self._store.connection(self._store.ALL_TENANTS) as conn:
             row = conn.execute(sql).fetchone()
         assert row is not None
         return row

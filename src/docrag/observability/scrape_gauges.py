@@ -93,7 +93,7 @@ class ScrapeGauges(Collector):
 
     def _from_database(self) -> Iterator[Metric]:
         assert self.store is not None
-        with self.store.connection() as conn:
+        with self.store.connection(self.store.ALL_TENANTS) as conn:
             queue = conn.execute(_QUEUE_SQL).fetchone()
             backups = conn.execute(_BACKUP_TABLE_SQL).fetchone()
             last_backup = conn.execute(_BACKUP_SQL).fetchone() if backups and backups["present"] else None

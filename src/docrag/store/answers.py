@@ -46,7 +46,7 @@ class AnswerStore:
     # -- conversations -------------------------------------------------------------------
 
     def create_conversation(self, tenant_id: UUID, title: str | None) -> Conversation:
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             row = conn.execute(
                 "INSERT INTO conversations (tenant_id, title) VALUES (%s, %s)"
                 " RETURNING id, title, created_at, updated_at",
@@ -57,7 +57,7 @@ class AnswerStore:
 
     def conversation(self, tenant_id: UUID, conversation_id: UUID) -> Conversation:
         """The conversation with every turn, oldest first."""
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             row = conn.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations"
                 " WHERE tenant_id = %s AND id = %s",
@@ -74,7 +74,7 @@ class AnswerStore:
 
     def history(self, tenant_id: UUID, conversation_id: UUID, turns: int) -> list[StoredAnswer]:
         """The last ``turns`` turns, oldest first."""
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             found = conn.execute(
                 "SELECT 1 FROM conversations WHERE tenant_id = %s AND id = %s", (tenant_id, conversation_id)
             ).fetchone()
@@ -109,7 +109,7 @@ class AnswerStore:
             list(collections),
             Jsonb([sentence_record(s) for s in answer.sentences]),
         )
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(tenant_id) as conn, conn.transaction():
             turn = None
             if conversation_id is not None:
                 # The row lock orders concurrent asks in one conversation: turns stay 1, 2, 3...
@@ -136,7 +136,7 @@ class AnswerStore:
         return _answer(row)
 
     def get(self, tenant_id: UUID, answer_id: UUID) -> StoredAnswer:
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             row = conn.execute(
                 f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE tenant_id = %s AND id = %s",
                 (tenant_id, answer_id),
@@ -151,7 +151,7 @@ class AnswerStore:
         self, tenant_id: UUID, answer_id: UUID, key_id: UUID, rating: Rating, comment: str | None
     ) -> Feedback:
         """Record (or replace) this key's rating of the answer."""
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             row = conn.execute(
                 "INSERT INTO feedback (tenant_id, answer_id, key_id, rating, comment)"
                 " SELECT a.tenant_id, a.id, %s, %s, %s FROM answers a WHERE a.tenant_id = %s AND a.id = %s"
@@ -172,7 +172,7 @@ class AnswerStore:
         )
 
     def summary(self, tenant_id: UUID) -> FeedbackSummary:
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             row = conn.execute(
                 "SELECT (SELECT count(*) FROM answers WHERE tenant_id = %(t)s) AS answers,"
                 " count(DISTINCT answer_id) AS rated,"

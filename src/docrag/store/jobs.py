@@ -72,7 +72,7 @@ class JobStore:
         queued again with these bytes.
         """
         tenant = collection.tenant_id
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(tenant) as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
                 " size_bytes, text) VALUES (%s, %s, %s, %s, %s, %s, %s, '')"
@@ -125,7 +125,7 @@ class JobStore:
         :raises NotFound: when the document is not the caller's tenant's.
         :raises DuplicateDocument: when the bytes are another document's in the same collection.
         """
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(tenant_id) as conn, conn.transaction():
             row = conn.execute(
                 f"SELECT {DOC_COLUMNS}, content_hash AS digest FROM documents"
                 " WHERE tenant_id = %s AND id = %s FOR UPDATE",
@@ -173,7 +173,7 @@ class JobStore:
         conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
 
     def documents(self, tenant_id: UUID, document_ids: Sequence[UUID]) -> list[DocumentInfo]:
-        with self._store.connection() as conn:
+        with self._store.connection(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(document_ids)),
@@ -188,7 +188,7 @@ class JobStore:
             "state = 'running' AND lease_until < now() ORDER BY lease_until",
             "state = 'queued' AND run_after <= now() ORDER BY run_after, id",
         ):
-            with self._store.connection() as conn, conn.transaction():
+            with self._store.connection(self._store.ALL_TENANTS) as conn, conn.transaction():
                 row = conn.execute(
                     "UPDATE jobs j SET state = 'running', worker_id = %s, attempts = j.attempts + 1,"
                     " lease_until = now() + make_interval(secs => %s::float8), updated_at = now()"
@@ -208,7 +208,7 @@ class JobStore:
         return None
 
     def upload(self, job: Job) -> StoredUpload | None:
-        with self._store.connection() as conn:
+        with self._store.connection(job.tenant_id) as conn:
             row = conn.execute(
                 "SELECT u.data, u.title, coalesce(u.filename, d.filename) AS filename FROM uploads u"
                 " JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
@@ -221,7 +221,7 @@ class JobStore:
         """The served version's vectors, keyed by (embedded text, sentence spans as offsets into
         that text), when this worker's model built them: a new version reuses them for every
         chunk whose text did not change instead of embedding it again."""
-        with self._store.connection() as conn:
+        with self._store.connection(job.tenant_id) as conn:
             rows = conn.execute(
                 "SELECT c.content, c.start_offset, c.end_offset, c.body, c.sentence_spans,"
                 " c.embedding, c.sentence_vectors FROM chunks c"
@@ -240,7 +240,7 @@ class JobStore:
 
     def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]:
         """Extend the leases of the jobs these workers hold; :returns: the ids still held."""
-        with self._store.connection() as conn:
+        with self._store.connection(self._store.ALL_TENANTS) as conn:
             rows = conn.execute(
                 "UPDATE jobs SET lease_until = now() + make_interval(secs => %s::float8), updated_at = now()"
                 " WHERE worker_id = ANY(%s) AND state = 'running' RETURNING id",
@@ -250,7 +250,7 @@ class JobStore:
 
     def progress(self, job: Job, status: str, progress: float) -> bool:
         """Show the document's stage and progress; :returns: False when the job is no longer ours."""
-        with self._store.connection() as conn:
+        with self._store.connection(job.tenant_id) as conn:
             row = conn.execute(
                 "UPDATE documents d SET status = %(status)s, progress = %(progress)s, updated_at = now()"
                 f" FROM jobs j WHERE {_OWNED} AND d.id = j.document_id RETURNING d.id",
@@ -281,7 +281,7 @@ class JobStore:
             got the same bytes (the job fails with that reason).
         """
         try:
-            with self._store.connection() as conn, conn.transaction():
+            with self._store.connection(job.tenant_id) as conn, conn.transaction():
                 self._final_write(conn, job, title, parsed, chunks, embedded)
         except _NotOurs:
             return False
@@ -350,7 +350,7 @@ class JobStore:
 
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(job.tenant_id) as conn, conn.transaction():
             _lock_document(conn, job)
             if not _finish_job(conn, job, "failed", f"{code}: {message}"):
                 return False
@@ -371,7 +371,7 @@ class JobStore:
         return self._requeue(job, error=None, delay_seconds=0.0, refund=True)
 
     def _requeue(self, job: Job, *, error: str | None, delay_seconds: float, refund: bool) -> bool:
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(job.tenant_id) as conn, conn.transaction():
             _lock_document(conn, job)
             row = conn.execute(
                 "UPDATE jobs j SET state = 'queued', worker_id = NULL, lease_until = NULL,"

@@ -33,11 +33,15 @@ def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
     try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # Only when missing: the service's role may not create tables, and with nothing pending it
+        # needs to read this one only (store/roles.py).
+        found = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+        if found is None or found[0] is None:
+            conn.execute(
+                "CREATE TABLE schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
         for version, name, sql in available():
             if version in done:

@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from docrag.domain import Collection, DocumentInfo, Hit, ParsedDocument, Principal, StoredChunk
 from docrag.errors import Conflict, NotFound, Unavailable
-from docrag.store.migrate import migrate
+from docrag.store.tenancy import ALL_TENANTS, scope_to
 
 _log = logging.getLogger(__name__)
 
@@ -50,16 +50,6 @@ _INDEX_LOCK_ID = 0x646F6369  # "doci": one embedding-index builder at a time
 
 def embedding_index_name(dim: int) -> str:
     return f"chunks_embedding_{int(dim)}_idx"
-
-
-def embedding_index_sql(dim: int) -> str:
-    """The partial HNSW index over the ``dim``-dimensional vectors (migration 0003 explains)."""
-    d = int(dim)
-    return (
-        f"CREATE INDEX IF NOT EXISTS {embedding_index_name(d)} ON chunks"
-        f" USING hnsw ((embedding::vector({d})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        f" WHERE vector_dims(embedding) = {d}"
-    )
 
 
 def dense_sql(dim: int) -> str:
@@ -117,10 +107,12 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 class Store:
+    """Over a migrated database (store/roles.py's ``open_database`` migrates it as its owner)."""
+
+    ALL_TENANTS = ALL_TENANTS
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
-        with psycopg.connect(url) as conn:
-            migrate(conn)
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
         )
@@ -130,17 +122,18 @@ class Store:
         self.pool.close()
 
     @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    def _conn(self, tenant: object = None) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         try:
             with self.pool.connection() as conn:
                 conn.row_factory = dict_row
+                scope_to(conn, tenant)  # row security's tenant for this checkout (store/tenancy.py)
                 yield conn
         except psycopg.OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
 
-    def connection(self) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
-        """A pooled connection with dict rows, for the other store modules (store/jobs.py)."""
-        return self._conn()
+    def connection(self, tenant: object = None) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS')."""
+        return self._conn(tenant)
 
     def ping(self) -> None:
         with self._conn() as conn:
@@ -149,7 +142,7 @@ class Store:
     # -- tenants and keys ------------------------------------------------------------------
 
     def ensure_tenant(self, name: str) -> UUID:
-        with self._conn() as conn:
+        with self._conn(ALL_TENANTS) as conn:
             row = conn.execute(
                 "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name"
                 " RETURNING id",
@@ -159,12 +152,12 @@ class Store:
             return UUID(str(row["id"]))
 
     def count_api_keys(self) -> int:
-        with self._conn() as conn:
+        with self._conn(ALL_TENANTS) as conn:
             row = conn.execute("SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL").fetchone()
             return int(row["n"]) if row else 0
 
     def add_api_key(self, tenant_id: UUID, name: str, key: str, role: str) -> UUID:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             row = conn.execute(
                 "INSERT INTO api_keys (tenant_id, name, key_hash, role) VALUES (%s, %s, %s, %s) RETURNING id",
                 (tenant_id, name, hash_key(key), role),
@@ -173,7 +166,7 @@ class Store:
             return UUID(str(row["id"]))
 
     def principal_for_key(self, key: str) -> Principal | None:
-        with self._conn() as conn:
+        with self._conn(ALL_TENANTS) as conn:
             row = conn.execute(
                 "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
                 (hash_key(key),),
@@ -185,7 +178,7 @@ class Store:
     # -- collections -----------------------------------------------------------------------
 
     def create_collection(self, tenant_id: UUID, name: str, model_id: str, dim: int) -> Collection:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             try:
                 row = conn.execute(
                     "INSERT INTO collections (tenant_id, name, embedding_model, embedding_dim)"
@@ -199,7 +192,7 @@ class Store:
         return Collection(**row)
 
     def get_or_create_collection(self, tenant_id: UUID, name: str, model_id: str, dim: int) -> Collection:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             conn.execute(
                 "INSERT INTO collections (tenant_id, name, embedding_model, embedding_dim)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, name) DO NOTHING",
@@ -227,13 +220,14 @@ class Store:
                     with conn.transaction():
                         # One builder at a time: two concurrent CREATE INDEX IF NOT EXISTS can collide.
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INDEX_LOCK_ID,))
-                        conn.execute(embedding_index_sql(dim))
+                        # Built by its owner (migration 0070): the service's role owns no table.
+                        conn.execute("SELECT docrag_ensure_embedding_index(%s)", (dim,))
                     _log.info("built %s", name)
         self._indexed_dims.add(dim)
 
     def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]:
         """Model, dimension and content version of each of the caller's collections, in one read."""
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT id, name, embedding_model, embedding_dim, content_version FROM collections"
                 " WHERE tenant_id = %s AND id = ANY(%s) ORDER BY name",
@@ -245,7 +239,7 @@ class Store:
         ]
 
     def _collection_query(self, where: str, params: Sequence[object]) -> list[Collection]:
-        with self._conn() as conn:
+        with self._conn(params[0]) as conn:
             rows = conn.execute(
                 "SELECT c.id, c.tenant_id, c.name, c.embedding_model, c.embedding_dim,"
                 " (SELECT count(*) FROM documents d WHERE d.collection_id = c.id"
@@ -271,7 +265,7 @@ class Store:
         return found[0]
 
     def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             row = conn.execute(
                 "DELETE FROM collections WHERE tenant_id = %s AND id = %s RETURNING id",
                 (tenant_id, collection_id),
@@ -280,7 +274,7 @@ class Store:
             raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
 
     def content_versions(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> dict[UUID, int]:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT id, content_version FROM collections WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(collection_ids)),
@@ -292,7 +286,7 @@ class Store:
     def find_document_by_hash(
         self, tenant_id: UUID, collection_id: UUID, digest: bytes
     ) -> DocumentInfo | None:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             row = conn.execute(
                 f"SELECT {DOC_COLUMNS} FROM documents"
                 " WHERE tenant_id = %s AND collection_id = %s AND content_hash = %s",
@@ -318,7 +312,7 @@ class Store:
 
         :returns: the document and whether it is new (False: the same bytes were already stored).
         """
-        with self._conn() as conn, conn.transaction():
+        with self._conn(collection.tenant_id) as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
                 " size_bytes, page_count, text, page_starts, chunk_count, status, progress, version,"
@@ -355,7 +349,7 @@ class Store:
     def list_documents(
         self, tenant_id: UUID, collection_id: UUID, *, limit: int = 100, offset: int = 0
     ) -> list[DocumentInfo]:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND collection_id = %s"
                 " ORDER BY created_at, id LIMIT %s OFFSET %s",
@@ -364,7 +358,7 @@ class Store:
         return [document_info(row) for row in rows]
 
     def get_document(self, tenant_id: UUID, document_id: UUID) -> DocumentInfo:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             row = conn.execute(
                 f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s",
                 (tenant_id, document_id),
@@ -374,7 +368,7 @@ class Store:
         return document_info(row)
 
     def document_text(self, tenant_id: UUID, document_id: UUID) -> tuple[str, list[int]]:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             row = conn.execute(
                 "SELECT text, page_starts FROM documents WHERE tenant_id = %s AND id = %s",
                 (tenant_id, document_id),
@@ -388,7 +382,7 @@ class Store:
 
         :returns: the collection it was in.
         """
-        with self._conn() as conn, conn.transaction():
+        with self._conn(tenant_id) as conn, conn.transaction():
             row = conn.execute(
                 "SELECT collection_id FROM documents WHERE tenant_id = %s AND id = %s",
                 (tenant_id, document_id),
@@ -401,7 +395,7 @@ class Store:
         return UUID(str(row["collection_id"]))
 
     def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             if document_id is None:
                 row = conn.execute("SELECT count(*) AS n FROM chunks WHERE tenant_id = %s", (tenant_id,))
             else:
@@ -429,7 +423,7 @@ class Store:
         keep the result at ``limit`` rows even when the filter is selective. The query's
         dimension picks the partial HNSW index of that dimension (see :func:`dense_sql`).
         """
-        with self._conn() as conn, conn.transaction():
+        with self._conn(tenant_id) as conn, conn.transaction():
             # Transaction-local settings, in one round trip. plan_cache_mode: a prepared
             # statement would otherwise switch to one generic plan for every collection after a
             # few runs; the planner must see each scope's real size to choose between an exact
@@ -451,7 +445,7 @@ class Store:
     def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> LexicalCorpus:
         """The collection's content version and its chunks' ids, documents and texts, read in
         one snapshot."""
-        with self._conn() as conn, conn.transaction():
+        with self._conn(tenant_id) as conn, conn.transaction():
             version = snapshot_version(conn, tenant_id, collection_id)
             rows = conn.execute(
                 "SELECT id, document_id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s"
@@ -470,7 +464,7 @@ class Store:
     ) -> CollectionVectors:
         """The collection's content version and, if it holds at most ``max_chunks`` chunks, their
         ids and ``dim``-dimensional vectors scaled to unit length, read in one snapshot."""
-        with self._conn() as conn, conn.transaction():
+        with self._conn(tenant_id) as conn, conn.transaction():
             version = snapshot_version(conn, tenant_id, collection_id)
             counted = conn.execute(
                 "SELECT count(*) AS n FROM (SELECT 1 FROM chunks WHERE tenant_id = %s AND collection_id = %s"
@@ -502,7 +496,7 @@ class Store:
         """The vectors of the given chunks of the tenant (float32)."""
         if not chunk_ids:
             return {}
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(chunk_ids)),
@@ -513,7 +507,7 @@ class Store:
         """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
         if not chunk_ids:
             return {}
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT id, sentence_vectors FROM chunks"
                 " WHERE tenant_id = %s AND id = ANY(%s) AND sentence_vectors IS NOT NULL",
@@ -531,7 +525,7 @@ class Store:
         """
         if not scored:
             return []
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
@@ -551,7 +545,7 @@ class Store:
         self, tenant_id: UUID, chunk_ids: Sequence[int]
     ) -> dict[int, tuple[list[int], bytes | None, list[int]]]:
         """Per chunk: flattened sentence spans, float16 sentence vectors, the document's page starts."""
-        with self._conn() as conn:
+        with self._conn(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"

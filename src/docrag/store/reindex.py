@@ -45,7 +45,7 @@ class ReindexStore:
         """
         if collection.embedding_model == model_id and collection.embedding_dim == dim:
             raise InvalidRequest(f"collection {collection.name!r} already uses {model_id}")
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(collection.tenant_id) as conn, conn.transaction():
             row = conn.execute(
                 "SELECT next_embedding_model FROM collections WHERE tenant_id = %s AND id = %s FOR UPDATE",
                 (collection.tenant_id, collection.id),
@@ -72,7 +72,7 @@ class ReindexStore:
 
     def pending(self, collection: Collection, *, after: int, limit: int) -> list[PendingChunk]:
         """Chunks still without a new vector, in id order from ``after`` on."""
-        with self._store.connection() as conn:
+        with self._store.connection(collection.tenant_id) as conn:
             rows = conn.execute(
                 "SELECT id, content, body, start_offset, sentence_spans FROM chunks"
                 " WHERE tenant_id = %s AND collection_id = %s AND id > %s AND embedding_next IS NULL"
@@ -86,7 +86,7 @@ class ReindexStore:
         ``model_id`` was cancelled or replaced meanwhile."""
         # No lock on the collection row: workers take it before their chunks, and this takes
         # chunks only. A cancel racing this write can leave stray vectors, which begin() clears.
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(collection.tenant_id) as conn, conn.transaction():
             live = conn.execute(
                 "SELECT 1 FROM collections WHERE tenant_id = %s AND id = %s AND next_embedding_model = %s",
                 (collection.tenant_id, collection.id, model_id),
@@ -111,7 +111,7 @@ class ReindexStore:
         The collection row is locked first, so no worker can add a chunk in between (their
         final write updates the same row).
         """
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(collection.tenant_id) as conn, conn.transaction():
             row = conn.execute(
                 "SELECT next_embedding_dim FROM collections"
                 " WHERE tenant_id = %s AND id = %s AND next_embedding_model = %s FOR UPDATE",
@@ -147,7 +147,7 @@ class ReindexStore:
 
     def cancel(self, collection: Collection) -> None:
         """Drop a re-index under way and the vectors it wrote; the served ones never changed."""
-        with self._store.connection() as conn, conn.transaction():
+        with self._store.connection(collection.tenant_id) as conn, conn.transaction():
             conn.execute(
                 "UPDATE collections SET next_embedding_model = NULL, next_embedding_dim = NULL"
                 " WHERE tenant_id = %s AND id = %s",
