@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from docrag.api.app import create_app
+from docrag.observability.health import HealthCheck
+from docrag.services import Runtime
 from docrag.settings import Settings
+from docrag.store.postgres import Store
 from queue_helpers import sql
 from test_api import serve
 from test_observability import scrape, value
@@ -92,3 +96,18 @@ def test_a_dead_redis_degrades(settings: Settings, admin_key: str, database_url:
         report = check(url, admin_key)
         assert report.returncode == 1, report.stdout + report.stderr
         assert "DEGRADED" in report.stdout
+
+
+def test_a_database_that_does_not_answer_is_down_fast(settings: Settings, runtime: Runtime) -> None:
+    # A store whose pool is closed answers like an unreachable database (Unavailable).
+    store = Store(settings.database_url or "", min_size=1, max_size=1)
+    store.close()
+    started = time.monotonic()
+    health = HealthCheck(store, runtime.embedder, settings).run()
+    by_name = {c.name: c for c in health.components}
+    assert health.status == "down"
+    assert by_name["database"].status == "down" and by_name["embedding_model"].status == "ok"
+    assert by_name["queue"].detail == {"error": "database down"}
+    # database 0, vector index 0, model 20, workers 0, queue 0, disk 10, redis 5, backups 2.5 of 100
+    assert health.score == 37.5
+    assert time.monotonic() - started < 5
