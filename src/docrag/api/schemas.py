@@ -211,10 +211,14 @@ class AskOut(BaseModel):
     generator: str
     sentences: list[SentenceOut]
     passages: list[HitOut]
+    source_deleted: bool = Field(
+        description="Text it cited was deleted while it was being answered: nothing of it is shown"
+    )
 
     @classmethod
     def of(cls, asked: Asked) -> AskOut:
         a, stored = asked.answer, asked.stored
+        gone = stored.source_deleted
         return cls(
             answer_id=stored.id,
             conversation_id=stored.conversation_id,
@@ -222,11 +226,12 @@ class AskOut(BaseModel):
             question=stored.question,
             resolved_question=stored.resolved_question,
             answered=a.answered,
-            answer=a.text,
+            answer=stored.answer if gone else a.text,
             reason=a.reason,
             generator=a.generator,
             sentences=[SentenceOut.model_validate(r) for r in stored.sentences],
-            passages=[HitOut.of(h) for h in a.passages],
+            passages=[] if gone else [HitOut.of(h) for h in a.passages],
+            source_deleted=gone,
         )
 
 
@@ -245,6 +250,9 @@ class StoredAnswerOut(BaseModel):
     collections: list[str]
     sentences: list[SentenceOut]
     created_at: str
+    source_deleted: bool = Field(
+        description="Text this answer cited was deleted since: its answer and sentences are removed"
+    )
 
     @classmethod
     def of(cls, a: StoredAnswer) -> StoredAnswerOut:
@@ -261,6 +269,7 @@ class StoredAnswerOut(BaseModel):
             collections=list(a.collections),
             sentences=[SentenceOut.model_validate(r) for r in a.sentences],
             created_at=a.created_at,
+            source_deleted=a.source_deleted,
         )
 
 
