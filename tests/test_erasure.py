@@ -303,3 +303,32 @@ def test_a_purge_redis_could_not_take_is_run_once_it_answers(
     assert direct.get("erasure:e:k2") == b"kept text"
     direct.close()
     cache.close()
+
+
+def test_another_process_memory_cache_drops_answers_once_it_sees_the_collection_change(
+    runtime: Runtime, database_url: str
+) -> None:
+    """Two runtimes with in-memory answer caches: one deletes, the other's copy of the
+    deleted text goes the next time it touches the collection."""
+    from contextlib import contextmanager
+
+    from docrag.answering.cached import CachingAnswerer
+    from docrag.cache.tagged import MemoryCache
+    from docrag.ingest.pipeline import Upload
+    from runtimes import second_runtime
+
+    def holding(memory: MemoryCache, needle: str) -> int:  # what stays in that process's memory
+        return sum(needle.encode() in value for _, value, _ in memory._entries.values())
+
+    secret = canary()
+    tenant = runtime.default_tenant
+    coll = runtime.collection(tenant, "two-processes", create=True)
+    doc, _ = runtime.ingestor.ingest(coll, Upload(registry("Tove Marl", secret), "tove.md"))
+    with contextmanager(second_runtime)(database_url) as other:  # its own pool and memory cache
+        answerer = other.answerer
+        assert isinstance(answerer, CachingAnswerer) and isinstance(answerer.cache, MemoryCache)
+        given = answerer.ask(tenant, [coll.id], "What is the identity number of Tove Marl?")
+        assert secret in given.text and holding(answerer.cache, secret) == 1
+        runtime.delete_document(tenant, doc.id)  # this process deletes; the other isn't told
+        answerer.ask(tenant, [coll.id], "When does the harbour office open?")
+        assert holding(answerer.cache, secret) == 0
