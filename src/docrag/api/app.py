@@ -65,9 +65,9 @@ def create_app(
                 flush=True,
             )
         # Uploads are ingested by workers; by default `docrag serve` runs one in-process.
-        served = app.state.runtime.settings
-        # Built here, on the serving event loop (its Redis connections and memory windows live on it).
-        rate_limits = RateLimits(served) if served.rate_limiting else None
+        # Built here, on the serving event loop (its Redis connections and memory windows live on it),
+        # from the app's settings (a caller's runtime may have been opened with others).
+        rate_limits = RateLimits(settings) if settings.rate_limiting else None
         setattr(app.state, RATE_LIMITS_STATE, rate_limits)
         worker = None
         if app.state.runtime.settings.inprocess_worker:
