@@ -87,7 +87,8 @@ def test_an_upload_is_refused_429_before_its_body_is_read(runtime: Runtime, coll
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(
                 f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {editor}\r\n"
-                f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {40 << 20}\r\n\r\n".encode()
+                "Content-Type: multipart/form-data; boundary=b\r\n"
+                f"Content-Length: {40 << 20}\r\n\r\n".encode()
             )
             answer = b""
             while not answer.rstrip().endswith(b"}"):
