@@ -5,7 +5,9 @@ and ReDoc bundles (shipped by the ``fastapi-offline`` package), so neither the p
 and ``/redoc`` load anything from another origin: they work offline, and their Content-Security-Policy
 names ``'self'`` only. The page has no inline script or style at all. The documentation pages keep
 Swagger UI's one inline start-up script, allowed by its hash, and allow inline styles (both bundles
-inject them at run time); ReDoc also runs a worker from a ``blob:`` URL.
+inject them at run time); ReDoc also runs a worker from a ``blob:`` URL, and its bundle carries Ajv,
+which compiles validators with ``new Function``, so ``/redoc`` alone allows ``'unsafe-eval'`` (it shows
+this server's own OpenAPI document, no user content).
 """
 
 from __future__ import annotations
@@ -34,23 +36,25 @@ ASSETS: dict[str, tuple[str, str, str]] = {
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
-def docs_csp(html: str) -> str:
+def docs_csp(html: str, *, eval_: bool = False) -> str:
     """The policy of a documentation page: its own inline scripts by hash, assets from 'self'."""
-    hashes = " ".join(
+    sources = ["'self'"] + [
         "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
         for s in _INLINE_SCRIPT.findall(html)
-    )
+    ]
+    if eval_:
+        sources.append("'unsafe-eval'")
     return (
-        f"default-src 'none'; script-src 'self' {hashes}".rstrip()
+        f"default-src 'none'; script-src {' '.join(sources)}"
         + "; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
         "connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     )
 
 
-def _page(response: HTMLResponse) -> HTMLResponse:
+def _page(response: HTMLResponse, *, eval_: bool = False) -> HTMLResponse:
     html = bytes(response.body).decode()
-    return HTMLResponse(html, headers={"Content-Security-Policy": docs_csp(html)})
+    return HTMLResponse(html, headers={"Content-Security-Policy": docs_csp(html, eval_=eval_)})
 
 
 def router(openapi_url: str, title: str) -> APIRouter:
@@ -74,7 +78,8 @@ def router(openapi_url: str, title: str) -> APIRouter:
             redoc_js_url="/assets/redoc.standalone.js",
             redoc_favicon_url="/assets/favicon.png",
             with_google_fonts=False,
-        )
+        ),
+        eval_=True,  # the ReDoc bundle compiles JSON-schema validators (Ajv) with `new Function`
     )
     oauth2 = _page(get_swagger_ui_oauth2_redirect_html())
 
