@@ -168,3 +168,29 @@ def test_the_limit_settings_are_checked_and_omitted_classes_keep_their_defaults(
     assert limits.per_key["upload"] is None
     search = limits.per_key["search"]
     assert search is not None and search.amount == 300  # the default of a class left out, not unlimited
+
+
+def test_login_windows_per_account_and_per_address_are_separate() -> None:
+    """The hooks a login route uses (no such route exists yet): per account whatever the address,
+    per address whatever the account."""
+    import asyncio
+
+    from docrag.api.ratelimit import RateLimits
+    from docrag.errors import RateLimited
+
+    async def run() -> None:
+        limits = RateLimits(Settings(rate_limits="login=2/minute", ip_rate_limits="login=3/minute"))
+        await limits.admit_account("Ann@Example.com")
+        await limits.admit_account("ann@example.com ")
+        with pytest.raises(RateLimited) as refused:
+            await limits.admit_account("ann@example.com")
+        assert refused.value.response_headers()["Retry-After"].isdigit()
+        await limits.admit_account("bob@example.com")
+        for _ in range(3):
+            await limits.admit_address("198.51.100.1", "login")
+        with pytest.raises(RateLimited):
+            await limits.admit_address("198.51.100.1", "login")
+        await limits.admit_address("198.51.100.2", "login")
+        await limits.close()
+
+    asyncio.run(run())

@@ -182,6 +182,19 @@ class RateLimits:
             raise verdict.refusal(f"this address's {route_class} limit")
         return verdict.headers()
 
+    async def admit_account(self, account: str) -> dict[str, str]:
+        """For a login route, once it has read the account it is asked for (an email): count the
+        attempt against that account's ``login`` window, whether the account exists or not.
+
+        :raises RateLimited: the account's window is full."""
+        limit = self.per_key.get("login")
+        if limit is None:
+            return {}
+        verdict = await self.windows.hit(limit, "account", account.strip().lower(), "login")
+        if not verdict.allowed:
+            raise verdict.refusal("this account's login limit")
+        return verdict.headers()
+
     async def refuse_blocked(self, address: str) -> None:
         """:raises RateLimited: ``address`` is past its ``auth_failure`` limit."""
         limit = self.per_address.get("auth_failure")

@@ -68,17 +68,16 @@ def _runtime(data_dir: Path | None = None, **overrides: object) -> Iterator[Runt
         runtime.close()
 
 
+PemOpt = Annotated[Path | None, typer.Option(help="HTTPS: PEM file (or DOCRAG_SSL_CERTFILE/_KEYFILE)")]
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default DOCRAG_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default DOCRAG_PORT or 8000)")] = None,
     data_dir: DataDirOpt = None,
-    ssl_certfile: Annotated[
-        Path | None, typer.Option(help="HTTPS: certificate file, PEM (default DOCRAG_SSL_CERTFILE)")
-    ] = None,
-    ssl_keyfile: Annotated[
-        Path | None, typer.Option(help="HTTPS: private key file, PEM (default DOCRAG_SSL_KEYFILE)")
-    ] = None,
+    ssl_certfile: PemOpt = None,
+    ssl_keyfile: PemOpt = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the web page (at /); HTTPS with a certificate."""
     import uvicorn
@@ -89,8 +88,7 @@ def serve(
     tls = {k: v for k, v in (("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile)) if v is not None}
     settings = _settings(data_dir, **tls)
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
-        typer.echo("error: HTTPS needs both --ssl-certfile and --ssl-keyfile", err=True)
-        raise typer.Exit(2)
+        raise typer.BadParameter("HTTPS needs both --ssl-certfile and --ssl-keyfile")
     configure_logging(settings.log_format)
     uvicorn.run(
         create_app(settings),
@@ -338,7 +336,6 @@ def eval_qa(
     from docrag.eval.qa import run_qa
 
     path = _squad_file(data)
-    # Its one reader key asks every question as fast as it can: no rate limits on this private server.
     with _runtime(data_dir, abstain_threshold=0.0, answer_sentences=sentences, rate_limiting=False) as rt:
         report = run_qa(rt, create_app(rt.settings, runtime=rt), path, collection=collection)
     typer.echo(json.dumps(report, indent=2))
