@@ -27,6 +27,18 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 CI_REDIS = ("127.0.0.1", 6379)  # the Redis the cache and rate-limit tests use
 
+# Every module's tests share one admin key and one client address (127.0.0.1), so the production
+# limits (settings.py) would throttle them; the limiter still runs on every request at these. The
+# rate-limit tests (tests/test_rate_limits*.py) pass their own limits.
+_GENEROUS = "100000/minute"
+os.environ.setdefault(
+    "DOCRAG_RATE_LIMITS", ",".join(f"{c}={_GENEROUS}" for c in ("login", "ask", "search", "upload", "other"))
+)
+os.environ.setdefault(
+    "DOCRAG_TENANT_RATE_LIMITS", ",".join(f"{c}={_GENEROUS}" for c in ("ask", "search", "upload", "other"))
+)
+os.environ.setdefault("DOCRAG_IP_RATE_LIMITS", f"login={_GENEROUS},auth_failure={_GENEROUS}")
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """With CI=true, what tests would otherwise skip on must be there: fail loudly instead."""

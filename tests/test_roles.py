@@ -17,7 +17,7 @@ from docrag.services import Runtime, new_api_key
 
 BELOW = {"editor": "reader", "admin": "editor"}
 # Served but not described in the OpenAPI document: the page and the documentation itself.
-NOT_IN_SCHEMA = {"/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+NOT_IN_SCHEMA = {"/", "/assets/{name}", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 
 
 @pytest.fixture(scope="module")

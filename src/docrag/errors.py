@@ -57,6 +57,8 @@ A document whose background ingestion failed shows the same codes in its ``error
 
 from __future__ import annotations
 
+import math
+
 
 class DocRAGError(Exception):
     code = "internal_error"
@@ -70,6 +72,10 @@ class DocRAGError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+
+    def response_headers(self) -> dict[str, str]:
+        """HTTP headers the API sends with this error's answer."""
+        return {}
 
 
 class BadInput(DocRAGError):
@@ -185,6 +191,25 @@ class Unavailable(DocRAGError):
 class RateLimited(DocRAGError):
     code = "rate_limited"
     status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+        #: The answer's RateLimit-* headers (the API adds Retry-After from ``retry_after``).
+        self.headers = dict(headers or {})
+
+    def response_headers(self) -> dict[str, str]:
+        found = dict(self.headers)
+        if self.retry_after is not None:
+            found["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return found
 
 
 class GeneratorFailed(DocRAGError):

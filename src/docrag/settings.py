@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Route classes of the rate limits (api/roles.py gives each route one), and the per-address ones.
+RATE_CLASSES = ("login", "ask", "search", "upload", "other", "auth_failure")
+
+
+def rate_limit_table(text: str) -> dict[str, str]:
+    """``"ask=60/minute,search=300/minute"`` as ``{class: limit}``; a limit is one of the `limits`
+    library's strings (``10/second``, ``100 per hour``, ``5/30 seconds``) or ``unlimited``.
+
+    :raises ValueError: an unknown class, or a limit that is not one.
+    """
+    from limits import parse
+
+    table: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, limit = (x.strip() for x in part.partition("="))
+        if not sep or name not in RATE_CLASSES:
+            raise ValueError(f"{part!r}: expected <class>=<limit>, class one of {', '.join(RATE_CLASSES)}")
+        if limit != "unlimited":
+            try:
+                parse(limit)
+            except ValueError as exc:
+                raise ValueError(f"{part!r}: {exc}") from None
+        table[name] = limit
+    return table
 
 
 class Settings(BaseSettings):
@@ -38,6 +65,31 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: TLS: `docrag serve` speaks HTTPS with this certificate (PEM, chain first) and key. Set both
+    #: or neither. With TLS (or a proxy that says https and is trusted) answers carry HSTS.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    #: Strict-Transport-Security max-age on HTTPS answers (0: no HSTS header).
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
+    #: Browser origins allowed to call the API cross-origin (comma-separated, e.g.
+    #: ``https://app.example.com``). Empty: CORS is off and browsers allow same-origin only.
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    #: Rate limits (docs/rate-limits.md), moving windows in Redis (DOCRAG_REDIS_URL: shared by all
+    #: API processes) or, without Redis, in each process's memory. Per API key and route class:
+    rate_limits: str = "login=10/minute,ask=60/minute,search=300/minute,upload=120/minute,other=600/minute"
+    #: Per tenant (all its keys together) and route class.
+    tenant_rate_limits: str = "ask=600/minute,search=3000/minute,upload=1200/minute,other=6000/minute"
+    #: Per client address: login attempts, and requests refused 401 (no, unknown or revoked
+    #: credential). Past ``auth_failure`` every credentialed request of that address gets 429.
+    ip_rate_limits: str = "login=20/minute,auth_failure=30/minute"
+    #: Off: no rate limit at all (for benchmarks and evaluations on a private server).
+    rate_limiting: bool = True
+    #: With Redis configured but unreachable, each process admits this share of every limit on its
+    #: own (fail closed: set it to 1/number of API processes to keep the total), and tries Redis again
+    #: after ``rate_limit_redis_retry_seconds``.
+    rate_limit_outage_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    rate_limit_redis_retry_seconds: float = Field(default=5.0, gt=0)
 
     #: Largest accepted upload, in bytes.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
@@ -156,6 +208,25 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=2.0, ge=0)
     #: How long `POST ...?wait=true` waits for the document to be indexed or fail.
     upload_wait_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limits", "tenant_rate_limits", "ip_rate_limits")
+    @classmethod
+    def _rate_limits_parse(cls, value: str) -> str:
+        rate_limit_table(value)  # raises ValueError naming the bad part
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("set both DOCRAG_SSL_CERTFILE and DOCRAG_SSL_KEYFILE, or neither")
+        return self
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

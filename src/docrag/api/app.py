@@ -5,17 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docrag.api.documented import EVERY_ROUTE, GUARDED
-from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
-from docrag.api.routes import answers, collections, conversations, documents, health, health_components, query
+from docrag.api.guard import RATE_LIMITS_STATE, AuthenticatorFactory, Guard, api_keys
+from docrag.api.ratelimit import RateLimits
+from docrag.api.routes import (
+    answers,
+    assets,
+    collections,
+    conversations,
+    documents,
+    health,
+    health_components,
+    query,
+)
+from docrag.api.security import SecurityHeaders, install_cors, security_headers
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
 from docrag.services import Runtime
@@ -57,6 +67,10 @@ def create_app(
                 flush=True,
             )
         # Uploads are ingested by workers; by default `docrag serve` runs one in-process.
+        # Built here, on the serving event loop (its Redis connections and memory windows live on it),
+        # from the app's settings (a caller's runtime may have been opened with others).
+        rate_limits = RateLimits(settings) if settings.rate_limiting else None
+        setattr(app.state, RATE_LIMITS_STATE, rate_limits)
         worker = None
         if app.state.runtime.settings.inprocess_worker:
             worker = app.state.runtime.worker()
@@ -68,6 +82,9 @@ def create_app(
                 # Jobs not finished now are queued again for the next worker (or this server's next start).
                 worker.stop(hand_back=True)
                 await run_in_threadpool(worker.join, 30.0)
+            if rate_limits is not None:
+                await rate_limits.close()
+            setattr(app.state, RATE_LIMITS_STATE, None)
             if owned:
                 await run_in_threadpool(app.state.runtime.close)
             app.state.runtime = None
@@ -78,11 +95,13 @@ def create_app(
         summary="Answers from your documents, every sentence cited.",
         lifespan=lifespan,
         responses=EVERY_ROUTE,
+        docs_url=None,  # served by routes/assets.py, from this server (no CDN)
+        redoc_url=None,
     )
 
     @app.exception_handler(DocRAGError)
     async def docrag_error(_: Request, exc: DocRAGError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message, exc.response_headers())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,22 +121,26 @@ def create_app(
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unexpected error")
         response = _error(500, "internal_error", "internal error; it has been logged")
-        # This handler runs outside the middleware stack, so the request id is added here.
+        # This handler runs outside the middleware stack, so the request id and the security
+        # headers are added here.
         response.headers["X-Request-ID"] = getattr(request.state, "request_id", "")
+        https = request.url.scheme == "https"
+        response.headers.update(
+            security_headers(request.url.path, https=https, hsts_seconds=settings.hsts_seconds)
+        )
         return response
 
     # Authentication, authorization and body caps, before any route reads a body.
     app.add_middleware(Guard, authenticator=authenticator)
+    # Outside the guard: a CORS preflight carries no credential and is answered here.
+    install_cors(app, settings)
 
     for module in (health, health_components):
         app.include_router(module.router)
     for module in (collections, documents, query, conversations, answers):
         app.include_router(module.router, responses=GUARDED)
+    app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
     install_observability(app, settings)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        page = resources.files("docrag.web") / "index.html"
-        return HTMLResponse(page.read_text(encoding="utf-8"))
-
+    # Outermost: every answer that passes through the middleware gets the headers.
+    app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
     return app

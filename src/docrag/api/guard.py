@@ -8,7 +8,9 @@ cap, so neither memory nor the multipart parser's temporary files ever hold more
 body that stalls (nothing for ``body_idle_timeout_seconds``) or drags on past
 ``body_timeout_seconds`` is refused 408 ``body_timeout``: a slow client can't hold a worker.
 
-Route handlers see the caller in ``request.state.principal`` (``api/deps.py``).
+Route handlers see the caller in ``request.state.principal`` (``api/deps.py``). Each guarded
+request then counts against its key's and tenant's rate limits (``api/ratelimit.py``), and each one
+refused 401 against its client address; a full window is answered 429 before the body is read.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docrag.api.auth import ApiKeyAuthenticator, Authenticator, require_principal
+from docrag.api.ratelimit import RateLimits
 from docrag.api.roles import RoutePolicy, allows, policy_for
+from docrag.domain import Principal
 from docrag.errors import (
     BodyTimeout,
     BodyTooLarge,
@@ -32,6 +36,7 @@ from docrag.errors import (
     FileTooLarge,
     Forbidden,
     InvalidRequest,
+    Unauthenticated,
     Unavailable,
 )
 from docrag.services import Runtime
@@ -40,6 +45,8 @@ from docrag.settings import Settings
 #: Room for a multipart body's boundaries, part headers and title field around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 PRINCIPAL_KEY = "principal"
+#: ``app.state`` attribute holding the process's :class:`RateLimits` (None: rate limiting is off).
+RATE_LIMITS_STATE = "rate_limits"
 
 AuthenticatorFactory = Callable[[Runtime], Authenticator]
 
@@ -60,22 +67,42 @@ class Guard:
             return
         app = scope["app"]
         policy = policy_for(scope["method"], scope["path"])
+        rate_headers: dict[str, str] = {}
         try:
             runtime = _runtime(app)
+            rate_limits: RateLimits | None = getattr(app.state, RATE_LIMITS_STATE, None)
+            address = (scope.get("client") or ("unknown",))[0]
             if policy.role is not None:
                 if runtime is None:
                     raise Unavailable("DocRAG is starting")
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-                principal = await run_in_threadpool(require_principal, self._authenticator(runtime), headers)
+                if rate_limits is not None:
+                    await rate_limits.refuse_blocked(address)
+                principal = await self._principal(runtime, scope, rate_limits, address)
+                if rate_limits is not None:
+                    rate_headers = await rate_limits.admit(principal, policy.limit)
                 if not allows(principal.role, policy.role):
                     raise Forbidden(f"role {principal.role} may not do this (needs {policy.role})")
                 scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+            elif policy.limit == "login" and rate_limits is not None:
+                rate_headers = await rate_limits.admit_address(address, "login")
             limits = _Limits.of(runtime, policy)
             limits.check_declared(Headers(scope=scope))
         except DocRAGError as exc:
             await _respond(send, exc)
             return
-        await _Body(self.app, limits).run(scope, receive, send)
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rate_headers.items()]
+        await _Body(self.app, limits, extra).run(scope, receive, send)
+
+    async def _principal(
+        self, runtime: Runtime, scope: Scope, rate_limits: RateLimits | None, address: str
+    ) -> Principal:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            return await run_in_threadpool(require_principal, self._authenticator(runtime), headers)
+        except Unauthenticated:
+            if rate_limits is not None:
+                await rate_limits.failed(address)
+            raise
 
     def _authenticator(self, runtime: Runtime) -> Authenticator:
         if self._built is None or self._built[0] is not runtime:
@@ -120,9 +147,10 @@ class _Body:
     """One request: its body counted and timed while the app reads it. Once the body fails,
     whatever the app answers (a parser's 400, say) is replaced by that failure's error."""
 
-    def __init__(self, app: ASGIApp, limits: _Limits) -> None:
+    def __init__(self, app: ASGIApp, limits: _Limits, headers: list[tuple[bytes, bytes]]) -> None:
         self.app = app
         self.limits = limits
+        self.headers = headers
         self.received = 0
         self.deadline = time.monotonic() + limits.total
         self.failure: DocRAGError | None = None
@@ -157,6 +185,8 @@ class _Body:
                     await _respond(send, self.failure)
                     return
                 self.started = True
+                if self.headers:
+                    message = {**message, "headers": [*message.get("headers", ()), *self.headers]}
             await send(message)
 
         try:
@@ -174,5 +204,6 @@ async def _respond(send: Send, exc: DocRAGError) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if exc.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="docrag"'))
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.response_headers().items()]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -15,6 +15,8 @@ from starlette.routing import compile_path
 
 Role = Literal["reader", "editor", "admin"]
 Body = Literal["json", "upload"]
+#: The route class whose rate limits a request counts against (DOCRAG_RATE_LIMITS; api/ratelimit.py).
+RateClass = Literal["login", "ask", "search", "upload", "other"]
 RANK: dict[str, int] = {"reader": 1, "editor": 2, "admin": 3}
 
 
@@ -23,17 +25,21 @@ class RoutePolicy:
     role: Role | None
     #: upload: a multipart document, capped at DOCRAG_MAX_UPLOAD_BYTES; json: DOCRAG_MAX_JSON_BYTES.
     body: Body = "json"
+    limit: RateClass = "other"
 
 
 PUBLIC = RoutePolicy(None)
 READER = RoutePolicy("reader")
 EDITOR = RoutePolicy("editor")
 ADMIN = RoutePolicy("admin")
-EDITOR_UPLOAD = RoutePolicy("editor", "upload")
+EDITOR_UPLOAD = RoutePolicy("editor", "upload", "upload")
+READER_SEARCH = RoutePolicy("reader", limit="search")
+READER_ASK = RoutePolicy("reader", limit="ask")
 
 #: (method, path template) -> policy. Every route of the app is here (tests/test_roles.py).
 ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/"): PUBLIC,
+    ("GET", "/assets/{name}"): PUBLIC,  # the page's and the API documentation's scripts and styles
     ("GET", "/health/live"): PUBLIC,
     ("GET", "/health/ready"): PUBLIC,
     ("GET", "/health/components"): PUBLIC,  # details only with an admin key (the route checks it)
@@ -50,8 +56,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/documents/{document_id}"): READER,
     ("PUT", "/v1/documents/{document_id}"): EDITOR_UPLOAD,
     ("DELETE", "/v1/documents/{document_id}"): EDITOR,
-    ("POST", "/v1/search"): READER,
-    ("POST", "/v1/ask"): READER,
+    ("POST", "/v1/search"): READER_SEARCH,
+    ("POST", "/v1/ask"): READER_ASK,
     ("POST", "/v1/conversations"): READER,
     ("GET", "/v1/conversations/{conversation_id}"): READER,
     ("GET", "/v1/answers/{answer_id}"): READER,
@@ -87,13 +93,16 @@ def markdown() -> str:
         "Each API key (and, later, each user) has one role per tenant. Roles are ranked: an `admin` may",
         "do all an `editor` may, an `editor` all a `reader` may. The guard checks the role from the",
         "request headers before any body is read: no credential gives 401 `unauthenticated`, a role",
-        "below the route's gives 403 `forbidden`. Generated from `src/docrag/api/roles.py`.",
+        "below the route's gives 403 `forbidden`. Each guarded request then counts against its key's",
+        "and its tenant's rate limits of the route's class (docs/rate-limits.md).",
+        "Generated from `src/docrag/api/roles.py`.",
         "",
-        "| method | route | role needed | body |",
-        "|---|---|---|---|",
+        "| method | route | role needed | body | rate class |",
+        "|---|---|---|---|---|",
     ]
     for (method, path), policy in ROUTES.items():
         upload = policy.body == "upload"
         body = "upload (DOCRAG_MAX_UPLOAD_BYTES)" if upload else "JSON (DOCRAG_MAX_JSON_BYTES)"
-        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} |")
+        limit = policy.limit if policy.role is not None else "-"
+        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} | {limit} |")
     return "\n".join(lines) + "\n"

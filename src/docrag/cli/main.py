@@ -68,19 +68,27 @@ def _runtime(data_dir: Path | None = None, **overrides: object) -> Iterator[Runt
         runtime.close()
 
 
+PemOpt = Annotated[Path | None, typer.Option(help="HTTPS: PEM file (or DOCRAG_SSL_CERTFILE/_KEYFILE)")]
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default DOCRAG_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default DOCRAG_PORT or 8000)")] = None,
     data_dir: DataDirOpt = None,
+    ssl_certfile: PemOpt = None,
+    ssl_keyfile: PemOpt = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /)."""
+    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /); HTTPS with a certificate."""
     import uvicorn
 
     from docrag.api.app import create_app
     from docrag.observability.logs import configure_logging
 
-    settings = _settings(data_dir)
+    tls = {k: v for k, v in (("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile)) if v is not None}
+    settings = _settings(data_dir, **tls)
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        raise typer.BadParameter("HTTPS needs both --ssl-certfile and --ssl-keyfile")
     configure_logging(settings.log_format)
     uvicorn.run(
         create_app(settings),
@@ -88,6 +96,8 @@ def serve(
         port=port or settings.port,
         log_config=None,  # our handler (configure_logging) formats uvicorn's records too
         access_log=False,  # the middleware writes the access line (route template, no query)
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
     )
 
 
@@ -326,7 +336,7 @@ def eval_qa(
     from docrag.eval.qa import run_qa
 
     path = _squad_file(data)
-    with _runtime(data_dir, abstain_threshold=0.0, answer_sentences=sentences) as rt:
+    with _runtime(data_dir, abstain_threshold=0.0, answer_sentences=sentences, rate_limiting=False) as rt:
         report = run_qa(rt, create_app(rt.settings, runtime=rt), path, collection=collection)
     typer.echo(json.dumps(report, indent=2))
 
