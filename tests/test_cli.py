@@ -164,7 +164,7 @@ def test_ask_on_a_missing_collection_fails(database_url: str, workdir: Path, ing
 def test_missing_collection_prints_a_clean_error(database_url: str, workdir: Path, ingested: object) -> None:
     for command in ("ask", "search"):
         result = run_cli(database_url, workdir, command, "anything", "-c", "no-such-collection")
-        assert result.returncode == 2
+        assert result.returncode == 4  # exits.NOT_FOUND
         assert "Traceback" not in result.stderr
         assert "error [collection_not_found]" in result.stderr
 

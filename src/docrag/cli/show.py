@@ -36,7 +36,8 @@ def citations(asked: AskOut, *, flags: bool = False) -> None:
 
 def closest(asked: AskOut) -> None:
     for hit in asked.passages:
-        typer.echo(f"  closest: {hit.document_title} (p. {hit.page_start}): {hit.text[:160]!r}")
+        page = f" (p. {hit.page_start})" if hit.page_start else ""
+        typer.echo(f"  closest: {hit.document_title}{page}: {hit.text[:160]!r}")
 
 
 def hit(found: HitOut) -> None:
@@ -51,7 +52,7 @@ def document_line(doc: DocumentOut) -> None:
 
 
 def document(doc: DocumentOut) -> None:
-    for field, value in doc.model_dump(mode="json").items():
+    for field, value in doc.model_dump(mode="json", exclude={"duplicate"}).items():
         if value is not None:
             typer.echo(f"{field}: {value}")
 
