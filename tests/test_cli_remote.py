@@ -3,6 +3,7 @@ through docrag.client, with typed exit statuses; and its shell completion."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -11,11 +12,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from docrag.api.app import create_app
+from docrag.client import Client
+from docrag.services import Runtime
 from docs_factory import PNG_BYTES
+from llm_server import ChatServer, Prompt
+from runtimes import second_runtime
+from test_api import serve
 
 COLLECTION = "remotecli"
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -241,3 +249,86 @@ def test_bash_completion_script_completes_subcommands(workdir: Path) -> None:
     assert complete("docrag", "doc") == ["documents"]
     assert complete("docrag", "collections", "") == ["list", "create", "delete"]
     assert "--url" in complete("docrag", "ask", "--u")
+
+
+STREAMED = "streamed"
+RINSE = b"# Kettle care\n\nDescale the Ravenbrook kettle every four weeks with white vinegar.\n\n" + (
+    b"Rinse the Ravenbrook kettle twice with clean water after descaling.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ChatServer]:
+    server = ChatServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def generating_url(
+    database_url: str, runtime: Runtime, base_url: str, admin_key: str, llm: ChatServer
+) -> Iterator[str]:
+    """A second server over the module's database, writing answers with the loopback LLM stand-in."""
+    with Client(base_url, admin_key) as docrag:
+        doc = docrag.upload(STREAMED, io.BytesIO(RINSE), filename="care.md", wait=True)
+        assert doc.status == "indexed", doc
+    for rt in second_runtime(
+        database_url,
+        generator="openai",
+        llm_base_url=llm.url + "/v1",
+        llm_model="stand-in",
+        llm_api_key="sk-test",
+        llm_timeout_seconds=10.0,
+        answer_cache_seconds=0,
+    ):
+        with serve(create_app(rt.settings, runtime=rt)) as url:
+            yield url
+
+
+def test_ask_prints_each_sentence_as_it_streams(
+    generating_url: str, admin_key: str, workdir: Path, llm: ChatServer
+) -> None:
+    """With a model that writes slowly, the first sentence is on screen well before the answer ends."""
+    llm_sentences = (
+        "Descale the Ravenbrook kettle every four weeks with white vinegar [{n}]. "
+        "Rinse the Ravenbrook kettle twice with clean water after descaling [{n}]."
+    )
+
+    def respond(prompt: Prompt) -> str:
+        n = next(n for n, text in prompt.passages.items() if "every four weeks" in text)
+        return llm_sentences.format(n=n)
+
+    llm.respond = respond
+    llm.chunk_delay = 0.15  # about 2 s for the whole answer, a word at a time
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCRAG_")}
+    env.update({"DOCRAG_URL": generating_url, "DOCRAG_API_KEY": admin_key, "NO_COLOR": "1"})
+    seen: list[tuple[float, str]] = []
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "docrag.cli",
+            "ask",
+            "How do I descale the Ravenbrook kettle?",
+            "-c",
+            STREAMED,
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        text = ""
+        while chunk := os.read(proc.stdout.fileno(), 4096):
+            text += chunk.decode()
+            seen.append((time.monotonic(), text))
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+
+    def first(needle: str) -> float:
+        return next(at for at, so_far in seen if needle in so_far)
+
+    assert "Descale the Ravenbrook kettle every four weeks with white vinegar." in text, text
+    assert re.search(r"^\[2\] Kettle care \(", text, re.M), text
+    assert first("Rinse the Ravenbrook") - first("every four weeks") > 0.5, seen
+    assert first("[1] Kettle care") >= first("Rinse the Ravenbrook")
