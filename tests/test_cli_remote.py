@@ -332,3 +332,34 @@ def test_ask_prints_each_sentence_as_it_streams(
     assert re.search(r"^\[2\] Kettle care \(", text, re.M), text
     assert first("Rinse the Ravenbrook") - first("every four weeks") > 0.5, seen
     assert first("[1] Kettle care") >= first("Rinse the Ravenbrook")
+
+
+def test_every_error_class_has_its_exit_status() -> None:
+    from docrag import errors
+    from docrag.cli import exits
+
+    expected = {
+        errors.Unauthenticated: exits.AUTH,
+        errors.Forbidden: exits.AUTH,
+        errors.NotFound: exits.NOT_FOUND,
+        errors.ServerUnreachable: exits.UNAVAILABLE,
+        errors.Unavailable: exits.UNAVAILABLE,
+        errors.GeneratorUnavailable: exits.UNAVAILABLE,
+        errors.GeneratorFailed: exits.UNAVAILABLE,
+        errors.RateLimited: exits.UNAVAILABLE,
+        errors.UnsupportedFileType: exits.ERROR,
+        errors.InvalidRequest: exits.ERROR,
+        errors.Conflict: exits.ERROR,
+    }
+    for cls, status in expected.items():
+        assert exits.status_of(cls("x")) == status, cls
+    # A code this CLI does not know (a newer server's) is placed by the HTTP status it came with.
+    for http, status in (
+        (404, exits.NOT_FOUND),
+        (403, exits.AUTH),
+        (504, exits.UNAVAILABLE),
+        (418, exits.ERROR),
+    ):
+        unknown = errors.error_for("brand_new_code", "x")
+        unknown.status = http
+        assert exits.status_of(unknown) == status, http

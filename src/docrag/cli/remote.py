@@ -116,20 +116,25 @@ def ask(client: Client, question: str, collections: Sequence[str], as_json: bool
         typer.echo(client.ask(question, collections=collections).model_dump_json(indent=2))
         return
     streamed = False
-    for event in client.ask_stream(question, collections=collections):
-        if isinstance(event, TokenText):
-            sys.stdout.write(event.text)
-            sys.stdout.flush()
-            streamed = streamed or bool(event.text.strip())
-        elif isinstance(event, Answered):
-            if not streamed:
-                sys.stdout.write(event.answer.answer)
-            typer.echo("")
-            if event.answer.answered:
+    try:
+        for event in client.ask_stream(question, collections=collections):
+            if isinstance(event, TokenText):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+                streamed = streamed or bool(event.text.strip())
+            elif isinstance(event, Answered):
+                if not streamed:
+                    sys.stdout.write(event.answer.answer)
                 typer.echo("")
-                show.citations(event.answer, flags=True)
-            else:
-                show.closest(event.answer)
+                if event.answer.answered:
+                    typer.echo("")
+                    show.citations(event.answer, flags=True)
+                else:
+                    show.closest(event.answer)
+    except BaseException:
+        if streamed:  # end the half-written answer's line before the error is printed
+            typer.echo("")
+        raise
 
 
 class RemoteLibrary:
