@@ -164,7 +164,7 @@ def test_ask_on_a_missing_collection_fails(database_url: str, workdir: Path, ing
 def test_missing_collection_prints_a_clean_error(database_url: str, workdir: Path, ingested: object) -> None:
     for command in ("ask", "search"):
         result = run_cli(database_url, workdir, command, "anything", "-c", "no-such-collection")
-        assert result.returncode == 2
+        assert result.returncode == 4  # exits.NOT_FOUND
         assert "Traceback" not in result.stderr
         assert "error [collection_not_found]" in result.stderr
 
@@ -179,3 +179,22 @@ def test_keys_create_prints_a_new_key(database_url: str, workdir: Path, ingested
     bad = run_cli(database_url, workdir, "keys", "create", "--role", "owner")
     assert bad.returncode == 2
     assert "role must be" in bad.stderr
+
+
+def test_documents_and_collections_work_locally_too(
+    database_url: str, workdir: Path, ingested: object
+) -> None:
+    listed = run_cli(database_url, workdir, "documents", "list", "-c", COLLECTION)
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.strip().splitlines()
+    assert len(rows) == 2 and any("Kettle Manual (kettle.md)" in row for row in rows), listed.stdout
+    unknown = run_cli(database_url, workdir, "documents", "show", "00000000-0000-4000-8000-000000000000")
+    assert unknown.returncode == 4 and "error [document_not_found]" in unknown.stderr
+
+    assert run_cli(database_url, workdir, "collections", "create", "local-made").returncode == 0
+    collections = run_cli(database_url, workdir, "collections", "list")
+    assert re.search(r"^handbook  2 documents ", collections.stdout, re.M), collections.stdout
+    assert re.search(r"^local-made  0 documents ", collections.stdout, re.M), collections.stdout
+    deleted = run_cli(database_url, workdir, "collections", "delete", "local-made", "-y")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "local-made" not in run_cli(database_url, workdir, "collections", "list").stdout

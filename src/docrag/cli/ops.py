@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from docrag.cli.exits import UNAVAILABLE
+
 
 def migrate_command(
     data_dir: Annotated[
@@ -29,7 +31,7 @@ def migrate_command(
         database = open_database(settings, serve=False)
     except Unavailable as exc:
         typer.echo(f"error [database_unavailable]: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(UNAVAILABLE) from exc
     database.stop()
     applied = database.applied
     typer.echo(f"applied migrations: {applied}" if applied else "schema up to date")

@@ -1,0 +1,122 @@
+"""Local administration: ``docrag serve``, ``worker``, ``reindex`` and ``keys create``, on the
+database itself (embedded, or DOCRAG_DATABASE_URL's), never through a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from docrag.cli import common
+from docrag.cli.common import DataDirOpt
+
+keys_app = typer.Typer(help="API keys (local database: the keys a server accepts).", no_args_is_help=True)
+
+
+PemOpt = Annotated[Path | None, typer.Option(help="HTTPS: PEM file (or DOCRAG_SSL_CERTFILE/_KEYFILE)")]
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default DOCRAG_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default DOCRAG_PORT or 8000)")] = None,
+    data_dir: DataDirOpt = None,
+    ssl_certfile: PemOpt = None,
+    ssl_keyfile: PemOpt = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /); HTTPS with a certificate."""
+    import uvicorn
+
+    from docrag.api.app import create_app
+    from docrag.observability.logs import configure_logging
+
+    tls = {k: v for k, v in (("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile)) if v is not None}
+    settings = common.settings(data_dir, **tls)
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        raise typer.BadParameter("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    configure_logging(settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,  # our handler (configure_logging) formats uvicorn's records too
+        access_log=False,  # the middleware writes the access line (route template, no query)
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+    )
+
+
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Worker threads (default DOCRAG_WORKER_CONCURRENCY or 1)")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ingest queued uploads until SIGTERM or Ctrl-C (run any number, on any machine, on one database).
+
+    The first signal finishes the jobs in hand, a second hands them back to the queue.
+    """
+    from docrag.observability.logs import configure_logging
+
+    configure_logging(common.settings(data_dir).log_format)
+    with common.runtime(data_dir) as rt:
+        workers = rt.worker(concurrency)
+        typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
+        workers.run_until_signalled()
+    done = ", ".join(f"{n} {outcome.value}" for outcome, n in sorted(workers.outcomes.items())) or "no jobs"
+    by_time = sorted(workers.stage_seconds.items(), key=lambda item: -item[1])
+    stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in by_time)
+    typer.echo(f"worker stopped: {done}; stages: {stages or 'none'}", err=True)
+
+
+def reindex(
+    collection: Annotated[str, typer.Argument(help="The collection to re-index")],
+    data_dir: DataDirOpt = None,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Drop a re-index under way")] = False,
+) -> None:
+    """Re-embed a collection with the model configured here (DOCRAG_EMBEDDER), beside the served
+    vectors; searches go on meanwhile, and the collection switches when every chunk is done.
+    Interrupted, it resumes where it stopped when run again."""
+    from docrag.jobs.reindex import Reindexer
+
+    with common.runtime(data_dir) as rt:
+        target = rt.collection(rt.default_tenant, collection)
+        reindexer = Reindexer(rt.store, rt.embedder, rt.settings)
+        if cancel:
+            reindexer.cancel(target)
+            typer.echo(f"re-index of {collection!r} cancelled; it still serves {target.embedding_model}")
+            return
+
+        def progress(done: int, missing: int) -> None:
+            if missing > 0:
+                typer.echo(f"{missing} chunks were added meanwhile: another pass", err=True)
+            elif done % 512 < rt.settings.embed_batch_size or done < 64:
+                typer.echo(f"{done} chunks embedded", err=True)
+
+        report = reindexer.run(target, progress)
+        rt.collection_changed(target.id)
+    typer.echo(f"{collection!r} now serves {report.model} ({report.embedded} chunks embedded)")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
+    role: Annotated[str, typer.Option(help="admin, editor or reader")] = "admin",
+    tenant: Annotated[str, typer.Option(help="Tenant name (created if new)")] = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key and print it (it is stored only as a hash)."""
+    from docrag.services import new_api_key
+
+    if role not in ("admin", "editor", "reader"):
+        common.fail("role must be admin, editor or reader")
+    with common.runtime(data_dir) as rt:
+        key = new_api_key()
+        rt.store.add_api_key(rt.store.ensure_tenant(tenant), name, key, role)
+    typer.echo(key)
+
+
+def register(root: typer.Typer) -> None:
+    for command in (serve, worker, reindex):
+        root.command()(command)
+    root.add_typer(keys_app, name="keys")
