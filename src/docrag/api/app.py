@@ -17,6 +17,7 @@ from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
 from docrag.api.routes import answers, collections, conversations, documents, health, health_components, query
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
+from docrag.observability.tracing import start_tracing
 from docrag.services import Runtime
 from docrag.settings import Settings
 
@@ -47,6 +48,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
+        traces = start_tracing(settings)  # None unless DOCRAG_OTLP_ENDPOINT is set
         app.state.runtime = runtime or await run_in_threadpool(Runtime.open, settings)
         if app.state.runtime.bootstrap_key:
             print(
@@ -69,6 +71,8 @@ def create_app(
             if owned:
                 await run_in_threadpool(app.state.runtime.close)
             app.state.runtime = None
+            if traces is not None:
+                await run_in_threadpool(traces.close)  # sends the spans still batched
 
     app = FastAPI(
         title="DocRAG",
