@@ -4,8 +4,10 @@ Each error has a stable machine-readable ``code`` and the HTTP status the API an
 with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"}}``.
 
     DocRAGError
-    ├── BadInput (4xx: the caller can fix it)
-    │   ├── InvalidRequest          422 invalid_request
+    ├── BadInput (4xx: the caller can fix it; itself 400 invalid_request: a body that can't be
+    │   │                           parsed at all, not UTF-8 or a broken multipart form)
+    │   ├── InvalidRequest          422 invalid_request (also: an unknown or repeated field, text
+    │   │                           with NUL or a lone surrogate, an integer out of range)
     │   │   └── InvalidRating       422 invalid_rating (feedback rating other than up or down)
     │   ├── EmptyFile               422 empty_file
     │   ├── UnsupportedFileType     415 unsupported_file_type

@@ -25,6 +25,8 @@ from docrag.store.postgres import Store
 
 _log = logging.getLogger(__name__)
 
+_MAX_SEEN = 10_000  # collections whose content version this process remembers
+
 
 class CachingAnswerer:
     def __init__(self, inner: Answerer, cache: TaggedCache, store: Store, settings: Settings) -> None:
@@ -34,6 +36,7 @@ class CachingAnswerer:
         self._fingerprint = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
         self.hits = 0
         self.misses = 0
+        self._seen: dict[UUID, int] = {}  # collection -> content version last seen here
 
     @property
     def name(self) -> str:
@@ -48,6 +51,7 @@ class CachingAnswerer:
         """A cached answer replayed as a stream (its sentences as tokens), else the inner
         answerer's stream, whose final answer is cached once it completes."""
         versions = self._store.content_versions(tenant_id, collection_ids)
+        self._note_versions(versions)
         key = self._key(tenant_id, versions, question)
         cached = self._lookup(key)
         if cached is not None:
@@ -76,6 +80,20 @@ class CachingAnswerer:
         except ValueError as exc:  # written by another DocRAG version: recompute
             _log.info("ignoring an unreadable cached answer: %s", exc)
             return None
+
+    def _note_versions(self, versions: dict[UUID, int]) -> None:
+        """A collection whose content moved since this process last saw it had an upload, a
+        new version or a delete, perhaps through another process: its entries in this
+        process's memory are stale (unreachable) and may hold deleted text, so drop them.
+        (A shared Redis was purged by the process that made the change.)"""
+        if self.cache.backend != "memory":
+            return
+        if len(self._seen) > _MAX_SEEN:
+            self._seen.clear()
+        for collection, version in versions.items():
+            if self._seen.setdefault(collection, version) != version:
+                self._seen[collection] = version
+                self.cache.purge(str(collection))
 
     def forget(self, collection_id: UUID) -> int:
         """Drop every cached answer drawn from the collection (a document in it was deleted or

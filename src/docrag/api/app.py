@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docrag.api.documented import EVERY_ROUTE, GUARDED
 from docrag.api.guard import AuthenticatorFactory, Guard, api_keys
 from docrag.api.routes import answers, collections, conversations, documents, health, health_components, query
 from docrag.errors import DocRAGError
@@ -24,6 +25,7 @@ from docrag.settings import Settings
 _log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
+    400: "invalid_request",  # a body FastAPI can't parse at all (not UTF-8, a broken multipart form)
     404: "not_found",
     405: "method_not_allowed",
     413: "file_too_large",
@@ -31,8 +33,8 @@ _HTTP_CODES = {
 }
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def create_app(
@@ -79,6 +81,7 @@ def create_app(
         version="0.1.0",
         summary="Answers from your documents, every sentence cited.",
         lifespan=lifespan,
+        responses=EVERY_ROUTE,
     )
 
     @app.exception_handler(DocRAGError)
@@ -95,7 +98,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+        # The exception's headers too: a 405 must say which methods the route has (Allow).
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -108,8 +113,10 @@ def create_app(
     # Authentication, authorization and body caps, before any route reads a body.
     app.add_middleware(Guard, authenticator=authenticator)
 
-    for module in (health, health_components, collections, documents, query, conversations, answers):
+    for module in (health, health_components):
         app.include_router(module.router)
+    for module in (collections, documents, query, conversations, answers):
+        app.include_router(module.router, responses=GUARDED)
     install_observability(app, settings)
 
     @app.get("/", include_in_schema=False)

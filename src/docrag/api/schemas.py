@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from fastapi import UploadFile
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from docrag.answering.service import Asked
+from docrag.api.inputs import Text, storable
 from docrag.domain import Collection, DocumentInfo, DocumentStatus, Hit
 from docrag.domain.records import Conversation, Feedback, FeedbackSummary, StoredAnswer
 
@@ -23,8 +25,14 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class CollectionIn(BaseModel):
-    name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '.', '-'; up to 100")
+class RequestBody(BaseModel):
+    """A request body: a field the schema does not name is refused (422), not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionIn(RequestBody):
+    name: Text = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '.', '-'; up to 100")
 
 
 class CollectionOut(BaseModel):
@@ -43,6 +51,20 @@ class CollectionOut(BaseModel):
             embedding_dim=c.embedding_dim,
             document_count=c.document_count,
         )
+
+
+class DocumentForm(RequestBody):
+    """The multipart form of an upload or a new version: one file part, an optional title."""
+
+    file: UploadFile = Field(description="The document (PDF, DOCX, HTML, Markdown or text)")
+    title: Text | None = Field(default=None, max_length=500)
+
+    @field_validator("file")
+    @classmethod
+    def _storable_filename(cls, file: UploadFile) -> UploadFile:
+        if file.filename is not None:
+            storable(file.filename)
+        return file
 
 
 class DocumentOut(BaseModel):
@@ -97,9 +119,9 @@ class DocumentOut(BaseModel):
         )
 
 
-class SearchIn(BaseModel):
-    query: str = Field(min_length=1, max_length=2000)
-    collections: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
+class SearchIn(RequestBody):
+    query: Text = Field(min_length=1, max_length=2000)
+    collections: list[Text] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
     limit: int = Field(default=10, ge=1, le=100)
 
 
@@ -146,9 +168,9 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
 
 
-class AskIn(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
-    collections: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
+class AskIn(RequestBody):
+    question: Text = Field(min_length=1, max_length=2000)
+    collections: list[Text] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
     conversation_id: UUID | None = Field(
         default=None, description="Ask as the next turn of this conversation: a follow-up is resolved first"
     )
@@ -189,10 +211,14 @@ class AskOut(BaseModel):
     generator: str
     sentences: list[SentenceOut]
     passages: list[HitOut]
+    source_deleted: bool = Field(
+        description="Text it cited was deleted while it was being answered: nothing of it is shown"
+    )
 
     @classmethod
     def of(cls, asked: Asked) -> AskOut:
         a, stored = asked.answer, asked.stored
+        gone = stored.source_deleted
         return cls(
             answer_id=stored.id,
             conversation_id=stored.conversation_id,
@@ -200,11 +226,12 @@ class AskOut(BaseModel):
             question=stored.question,
             resolved_question=stored.resolved_question,
             answered=a.answered,
-            answer=a.text,
+            answer=stored.answer if gone else a.text,
             reason=a.reason,
             generator=a.generator,
             sentences=[SentenceOut.model_validate(r) for r in stored.sentences],
-            passages=[HitOut.of(h) for h in a.passages],
+            passages=[] if gone else [HitOut.of(h) for h in a.passages],
+            source_deleted=gone,
         )
 
 
@@ -223,6 +250,9 @@ class StoredAnswerOut(BaseModel):
     collections: list[str]
     sentences: list[SentenceOut]
     created_at: str
+    source_deleted: bool = Field(
+        description="Text this answer cited was deleted since: its answer and sentences are removed"
+    )
 
     @classmethod
     def of(cls, a: StoredAnswer) -> StoredAnswerOut:
@@ -239,11 +269,12 @@ class StoredAnswerOut(BaseModel):
             collections=list(a.collections),
             sentences=[SentenceOut.model_validate(r) for r in a.sentences],
             created_at=a.created_at,
+            source_deleted=a.source_deleted,
         )
 
 
-class ConversationIn(BaseModel):
-    title: str | None = Field(default=None, max_length=200)
+class ConversationIn(RequestBody):
+    title: Text | None = Field(default=None, max_length=200)
 
 
 class ConversationOut(BaseModel):
@@ -264,9 +295,15 @@ class ConversationOut(BaseModel):
         )
 
 
-class FeedbackIn(BaseModel):
-    rating: str = Field(description="up or down (anything else: 422 invalid_rating)", max_length=20)
-    comment: str | None = Field(default=None, max_length=4000)
+class FeedbackIn(RequestBody):
+    # A plain string, so that another value is the route's 422 invalid_rating rather than a
+    # generic invalid_request; the schema still lists the two values a client may send.
+    rating: Text = Field(
+        description="up or down (anything else: 422 invalid_rating)",
+        max_length=20,
+        json_schema_extra={"enum": ["up", "down"]},
+    )
+    comment: Text | None = Field(default=None, max_length=4000)
 
 
 class FeedbackOut(BaseModel):

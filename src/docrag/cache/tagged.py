@@ -1,9 +1,11 @@
 """A key-value cache whose entries carry tags (collection ids), so everything derived from a
 collection can be dropped at once: in process memory, or in Redis shared by every process.
 
-Both backends have one contract: ``get`` may miss at any time, ``put`` and ``purge`` may be
-lost. Correctness never rests on them; callers put a version of the source data in the key,
-so an entry that escaped a purge can't be found anyway. Redis errors are logged and counted,
+Both backends have one contract: ``get`` may miss at any time, ``put`` may be lost, and a
+``purge`` Redis could not take is owed, and run before anything else once Redis answers
+again (deleted text must leave the cache, issue 22.2). Correctness never rests on them;
+callers put a version of the source data in the key, so an entry not yet purged can't be
+found anyway. Redis errors are logged and counted,
 never raised: a Redis outage costs hits, not answers.
 """
 
@@ -45,6 +47,7 @@ class MemoryCache:
         self._entries: OrderedDict[str, tuple[float, bytes, tuple[str, ...]]] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        self._next_sweep = 0.0
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
@@ -60,6 +63,7 @@ class MemoryCache:
     def put(self, key: str, value: bytes, tags: Iterable[str]) -> None:
         tags = tuple(tags)
         with self._lock:
+            self._sweep()
             self._drop(key)
             self._entries[key] = (time.monotonic() + self._ttl, value, tags)
             for tag in tags:
@@ -81,6 +85,16 @@ class MemoryCache:
         with self._lock:
             self._entries.clear()
             self._tags.clear()
+
+    def _sweep(self) -> None:
+        """Free the expired entries now and then: an entry nobody asks for again (text of a
+        document deleted through another process, say) is gone soon after its TTL."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + min(60.0, self._ttl / 4)
+        for key in [k for k, (expires, _, _) in self._entries.items() if expires < now]:
+            self._drop(key)
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
@@ -110,12 +124,16 @@ class RedisCache:
         #: interval instead of one per request.
         self.retry_after_seconds = 5.0
         self._down_until = 0.0
+        #: Tags whose purge failed (Redis was down): purged first once Redis answers again, so
+        #: a delete during an outage still removes the deleted text from Redis.
+        self.pending_purges: set[str] = set()
+        self._pending_lock = threading.Lock()
 
     def _up(self) -> bool:
         return time.monotonic() >= self._down_until
 
     def get(self, key: str) -> bytes | None:
-        if not self._up():
+        if not self._up() or self._flush_pending() is None:
             return None
         try:
             value = self._redis.get(self._prefix + "e:" + key)
@@ -125,7 +143,7 @@ class RedisCache:
         return bytes(value) if value is not None else None
 
     def put(self, key: str, value: bytes, tags: Iterable[str]) -> None:
-        if not self._up():
+        if not self._up() or self._flush_pending() is None:
             return
         try:
             pipe = self._redis.pipeline(transaction=False)
@@ -138,18 +156,35 @@ class RedisCache:
             self._failed("put", exc)
 
     def purge(self, tag: str) -> int:
-        name = self._prefix + "t:" + tag
-        try:
-            keys = [bytes(k).decode() for k in self._redis.smembers(name)]
-            pipe = self._redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.delete(self._prefix + "e:" + key)
-            pipe.delete(name)
-            pipe.execute()
-        except Exception as exc:
-            self._failed("purge", exc)
+        with self._pending_lock:
+            self.pending_purges.add(tag)
+        return self._flush_pending() or 0
+
+    def _flush_pending(self) -> int | None:
+        """Run the purges still owed; :returns: how many entries they dropped, or ``None``
+        when Redis failed and some are still owed."""
+        if not self.pending_purges:  # the usual case, checked without the lock
             return 0
-        return len(keys)
+        with self._pending_lock:
+            return self._flush_pending_locked()
+
+    def _flush_pending_locked(self) -> int | None:
+        dropped = 0
+        for tag in sorted(self.pending_purges):
+            name = self._prefix + "t:" + tag
+            try:
+                keys = [bytes(k).decode() for k in self._redis.smembers(name)]
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys:
+                    pipe.delete(self._prefix + "e:" + key)
+                pipe.delete(name)
+                pipe.execute()
+            except Exception as exc:
+                self._failed("purge", exc)
+                return None
+            self.pending_purges.discard(tag)
+            dropped += len(keys)
+        return dropped
 
     def close(self) -> None:
         try:

@@ -27,6 +27,8 @@ class StoredAnswer:
     collections: tuple[str, ...]
     sentences: tuple[dict[str, Any], ...]  # sentence_record()s
     created_at: str
+    #: Text it cited was deleted: ``answer`` and ``sentences`` are emptied (store/erasure.py).
+    source_deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

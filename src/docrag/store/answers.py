@@ -23,11 +23,12 @@ from docrag.domain.records import (
 )
 from docrag.errors import NotFound
 from docrag.instruments import feedback as feedback_counter
+from docrag.store.erasure import settle_new_answer
 from docrag.store.postgres import Store
 
 _ANSWER_COLUMNS = (
     "id, conversation_id, turn, question, resolved_question, answer, answered, reason, generator,"
-    " collections, sentences, created_at"
+    " collections, sentences, created_at, source_deleted"
 )
 
 
@@ -132,6 +133,11 @@ class AnswerStore:
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
                 (tenant_id, conversation_id, turn, *values),
             ).fetchone()
+            assert row is not None
+            if settle_new_answer(conn, tenant_id, row["id"]):  # its source went meanwhile
+                row = conn.execute(
+                    f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE id = %s", (row["id"],)
+                ).fetchone()
         assert row is not None
         return _answer(row)
 
@@ -209,4 +215,5 @@ def _answer(row: dict[str, Any]) -> StoredAnswer:
         collections=tuple(row["collections"]),
         sentences=tuple(row["sentences"]),
         created_at=row["created_at"].isoformat(),
+        source_deleted=row["source_deleted"],
     )

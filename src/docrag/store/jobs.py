@@ -21,11 +21,12 @@ import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import Conflict, DuplicateDocument, NotFound
+from docrag.store.erasure import redact_stale_answers
+from docrag.store.job_wakeups import CHANNEL, listen
 from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, embedded_spans, insert_chunks
 
 _log = logging.getLogger(__name__)
 
-CHANNEL = "docrag_jobs"  # NOTIFY channel: a job was queued
 _OWNED = "j.id = %(job)s AND j.worker_id = %(worker)s AND j.state = 'running'"
 
 Outcome = Literal["queued", "requeued", "existing", "replacing"]
@@ -347,6 +348,8 @@ class JobStore:
         )
         insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
         conn.execute("DELETE FROM uploads WHERE document_id = %s", (job.document_id,))
+        # The replaced version's text is gone: so are the answers quoting what it alone held.
+        redact_stale_answers(conn, job.tenant_id, [job.document_id])
 
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""
@@ -400,19 +403,7 @@ class JobStore:
 
     def listen(self, stop: threading.Event, wake: Callable[[], None], *, timeout: float = 1.0) -> None:
         """Call ``wake`` on every enqueue notification until ``stop`` is set (own connection)."""
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self._store.url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    while not stop.is_set():
-                        for _ in conn.notifies(timeout=timeout, stop_after=1):
-                            wake()
-            except psycopg.OperationalError as exc:
-                # Polling still finds jobs; the listener only cuts latency. Reconnect later
-                # (a connection closed because we are stopping is no news).
-                if not stop.is_set():
-                    _log.warning("job listener lost its connection: %s", exc)
-                stop.wait(timeout)
+        listen(self._store.url, stop, wake, timeout=timeout)
 
 
 def _lock_document(conn: psycopg.Connection[Any], job: Job) -> None:

@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from docrag.domain import Collection, DocumentInfo, Hit, ParsedDocument, Principal, StoredChunk
 from docrag.errors import Conflict, NotFound, Unavailable
+from docrag.store.erasure import collection_documents, redact_stale_answers
 from docrag.store.tenancy import ALL_TENANTS, scope_to
 
 _log = logging.getLogger(__name__)
@@ -265,11 +266,13 @@ class Store:
         return found[0]
 
     def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id) as conn, conn.transaction():
+            docs = collection_documents(conn, tenant_id, collection_id)
             row = conn.execute(
                 "DELETE FROM collections WHERE tenant_id = %s AND id = %s RETURNING id",
                 (tenant_id, collection_id),
             ).fetchone()
+            redact_stale_answers(conn, tenant_id, docs)  # after the delete: see erasure.py
         if row is None:
             raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
 
@@ -392,6 +395,7 @@ class Store:
             # The collection row first, as every writer of its documents takes it (store/jobs.py).
             bump(conn, tenant_id, row["collection_id"])
             conn.execute("DELETE FROM documents WHERE tenant_id = %s AND id = %s", (tenant_id, document_id))
+            redact_stale_answers(conn, tenant_id, [document_id])
         return UUID(str(row["collection_id"]))
 
     def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:

@@ -5,6 +5,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep
+from docrag.api.documented import WITH_BODY, errors
 from docrag.api.schemas import FeedbackIn, FeedbackOut, FeedbackSummaryOut, StoredAnswerOut
 from docrag.domain.records import RATINGS, Rating
 from docrag.errors import InvalidRating
@@ -12,13 +13,13 @@ from docrag.errors import InvalidRating
 router = APIRouter(prefix="/v1", tags=["answers"])
 
 
-@router.get("/answers/{answer_id}")
+@router.get("/answers/{answer_id}", responses=errors(404))
 def get_answer(answer_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> StoredAnswerOut:
     """An answer as it was given."""
     return StoredAnswerOut.of(runtime.answers.get(caller.tenant_id, answer_id))
 
 
-@router.post("/answers/{answer_id}/feedback", status_code=201)
+@router.post("/answers/{answer_id}/feedback", status_code=201, responses={**WITH_BODY, **errors(404)})
 def rate_answer(answer_id: UUID, body: FeedbackIn, runtime: RuntimeDep, caller: PrincipalDep) -> FeedbackOut:
     """Rate an answer up or down (again: replaces this key's rating), with an optional comment."""
     if body.rating not in RATINGS:

@@ -3,12 +3,14 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep, WriterDep
+from docrag.api.documented import WITH_BODY, errors
+from docrag.api.inputs import Text
 from docrag.api.schemas import CollectionIn, CollectionOut
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **errors(409)})
 def create_collection(body: CollectionIn, runtime: RuntimeDep, caller: WriterDep) -> CollectionOut:
     e = runtime.embedder
     return CollectionOut.of(runtime.store.create_collection(caller.tenant_id, body.name, e.model_id, e.dim))
@@ -19,12 +21,12 @@ def list_collections(runtime: RuntimeDep, caller: PrincipalDep) -> list[Collecti
     return [CollectionOut.of(c) for c in runtime.store.list_collections(caller.tenant_id)]
 
 
-@router.get("/{name}")
-def get_collection(name: str, runtime: RuntimeDep, caller: PrincipalDep) -> CollectionOut:
+@router.get("/{name}", responses=errors(404))
+def get_collection(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> CollectionOut:
     return CollectionOut.of(runtime.store.collection_by_name(caller.tenant_id, name))
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_collection(name: str, runtime: RuntimeDep, caller: AdminDep) -> None:
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
+def delete_collection(name: Text, runtime: RuntimeDep, caller: AdminDep) -> None:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     runtime.delete_collection(caller.tenant_id, collection.id)

@@ -5,12 +5,13 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from docrag.api.deps import PrincipalDep, RuntimeDep
+from docrag.api.documented import WITH_BODY, errors
 from docrag.api.schemas import ConversationIn, ConversationOut
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=WITH_BODY)
 def create_conversation(
     runtime: RuntimeDep, caller: PrincipalDep, body: ConversationIn | None = None
 ) -> ConversationOut:
@@ -19,7 +20,7 @@ def create_conversation(
     return ConversationOut.of(runtime.answers.create_conversation(caller.tenant_id, title))
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", responses=errors(404))
 def get_conversation(conversation_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> ConversationOut:
     """The conversation with every turn: question, resolved question, answer, citations, verdicts."""
     return ConversationOut.of(runtime.answers.conversation(caller.tenant_id, conversation_id))

@@ -6,11 +6,13 @@ import time
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
 from docrag.api.deps import PrincipalDep, RuntimeDep, WriterDep
-from docrag.api.schemas import NAME_PATTERN, DocumentOut
+from docrag.api.documented import WITH_BODY, errors
+from docrag.api.inputs import MAX_OFFSET, Text, single_form_fields
+from docrag.api.schemas import NAME_PATTERN, DocumentForm, DocumentOut
 from docrag.domain import DocumentInfo
 from docrag.errors import FileTooLarge, InvalidRequest, error_for
 from docrag.ingest.detect import detect_type
@@ -21,6 +23,9 @@ from docrag.store.jobs import Enqueued, Outcome
 
 router = APIRouter(tags=["documents"])
 
+#: What an upload and a new version may answer besides the common errors.
+_UPLOAD_ERRORS = {**WITH_BODY, **errors(409, 415)}
+
 
 @router.post(
     "/v1/collections/{name}/documents",
@@ -28,15 +33,16 @@ router = APIRouter(tags=["documents"])
     responses={
         200: {"description": "The same bytes are already stored in this collection: that document"},
         201: {"description": "With wait=true: the document is indexed and searchable"},
+        **_UPLOAD_ERRORS,
     },
+    dependencies=[Depends(single_form_fields)],
 )
 async def upload_document(
-    name: str,
+    name: Text,
     runtime: RuntimeDep,
     caller: WriterDep,
     response: Response,
-    file: Annotated[UploadFile, File(description="The document (PDF, DOCX, HTML, Markdown or text)")],
-    title: Annotated[str | None, Form(max_length=500)] = None,
+    form: Annotated[DocumentForm, File()],
     wait: Annotated[
         bool, Query(description="Answer only once the document is indexed (201) or failed (its error)")
     ] = False,
@@ -48,11 +54,10 @@ async def upload_document(
     """
     if not _valid_name(name):
         raise InvalidRequest(f"invalid collection name {name!r}")
-    data = await _read(runtime, file)
+    data = await _read(runtime, form.file)
     collection = await run_in_threadpool(runtime.collection, caller.tenant_id, name, create=True)
-    queued = await run_in_threadpool(
-        submit, runtime.jobs, runtime.ingestor, collection, Upload(data, file.filename, title)
-    )
+    upload = Upload(data, form.file.filename, form.title)
+    queued = await run_in_threadpool(submit, runtime.jobs, runtime.ingestor, collection, upload)
     return await _answer(runtime, queued, response, wait=wait)
 
 
@@ -62,15 +67,17 @@ async def upload_document(
     responses={
         200: {"description": "The bytes are the served version's: nothing changes"},
         201: {"description": "With wait=true: the new version is indexed and served"},
+        **_UPLOAD_ERRORS,
+        **errors(404),
     },
+    dependencies=[Depends(single_form_fields)],
 )
 async def replace_document(
     document_id: UUID,
     runtime: RuntimeDep,
     caller: WriterDep,
     response: Response,
-    file: Annotated[UploadFile, File(description="The new version of the document")],
-    title: Annotated[str | None, Form(max_length=500)] = None,
+    form: Annotated[DocumentForm, File()],
     wait: Annotated[
         bool, Query(description="Answer only once the new version is served (201) or failed (its error)")
     ] = False,
@@ -78,7 +85,7 @@ async def replace_document(
     """Upload a new version. The served version stays searchable until the new one is fully
     indexed, then one transaction switches them; chunks whose text did not change keep their
     vectors instead of being embedded again. A failed version leaves the served one in place."""
-    data = await _read(runtime, file)
+    data = await _read(runtime, form.file)
     current = await run_in_threadpool(runtime.store.get_document, caller.tenant_id, document_id)
     collection = await run_in_threadpool(
         runtime.store.collection_by_id, caller.tenant_id, current.collection_id
@@ -89,7 +96,7 @@ async def replace_document(
         runtime.ingestor,
         collection,
         document_id,
-        Upload(data, file.filename, title),
+        Upload(data, form.file.filename, form.title),
     )
     return await _answer(runtime, queued, response, wait=wait)
 
@@ -131,25 +138,25 @@ async def _wait(runtime: Runtime, document: DocumentInfo, timeout: float) -> Doc
     return document
 
 
-@router.get("/v1/collections/{name}/documents")
+@router.get("/v1/collections/{name}/documents", responses=errors(404))
 def list_documents(
-    name: str,
+    name: Text,
     runtime: RuntimeDep,
     caller: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[DocumentOut]:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     docs = runtime.store.list_documents(caller.tenant_id, collection.id, limit=limit, offset=offset)
     return [DocumentOut.of(d) for d in docs]
 
 
-@router.get("/v1/documents/{document_id}")
+@router.get("/v1/documents/{document_id}", responses=errors(404))
 def get_document(document_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> DocumentOut:
     return DocumentOut.of(runtime.store.get_document(caller.tenant_id, document_id))
 
 
-@router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 def delete_document(document_id: UUID, runtime: RuntimeDep, caller: WriterDep) -> None:
     """Remove the document with every chunk and vector (one transaction), and the cached
     answers of its collection. Searches and answers started before the delete drop its chunks

@@ -15,7 +15,10 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={503: {"description": "Not ready: the same body, naming the check that failed"}},
+)
 def ready(request: Request) -> JSONResponse:
     """The database answers and the embedding model runs."""
     runtime = getattr(request.app.state, "runtime", None)

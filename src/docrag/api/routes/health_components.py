@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from docrag.api.auth import ApiKeyAuthenticator, require_principal
 from docrag.api.deps import RuntimeDep
+from docrag.api.documented import errors
 from docrag.observability.health import HealthCheck
 from docrag.observability.health_cache import COMPONENTS_MAX_AGE_SECONDS, HealthCache
 
@@ -20,7 +21,10 @@ _STATUS_CODES = {"ok": 200, "degraded": 200, "down": 503}
 
 
 # Sync on purpose: the checks block (database, model, Redis), so they run in the thread pool.
-@router.get("/components")
+@router.get(
+    "/components",
+    responses={**errors(401), 503: {"description": "Down: the same body, with status down"}},
+)
 def components(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Overall status and 0-100 score; with an admin key, every component's too."""
     details = False

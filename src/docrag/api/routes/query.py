@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from docrag.answering.events import Started
 from docrag.api.deps import PrincipalDep, RuntimeDep
+from docrag.api.documented import WITH_BODY, errors
 from docrag.api.schemas import AskIn, AskOut, HitOut, SearchIn, SearchOut
 from docrag.api.sse import ask_events
 from docrag.services import Runtime
@@ -19,7 +20,7 @@ def _collection_ids(runtime: Runtime, tenant_id: UUID, names: Sequence[str]) -> 
     return [runtime.store.collection_by_name(tenant_id, name).id for name in dict.fromkeys(names)]
 
 
-@router.post("/search")
+@router.post("/search", responses={**WITH_BODY, **errors(404, 409)})
 def search(body: SearchIn, runtime: RuntimeDep, caller: PrincipalDep) -> SearchOut:
     """Hybrid (dense + BM25) search over the caller's collections."""
     ids = _collection_ids(runtime, caller.tenant_id, body.collections)
@@ -30,7 +31,11 @@ def search(body: SearchIn, runtime: RuntimeDep, caller: PrincipalDep) -> SearchO
 @router.post(
     "/ask",
     response_model=AskOut,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or events when streamed"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or events when streamed"},
+        **WITH_BODY,
+        **errors(404, 409, 502),
+    },
 )
 def ask(
     body: AskIn, request: Request, runtime: RuntimeDep, caller: PrincipalDep
