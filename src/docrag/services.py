@@ -35,6 +35,7 @@ from docrag.settings import Settings
 from docrag.store.answers import AnswerStore
 from docrag.store.embedded import EmbeddedPostgres
 from docrag.store.heartbeats import WorkerHeartbeats
+from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 from docrag.store.roles import open_database
@@ -80,10 +81,11 @@ class Runtime:
                 embedded.stop()
             raise
         try:
-            # Timed wrappers: docrag_model_call_duration_seconds per model and operation.
-            embedder = timed_embedder(build_embedder(settings))
-            reranker = timed_reranker(build_reranker(settings))
-            generator = timed_generator(build_generator(settings))
+            # Timed wrappers: docrag_model_call_duration_seconds per model and operation (unless
+            # DOCRAG_METRICS=false), and a span per call while tracing.
+            embedder = timed_embedder(build_embedder(settings), metrics=settings.metrics)
+            reranker = timed_reranker(build_reranker(settings), metrics=settings.metrics)
+            generator = timed_generator(build_generator(settings), metrics=settings.metrics)
         except Exception:
             store.close()
             if embedded is not None:
@@ -157,6 +159,11 @@ class Runtime:
         self.exact.forget(tenant_id, collection_id)
         self.collection_changed(collection_id)
 
+    @property
+    def job_traces(self) -> JobTraces:
+        """Which trace each queued job continues (used while tracing is on)."""
+        return JobTraces(self.store)
+
     def collection_changed(self, collection_id: UUID) -> None:
         """Drop the cached answers drawn from the collection (their keys are already stale:
         this frees them, and removes them from a shared Redis)."""
@@ -165,7 +172,13 @@ class Runtime:
 
     def worker(self, concurrency: int | None = None) -> Worker:
         """Background ingestion workers over this runtime's database and model (not started)."""
-        runner = JobRunner(self.jobs, self.ingestor, self.settings, on_indexed=self.collection_changed)
+        runner = JobRunner(
+            self.jobs,
+            self.ingestor,
+            self.settings,
+            on_indexed=self.collection_changed,
+            traces=self.job_traces,
+        )
         return Worker(
             self.jobs,
             runner,

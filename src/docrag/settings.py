@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     #: Log lines of `docrag serve` and `docrag worker`: one JSON object per line (for a log
     #: pipeline) or plain text; either way one access line per request (docs/observability.md).
     log_format: Literal["json", "text"] = "text"
+    #: The access line per request (logger ``docrag.access``); off, requests are not logged.
+    access_log: bool = True
+    #: Prometheus instruments of requests and model calls, and the /metrics route; off, neither
+    #: is there (bench/observability_overhead.py compares the two).
+    metrics: bool = True
+    #: How old a component health check /metrics may reuse, in seconds: each check embeds a
+    #: probe text, and a scrape should not (``GET /health/components`` reuses one of at most 2 s).
+    metrics_health_max_age_seconds: float = Field(default=5.0, ge=0)
+    #: OpenTelemetry traces, sent as OTLP/HTTP protobuf to this collector endpoint (its base URL,
+    #: e.g. ``http://otel-collector:4318``; ``/v1/traces`` is appended). Unset: no tracing, and the
+    #: OpenTelemetry SDK is never imported. Needs the ``otel`` extra (docs/observability.md).
+    otlp_endpoint: str | None = None
+    #: The ``service.name`` resource attribute of exported spans.
+    otlp_service_name: str = "docrag"
     #: How long a cached answer may be served (0: no answer cache). Any change to a collection
     #: (upload, new version, delete) makes its cached answers unreachable at once.
     answer_cache_seconds: float = Field(default=300.0, ge=0)

@@ -7,10 +7,12 @@ collection or conversation) before anything is streamed, so those stay typed 4xx
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from uuid import UUID
 
+from docrag import tracing
 from docrag.answering.events import Answerer, Finished, Started, Token
 from docrag.answering.quality import observe_answer
 from docrag.answering.rewrite import resolve
@@ -58,8 +60,22 @@ class AskService:
         ids = tuple(self._store.collection_by_name(tenant_id, name).id for name in names)
         return PreparedAsk(tenant_id, names, ids, question, resolved, conversation_id)
 
-    def run(self, ask: PreparedAsk, *, incremental: bool = True) -> Iterator[Started | Token | Asked]:
-        """The answerer's events, its final answer replaced by the stored :class:`Asked`."""
+    def run(
+        self, ask: PreparedAsk, *, incremental: bool = True
+    ) -> Generator[Started | Token | Asked, None, None]:
+        """The answerer's events, its final answer replaced by the stored :class:`Asked` (all in
+        an ``answer`` span while tracing; close the iterator if it is left unfinished)."""
+        attributes: tracing.Attributes = {
+            "docrag.answerer": self._answerer.name,
+            "docrag.collections": len(ask.collection_ids),
+            "docrag.follow_up": ask.conversation_id is not None,
+            "docrag.incremental": incremental,
+        }
+        return tracing.traced(
+            "answer", self._run(ask, incremental), attributes if tracing.enabled() else None
+        )
+
+    def _run(self, ask: PreparedAsk, incremental: bool) -> Generator[Started | Token | Asked, None, None]:
         events = self._answerer.stream(
             ask.tenant_id, ask.collection_ids, ask.resolved_question, incremental=incremental
         )
@@ -69,6 +85,7 @@ class AskService:
                 continue
             answer = replace(event.answer, question=ask.question)
             observe_answer(answer)
+            tracing.annotate({"docrag.answered": answer.answered, "docrag.sentences": len(answer.sentences)})
             stored = self._answers.save(
                 ask.tenant_id,
                 answer,
@@ -79,7 +96,8 @@ class AskService:
             yield Asked(answer, stored)
 
     def ask(self, ask: PreparedAsk) -> Asked:
-        for event in self.run(ask, incremental=False):
-            if isinstance(event, Asked):
-                return event
+        with closing(self.run(ask, incremental=False)) as events:
+            for event in events:
+                if isinstance(event, Asked):
+                    return event
         raise RuntimeError("an answerer ended without an answer")

@@ -28,6 +28,7 @@ from docrag.api.routes import (
 from docrag.api.security import SecurityHeaders, install_cors, security_headers
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
+from docrag.observability.tracing import start_tracing
 from docrag.services import Runtime
 from docrag.settings import Settings
 
@@ -59,6 +60,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
+        traces = start_tracing(settings)  # None unless DOCRAG_OTLP_ENDPOINT is set
         app.state.runtime = runtime or await run_in_threadpool(Runtime.open, settings)
         if app.state.runtime.bootstrap_key:
             print(
@@ -88,6 +90,8 @@ def create_app(
             if owned:
                 await run_in_threadpool(app.state.runtime.close)
             app.state.runtime = None
+            if traces is not None:
+                await run_in_threadpool(traces.close)  # sends the spans still batched
 
     app = FastAPI(
         title="DocRAG",

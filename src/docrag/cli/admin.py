@@ -57,12 +57,19 @@ def worker(
     The first signal finishes the jobs in hand, a second hands them back to the queue.
     """
     from docrag.observability.logs import configure_logging
+    from docrag.observability.tracing import start_tracing
 
-    configure_logging(common.settings(data_dir).log_format)
-    with common.runtime(data_dir) as rt:
-        workers = rt.worker(concurrency)
-        typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
-        workers.run_until_signalled()
+    settings = common.settings(data_dir)
+    configure_logging(settings.log_format)
+    traces = start_tracing(settings)
+    try:
+        with common.runtime(data_dir) as rt:
+            workers = rt.worker(concurrency)
+            typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
+            workers.run_until_signalled()
+    finally:
+        if traces is not None:
+            traces.close()
     done = ", ".join(f"{n} {outcome.value}" for outcome, n in sorted(workers.outcomes.items())) or "no jobs"
     by_time = sorted(workers.stage_seconds.items(), key=lambda item: -item[1])
     stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in by_time)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
+from docrag import tracing
 from docrag.domain import Answer, AnswerSentence, Hit
 from docrag.groundedness.detector import VETO_CAP, GroundednessDetector, PreparedEvidence
 from docrag.groundedness.judge import LLMJudge
@@ -36,6 +37,15 @@ class Judge:
         self._prepared: dict[tuple[int, ...], PreparedEvidence] = {}
 
     def judge(self, sentence: AnswerSentence) -> AnswerSentence:
+        """The sentence with its support and verdict (a ``judge`` span while tracing)."""
+        with tracing.span(
+            "judge", {"docrag.citations": len(sentence.citations)} if tracing.enabled() else None
+        ):
+            judged = self._judge(sentence)
+            tracing.annotate({"docrag.supported": bool(judged.supported)})
+            return judged
+
+    def _judge(self, sentence: AnswerSentence) -> AnswerSentence:
         if self._verbatim(sentence):
             # The sentence is the stored text it cites, word for word (every extractive answer
             # sentence is): supported by construction, and no model pass is needed to say so.

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from enum import StrEnum
 from uuid import UUID
 
+from docrag import tracing
 from docrag.domain import Job
 from docrag.errors import BadInput, DocRAGError
 from docrag.ingest.pipeline import Ingestor, document_title
 from docrag.instruments import ingest_stage_seconds, jobs_finished
 from docrag.settings import Settings
+from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
 
 _log = logging.getLogger(__name__)
@@ -65,12 +67,15 @@ class JobRunner:
         settings: Settings,
         *,
         on_indexed: Callable[[UUID], None] | None = None,
+        traces: JobTraces | None = None,
     ) -> None:
         self._jobs = jobs
         self._ingestor = ingestor
         self._settings = settings
         #: Called with the collection id after a document (version) is indexed: drops stale caches.
         self._on_indexed = on_indexed
+        #: While tracing, a job's ``ingest`` span continues the trace of the request that queued it.
+        self._traces = traces
         #: Seconds spent per stage (fetch, parse, chunk, embed, write) over every job run, for
         #: ``docrag worker``'s exit summary and the throughput benchmark's profile.
         self.stage_seconds: dict[str, float] = {}
@@ -82,7 +87,18 @@ class JobRunner:
         :raises Unavailable: when even recording the outcome fails (the lease then expires and
             another worker takes the job over).
         """
-        outcome, code = self._run(job, abort)
+        if not tracing.enabled():
+            outcome, code = self._run(job, abort)
+        else:
+            parent = tracing.context_of(self._traces.of(job)) if self._traces is not None else None
+            attributes: tracing.Attributes = {
+                "docrag.job_id": job.id,
+                "docrag.document_id": str(job.document_id),
+                "docrag.attempt": job.attempts,
+            }
+            with tracing.span("ingest", attributes, parent=parent):
+                outcome, code = self._run(job, abort)
+                tracing.annotate({"docrag.outcome": outcome.value, "docrag.error_code": code})
         jobs_finished().labels(outcome.value, code).inc()
         return outcome
 
@@ -113,19 +129,27 @@ class JobRunner:
             self._checkpoint(job, "parsing", 0.0, abort)  # no bytes and not ours: a lost job
             return self._failed(job, "internal_error", "the uploaded bytes are missing")
         clock.lap("fetch")
-        parsed = self._ingestor.parse(upload.data, upload.filename)
+        with tracing.span("parse", {"docrag.bytes": len(upload.data)} if tracing.enabled() else None):
+            parsed = self._ingestor.parse(upload.data, upload.filename)
         clock.lap("parse")
-        drafts = self._ingestor.chunk(parsed)
+        with tracing.span("chunk"):
+            drafts = self._ingestor.chunk(parsed)
+            tracing.annotate({"docrag.chunks": len(drafts)})
         clock.lap("chunk")
         self._checkpoint(job, "embedding", 0.0, abort)
         reuse = self._jobs.previous_vectors(job)
         clock.lap("fetch")
-        chunks, embedded = self._ingestor.embed(
-            drafts, lambda done, total: self._checkpoint(job, "embedding", done / total, abort), reuse=reuse
-        )
+        with tracing.span("embed", {"docrag.chunks": len(drafts)} if tracing.enabled() else None):
+            chunks, embedded = self._ingestor.embed(
+                drafts,
+                lambda done, total: self._checkpoint(job, "embedding", done / total, abort),
+                reuse=reuse,
+            )
+            tracing.annotate({"docrag.embedded": embedded})
         clock.lap("embed")
         title = document_title(upload.title, upload.filename, parsed)
-        written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
+        with tracing.span("write"):
+            written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
         clock.lap("write")
         if not written:
             return Outcome.LOST, "none"

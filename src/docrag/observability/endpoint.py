@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from docrag.instruments import health_score
 from docrag.observability.health import HealthCheck
+from docrag.observability.health_cache import HealthCache
 from docrag.observability.scrape_gauges import ScrapeGauges
 
 
@@ -25,8 +25,9 @@ def exposition(gauges: ScrapeGauges) -> bytes:
     return generate_latest(REGISTRY) + generate_latest(scrape)
 
 
-def metrics_router(data_dir: Path) -> APIRouter:
-    """The /metrics route; ``data_dir`` is the directory whose disk is reported."""
+def metrics_router(data_dir: Path, health: HealthCache, health_max_age: float) -> APIRouter:
+    """The /metrics route; ``data_dir`` is the directory whose disk is reported, ``health``
+    the app's cache of component checks (a scrape reuses one up to ``health_max_age`` s old)."""
     router = APIRouter(tags=["observability"])
 
     # Sync on purpose: the scrape queries the database, so it runs in the thread pool.
@@ -34,8 +35,9 @@ def metrics_router(data_dir: Path) -> APIRouter:
     def metrics(request: Request) -> Response:
         runtime = getattr(request.app.state, "runtime", None)
         if runtime is not None:
-            # The score the HealthScoreLow alert reads, as of this scrape.
-            health_score().set(HealthCheck(runtime.store, runtime.embedder, runtime.settings).run().score)
+            # Sets the score the HealthScoreLow alert reads, as of a check a few seconds old at most.
+            check = HealthCheck(runtime.store, runtime.embedder, runtime.settings)
+            health.get(check.run, health_max_age)
         gauges = ScrapeGauges(
             runtime.store if runtime is not None else None,
             data_dir,

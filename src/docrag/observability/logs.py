@@ -1,10 +1,12 @@
 """Process logging: JSON lines (DOCRAG_LOG_FORMAT=json) or text, each record with its request id.
 
 One access line per request comes from the observability middleware (logger ``docrag.access``):
-time, level, request_id, tenant (its id), route (the template, never the raw path or query), method,
-status, duration_ms. Nothing else about a request is logged: no headers, bodies, questions or
-document text. A redaction filter also masks anything shaped like an API key or a bearer token that
-would reach a record through an exception message.
+time, level, request_id, tenant (its id), route (the template, never the raw path or query),
+method, status, duration_ms. With tracing on (DOCRAG_OTLP_ENDPOINT), every record made inside a
+span also carries its trace_id and span_id, to find the request's trace from its log lines.
+Nothing else about a request is logged: no headers, bodies, questions or document text. A
+redaction filter also masks anything shaped like an API key or a bearer token that would reach a
+record through an exception message.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
+from docrag import tracing
 from docrag.observability.request_id import current_request_id
 
 ACCESS_LOGGER = "docrag.access"
@@ -24,11 +27,15 @@ _TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
 class RequestContext(logging.Filter):
-    """Adds ``request_id`` (empty outside a request) and masks secrets in the message."""
+    """Adds ``request_id`` (empty outside a request), the span's ids while tracing, and masks
+    secrets in the message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
             record.request_id = current_request_id.get()
+        ids = tracing.current_ids()
+        if ids is not None:
+            record.trace_id, record.span_id = ids
         message = record.getMessage()
         masked = _SECRET.sub("[redacted]", message)
         if masked != message:

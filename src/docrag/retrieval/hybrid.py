@@ -21,6 +21,7 @@ from uuid import UUID
 
 import numpy as np
 
+from docrag import tracing
 from docrag.domain import Hit
 from docrag.providers.protocol import Embedder, Reranker, Vectors
 from docrag.providers.registry import check_model
@@ -76,6 +77,14 @@ class Retriever:
     def retrieve(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
     ) -> Retrieval:
+        """The ``limit`` best hits for ``query`` (a ``search`` span while tracing)."""
+        attributes = {"docrag.collections": len(collection_ids), "docrag.limit": limit}
+        with tracing.span("search", attributes if tracing.enabled() else None):
+            found = self._retrieve(tenant_id, collection_ids, query, limit)
+            tracing.annotate({"docrag.hits": len(found.hits)})
+            return found
+
+    def _retrieve(self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int) -> Retrieval:
         s = self._settings
         # Checked on every request (one primary-key read): a re-index switches a collection's
         # model, and vectors of another model must never be compared with this query's.

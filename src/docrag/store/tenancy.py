@@ -15,6 +15,8 @@ from typing import Any
 
 import psycopg
 
+from docrag import tracing
+
 #: The ``docrag.tenant`` value for the named cross-tenant statements.
 ALL_TENANTS = "*"
 
@@ -26,9 +28,16 @@ def scope_to(conn: psycopg.Connection[Any], tenant: object) -> None:
     transactions begin and end as before."""
     autocommit = conn.autocommit
     conn.autocommit = True
+    scope = "" if tenant is None else str(tenant)
     try:
-        conn.execute(
-            "SELECT set_config('docrag.tenant', %s, false)", ("" if tenant is None else str(tenant),)
-        )
+        if tracing.enabled():
+            # The current span, for the jobs this checkout queues (migration 0073); '' clears
+            # what an earlier checkout of this connection left.
+            conn.execute(
+                "SELECT set_config('docrag.tenant', %s, false), set_config('docrag.traceparent', %s, false)",
+                (scope, tracing.traceparent() or ""),
+            )
+        else:
+            conn.execute("SELECT set_config('docrag.tenant', %s, false)", (scope,))
     finally:
         conn.autocommit = autocommit

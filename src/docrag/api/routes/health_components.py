@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from docrag.api.auth import ApiKeyAuthenticator, require_principal
 from docrag.api.deps import RuntimeDep
 from docrag.api.documented import errors
-from docrag.instruments import health_score
 from docrag.observability.health import HealthCheck
+from docrag.observability.health_cache import COMPONENTS_MAX_AGE_SECONDS, HealthCache
 
 router = APIRouter(prefix="/health", tags=["health"])
 _STATUS_CODES = {"ok": 200, "degraded": 200, "down": 503}
@@ -31,8 +31,10 @@ def components(request: Request, runtime: RuntimeDep) -> JSONResponse:
     if "authorization" in request.headers:
         principal = require_principal(ApiKeyAuthenticator(runtime.store), request.headers)
         details = principal.role == "admin"
-    health = HealthCheck(runtime.store, runtime.embedder, runtime.settings).run()
-    health_score().set(health.score)
+    cache: HealthCache = request.app.state.health_cache
+    health = cache.get(
+        HealthCheck(runtime.store, runtime.embedder, runtime.settings).run, COMPONENTS_MAX_AGE_SECONDS
+    )
     body: dict[str, Any] = {"status": health.status, "score": health.score}
     if details:
         body["components"] = {
