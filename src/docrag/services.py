@@ -6,6 +6,7 @@ nothing is built at import time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from docrag.answering.generative import GenerativeAnswerer
 from docrag.answering.service import AskService
 from docrag.cache.tagged import MemoryCache, RedisCache, TaggedCache
 from docrag.domain import Collection
+from docrag.errors import NotFound
 from docrag.groundedness.detector import GroundednessDetector
 from docrag.groundedness.judge import LLMJudge
 from docrag.ingest.pipeline import Ingestor
@@ -38,6 +40,7 @@ from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
+from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
 
 _log = logging.getLogger(__name__)
@@ -163,6 +166,25 @@ class Runtime:
     def job_traces(self) -> JobTraces:
         """Which trace each queued job continues (used while tracing is on)."""
         return JobTraces(self.store)
+
+    def apply_retention(self, *, dry_run: bool = False) -> RetentionReport:
+        """Purge, in every tenant, the documents and answers their collections' retention makes
+        due (store/retention.py); with ``dry_run``, only report what is due."""
+        retention = RetentionStore(self.store)
+        documents: list[DueDocument] = []
+        answers = conversations = 0
+        for tenant in retention.tenants_with_policies():
+            due = retention.due_documents(tenant)
+            documents += due
+            if dry_run:
+                answers += retention.due_answers(tenant)
+                continue
+            for doc in due:
+                with contextlib.suppress(NotFound):  # deleted meanwhile: as good
+                    self.delete_document(tenant, doc.document_id)
+            purged = retention.purge_answers(tenant)
+            answers, conversations = answers + purged[0], conversations + purged[1]
+        return RetentionReport(dry_run, tuple(documents), answers, conversations)
 
     def collection_changed(self, collection_id: UUID) -> None:
         """Drop the cached answers drawn from the collection (their keys are already stale:

@@ -51,6 +51,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/collections/{name}"): READER,
     ("POST", "/v1/collections"): EDITOR,
     ("DELETE", "/v1/collections/{name}"): ADMIN,
+    ("GET", "/v1/collections/{name}/retention"): READER,
+    ("PUT", "/v1/collections/{name}/retention"): ADMIN,
     ("GET", "/v1/collections/{name}/documents"): READER,
     ("POST", "/v1/collections/{name}/documents"): EDITOR_UPLOAD,
     ("GET", "/v1/documents/{document_id}"): READER,

@@ -53,6 +53,20 @@ class CollectionOut(BaseModel):
         )
 
 
+class RetentionIO(RequestBody):
+    """A collection's retention (issue 21.4): what `docrag retention` purges, and when."""
+
+    documents_days: int | None = Field(
+        default=None, ge=1, le=36500, description="Delete documents whose served version is older; null: keep"
+    )
+    answers_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="Delete answers asked of this collection, with their feedback, once older (null: keep)",
+    )
+
+
 class DocumentForm(RequestBody):
     """The multipart form of an upload or a new version: one file part, an optional title."""
 

@@ -5,7 +5,8 @@ from fastapi import APIRouter, status
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep, WriterDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.api.inputs import Text
-from docrag.api.schemas import CollectionIn, CollectionOut
+from docrag.api.schemas import CollectionIn, CollectionOut, RetentionIO
+from docrag.store.retention import Retention, RetentionStore
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -30,3 +31,20 @@ def get_collection(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> Col
 def delete_collection(name: Text, runtime: RuntimeDep, caller: AdminDep) -> None:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     runtime.delete_collection(caller.tenant_id, collection.id)
+
+
+@router.get("/{name}/retention", responses=errors(404))
+def get_retention(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> RetentionIO:
+    collection = runtime.store.collection_by_name(caller.tenant_id, name)
+    policy = RetentionStore(runtime.store).policy(caller.tenant_id, collection.id)
+    return RetentionIO(documents_days=policy.documents_days, answers_days=policy.answers_days)
+
+
+@router.put("/{name}/retention", responses={**WITH_BODY, **errors(404)})
+def set_retention(name: Text, body: RetentionIO, runtime: RuntimeDep, caller: AdminDep) -> RetentionIO:
+    """Set how long the collection keeps documents and answers; `docrag retention` purges (scheduled)."""
+    collection = runtime.store.collection_by_name(caller.tenant_id, name)
+    policy = RetentionStore(runtime.store).set_policy(
+        caller.tenant_id, collection.id, Retention(body.documents_days, body.answers_days)
+    )
+    return RetentionIO(documents_days=policy.documents_days, answers_days=policy.answers_days)
