@@ -6,6 +6,7 @@ the canary), while young rows and collections without a policy stay."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -117,3 +118,26 @@ def test_a_dry_run_reports_and_a_purge_removes_what_retention_makes_due(
 
     again = runtime.apply_retention()
     assert (again.documents, again.answers, again.conversations) == ((), 0, 0)
+
+
+def test_docrag_retention_command_reports_then_purges(
+    client: httpx.Client, database_url: str, tmp_path: Path
+) -> None:
+    from test_cli import run_cli
+
+    secret = canary()
+    assert client.post("/v1/collections", json={"name": "by-cli"}).status_code == 201
+    assert put_retention(client, "by-cli", documents_days=7).status_code == 200
+    doc = upload(client, "by-cli", "cli.md", registry("Dag Vik", secret)).json()
+    age(database_url, "documents", "updated_at", doc["id"], 8)
+
+    dry = run_cli(database_url, tmp_path, "retention", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"due: document {doc['id']}" in dry.stdout and "1 documents and 0 answers due" in dry.stdout
+    assert client.get(f"/v1/documents/{doc['id']}").status_code == 200
+
+    done = run_cli(database_url, tmp_path, "retention")
+    assert done.returncode == 0, done.stderr
+    assert f"deleted: document {doc['id']}" in done.stdout
+    assert client.get(f"/v1/documents/{doc['id']}").status_code == 404
+    assert rows_holding(database_url, secret) == {}

@@ -57,12 +57,17 @@ class RetentionIO(RequestBody):
     """A collection's retention (issue 21.4): what `docrag retention` purges, and when."""
 
     documents_days: int | None = Field(
-        default=None, ge=1, le=36500, description="Delete documents whose served version is older; null: keep"
+        default=None,
+        ge=1,
+        le=36500,
+        strict=True,  # true is not a number of days
+        description="Delete documents whose served version is older; null: keep",
     )
     answers_days: int | None = Field(
         default=None,
         ge=1,
         le=36500,
+        strict=True,
         description="Delete answers asked of this collection, with their feedback, once older (null: keep)",
     )
 
@@ -136,7 +141,7 @@ class DocumentOut(BaseModel):
 class SearchIn(RequestBody):
     query: Text = Field(min_length=1, max_length=2000)
     collections: list[Text] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
-    limit: int = Field(default=10, ge=1, le=100)
+    limit: int = Field(default=10, ge=1, le=100, strict=True)  # true is not a count
 
 
 class HitOut(BaseModel):

@@ -37,5 +37,29 @@ def migrate_command(
     typer.echo(f"applied migrations: {applied}" if applied else "schema up to date")
 
 
+def retention_command(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is due")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Embedded PostgreSQL folder (default ./data)")
+    ] = None,
+) -> None:
+    """Purge what the collections' retention makes due (PUT /v1/collections/{name}/retention):
+    old documents, with what they left in answers and caches, and old answers with their
+    feedback. Schedule it daily (deploy/k8s CronJob docrag-retention)."""
+    from docrag.cli.common import runtime
+
+    with runtime(data_dir, inprocess_worker=False) as rt:
+        report = rt.apply_retention(dry_run=dry_run)
+    verb = "due" if dry_run else "deleted"
+    for doc in report.documents:
+        updated = f"{doc.updated_at:%Y-%m-%d}"
+        typer.echo(
+            f"{verb}: document {doc.document_id} {doc.title!r} in {doc.collection} (updated {updated})"
+        )
+    conversations = "" if dry_run else f", {report.conversations} emptied conversations deleted"
+    typer.echo(f"{len(report.documents)} documents and {report.answers} answers {verb}{conversations}")
+
+
 def register(app: typer.Typer) -> None:
     app.command(name="migrate")(migrate_command)
+    app.command(name="retention")(retention_command)
