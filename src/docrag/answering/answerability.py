@@ -23,9 +23,12 @@ scored near the question, as the answerers say today) or ``on_topic_not_answered
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +71,7 @@ class Model:
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def probability(self, x: np.ndarray) -> float:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -81,16 +85,33 @@ class Model:
                 "scale": self.scale,
                 "weights": self.weights,
                 "bias": self.bias,
+                "provenance": dict(self.provenance),
             },
             indent=1,
         )
 
     @classmethod
     def load(cls, path: Path) -> Model:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], where: str = "answerability.json") -> Model:
         if tuple(raw["features"]) != FEATURES:
-            raise ValueError(f"{path}: features {raw['features']} are not {FEATURES}")
-        return cls(tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["weights"]), float(raw["bias"]))
+            raise ValueError(f"{where}: features {raw['features']} are not {FEATURES}")
+        return cls(
+            tuple(raw["mean"]),
+            tuple(raw["scale"]),
+            tuple(raw["weights"]),
+            float(raw["bias"]),
+            dict(raw.get("provenance", {})),
+        )
+
+
+@cache
+def load_model() -> Model:
+    """The shipped weights (``answering/assets/answerability.json``, from scripts/train_answerability.py)."""
+    asset = resources.files("docrag.answering") / "assets" / "answerability.json"
+    return Model.from_json(json.loads(asset.read_text(encoding="utf-8")))
 
 
 def fit(x: np.ndarray, y: np.ndarray, *, steps: int = 2000, rate: float = 0.5, l2: float = 1e-3) -> Model:

@@ -187,6 +187,11 @@ class AskOut(BaseModel):
     answer: str
     reason: str | None
     generator: str
+    answerability: float | None = Field(
+        default=None,
+        description="Extractive answers: probability that the best sentence answers (abstains under"
+        " DOCRAG_ANSWERABILITY_THRESHOLD, reason on_topic_not_answered)",
+    )
     sentences: list[SentenceOut]
     passages: list[HitOut]
 
@@ -203,6 +208,7 @@ class AskOut(BaseModel):
             answer=a.text,
             reason=a.reason,
             generator=a.generator,
+            answerability=a.answerability,
             sentences=[SentenceOut.model_validate(r) for r in stored.sentences],
             passages=[HitOut.of(h) for h in a.passages],
         )
