@@ -49,11 +49,11 @@ def test_an_on_topic_question_the_documents_do_not_answer_is_abstained_on(client
     assert "Alan Morrow" in answered["sentences"][0]["text"]
     assert answered["answerability"] >= Settings().answerability_threshold
 
-    # On the subject (the lighthouse, its keepers), but nothing says when it was automated.
+    # On the subject (the lighthouse, its tower), but no passage says anything of its visitors.
     body = client.post(
         "/v1/ask",
         json={
-            "question": "In what year was the Skerry Light lighthouse automated?",
+            "question": "How many visitors does the Skerry Light lighthouse receive each year?",
             "collections": [COLLECTION],
         },
     ).json()

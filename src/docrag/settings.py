@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     #: Extractive answers abstain (reason on_topic_not_answered) when the answerability model's
     #: probability that the best sentence answers is under this (0: never). Chosen on the hard
     #: unanswerable set's training articles (README, "Answerability").
-    answerability_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    answerability_threshold: float = Field(default=0.23, ge=0.0, le=1.0)
 
     #: Who writes answers (docrag/generation/): extractive (the retrieved sentences themselves, no
     #: model), openai (an OpenAI-compatible /v1/chat/completions server at llm_base_url serving

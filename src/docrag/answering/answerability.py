@@ -11,7 +11,13 @@ is about. The features of a (question, best sentence) pair:
   subject words that every sentence of the passage shares) found in the sentence;
 - ``new_terms``: share of the sentence's words the question does not hold (an answer adds
   something; a sentence that only restates the question does not);
-- ``margin``: how far the best sentence leads the second best.
+- ``margin``: how far the best sentence leads the second best;
+- ``overlap``: share of the question's terms in the sentence;
+- ``focus_retrieved`` / ``focus_passage``: share of the focus terms found anywhere in the
+  retrieved passages / in the best sentence's passage (a question about something no passage
+  mentions is not answered by any);
+- ``typed``: 1 when the question asks for a particular answer type;
+- ``terms``: how many terms the question has.
 
 A logistic model over these gives the probability that the sentence answers; it is fitted
 by :func:`fit` on labelled pairs (the split is by article, so no article is on both sides).
@@ -35,20 +41,48 @@ import numpy as np
 from docrag.answering.answer_type import can_hold, expected
 from docrag.text.bm25 import tokenize
 
-FEATURES = ("score", "kind_held", "focus_coverage", "new_terms", "margin")
+FEATURES = (
+    "score",
+    "kind_held",
+    "focus_coverage",
+    "new_terms",
+    "margin",
+    "overlap",
+    "focus_retrieved",
+    "focus_passage",
+    "typed",
+    "terms",
+)
 NO_CLOSE_PASSAGE = "no_supporting_passage"  # the code the answerers already give
 ON_TOPIC_NOT_ANSWERED = "on_topic_not_answered"
 
 
-def features(question: str, best: str, best_score: float, second_score: float, passage: str) -> np.ndarray:
+def features(
+    question: str,
+    best: str,
+    best_score: float,
+    second_score: float,
+    passage: str,
+    passages: Sequence[str] = (),
+) -> np.ndarray:
+    """The features of the best sentence ``best`` of ``passage``, of the retrieved ``passages``."""
     asked = set(tokenize(question))
     words = set(tokenize(best))
     subject = _subject_terms(passage)
     focus = asked - subject or asked
     coverage = len(focus & words) / len(focus) if focus else 0.0
     new = len(words - asked) / len(words) if words else 0.0
-    held = 1.0 if can_hold(expected(question), best, question) else 0.0
-    return np.array([best_score, held, coverage, new, best_score - second_score], dtype=np.float64)
+    kind = expected(question)
+    held = 1.0 if can_hold(kind, best, question) else 0.0
+    overlap = len(asked & words) / len(asked) if asked else 0.0
+    retrieved = set(tokenize(" ".join(passages))) if passages else set(tokenize(passage))
+    own = set(tokenize(passage))
+    anywhere = len(focus & retrieved) / len(focus) if focus else 0.0
+    in_passage = len(focus & own) / len(focus) if focus else 0.0
+    typed = 0.0 if kind is None else 1.0
+    values = [best_score, held, coverage, new, best_score - second_score, overlap]
+    values += [anywhere, in_passage, typed, float(len(asked))]
+    return np.array(values, dtype=np.float64)
 
 
 def _subject_terms(passage: str) -> set[str]:

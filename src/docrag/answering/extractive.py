@@ -127,7 +127,9 @@ class ExtractiveAnswerer:
         ranked = sorted(candidates, key=lambda c: -c.score)
         top = ranked[0]
         second = ranked[1].score if len(ranked) > 1 else 0.0
-        x = answerability.features(without_context(question), _quote(top), top.score, second, top.hit.body)
+        x = answerability.features(
+            without_context(question), _quote(top), top.score, second, top.hit.body, [h.body for h in hits]
+        )
         return Assessment(hits, candidates, top.score, x, self._answerability.probability(x))
 
     def _answer(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:

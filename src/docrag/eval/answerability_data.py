@@ -40,7 +40,9 @@ class Row:
     best_holds_gold: bool
 
     def features(self) -> np.ndarray:
-        return answerability.features(self.question, self.best, self.score, self.second, self.passage)
+        return answerability.features(
+            self.question, self.best, self.score, self.second, self.passage, self.passages
+        )
 
 
 def collect(

@@ -13,7 +13,7 @@ questions abstained on, pooled and per hard variant.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ CURVE = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 def curve(
     answerable: Sequence[Any],
-    unanswerable: dict[str, Sequence[Any]],
+    unanswerable: Mapping[str, Sequence[Any]],
     *,
     close: float,
     thresholds: Sequence[float] = CURVE,
