@@ -329,18 +329,12 @@ def eval_qa(
     from docrag.eval.qa import run_qa
 
     path = _squad_file(data)
-    chosen = _settings(data_dir)
+    chosen = _settings(data_dir)  # the thresholds reported as chosen; the runtime has both off
     with _runtime(
         data_dir, abstain_threshold=0.0, answerability_threshold=0.0, answer_sentences=sentences
     ) as rt:
         report = run_qa(
-            rt,
-            create_app(rt.settings, runtime=rt),
-            path,
-            collection=collection,
-            close=chosen.abstain_threshold,
-            chosen=chosen.answerability_threshold,
-            hard=hard,
+            rt, create_app(rt.settings, runtime=rt), path, collection=collection, chosen=chosen, hard=hard
         )
     typer.echo(json.dumps(report, indent=2))
 

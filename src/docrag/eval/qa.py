@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 from docrag.eval import qa_hard
 from docrag.eval.xquad import Question, contains, f1, ingest_articles, load_squad, normalize
 from docrag.services import Runtime, new_api_key
+from docrag.settings import Settings
 
 THRESHOLDS = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
@@ -87,9 +88,9 @@ def _ask(client: httpx.Client, q: Question, collection: str, answerable: bool) -
 
 
 def run_qa(
-    rt: Runtime, app: ASGIApp, path: Path, *, collection: str, close: float, chosen: float, hard: bool = True
+    rt: Runtime, app: ASGIApp, path: Path, *, collection: str, chosen: Settings, hard: bool = True
 ) -> dict[str, Any]:
-    """``close`` and ``chosen``: the closeness and answerability thresholds the answers are
+    """``chosen``: its closeness and answerability thresholds are those the answers are
     tabulated at (the runtime itself must have both off, so that every question is answered)."""
     articles, questions = load_squad(path)
     t0 = time.perf_counter()
@@ -123,7 +124,9 @@ def run_qa(
         "best_sentence_f1": round(float(np.mean([a.best_f1 for a in full])), 4),
         "best_sentence_exact_match": round(sum(a.best_em for a in full) / n, 4),
         "abstention": abstention_table(partial),
-        "answerability": qa_hard.report(full, partial, unanswerable, close=close, chosen=chosen),
+        "answerability": qa_hard.report(
+            full, partial, unanswerable, close=chosen.abstain_threshold, chosen=chosen.answerability_threshold
+        ),
     }
 
 
