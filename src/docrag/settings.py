@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(default=2, ge=1, le=10)
     answer_passages: int = Field(default=8, ge=1, le=50)
     abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    #: Extractive answers abstain (reason on_topic_not_answered) when the answerability model's
+    #: probability that the best sentence answers is under this (0: never). Chosen on the hard
+    #: unanswerable set's training articles (README, "Answerability").
+    answerability_threshold: float = Field(default=0.23, ge=0.0, le=1.0)
 
     #: Who writes answers (docrag/generation/): extractive (the retrieved sentences themselves, no
     #: model), openai (an OpenAI-compatible /v1/chat/completions server at llm_base_url serving

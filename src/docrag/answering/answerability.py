@@ -11,7 +11,13 @@ is about. The features of a (question, best sentence) pair:
   subject words that every sentence of the passage shares) found in the sentence;
 - ``new_terms``: share of the sentence's words the question does not hold (an answer adds
   something; a sentence that only restates the question does not);
-- ``margin``: how far the best sentence leads the second best.
+- ``margin``: how far the best sentence leads the second best;
+- ``overlap``: share of the question's terms in the sentence;
+- ``focus_retrieved`` / ``focus_passage``: share of the focus terms found anywhere in the
+  retrieved passages / in the best sentence's passage (a question about something no passage
+  mentions is not answered by any);
+- ``typed``: 1 when the question asks for a particular answer type;
+- ``terms``: how many terms the question has.
 
 A logistic model over these gives the probability that the sentence answers; it is fitted
 by :func:`fit` on labelled pairs (the split is by article, so no article is on both sides).
@@ -23,29 +29,60 @@ scored near the question, as the answerers say today) or ``on_topic_not_answered
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from docrag.answering.answer_type import can_hold, expected
 from docrag.text.bm25 import tokenize
 
-FEATURES = ("score", "kind_held", "focus_coverage", "new_terms", "margin")
+FEATURES = (
+    "score",
+    "kind_held",
+    "focus_coverage",
+    "new_terms",
+    "margin",
+    "overlap",
+    "focus_retrieved",
+    "focus_passage",
+    "typed",
+    "terms",
+)
 NO_CLOSE_PASSAGE = "no_supporting_passage"  # the code the answerers already give
 ON_TOPIC_NOT_ANSWERED = "on_topic_not_answered"
 
 
-def features(question: str, best: str, best_score: float, second_score: float, passage: str) -> np.ndarray:
+def features(
+    question: str,
+    best: str,
+    best_score: float,
+    second_score: float,
+    passage: str,
+    passages: Sequence[str] = (),
+) -> np.ndarray:
+    """The features of the best sentence ``best`` of ``passage``, of the retrieved ``passages``."""
     asked = set(tokenize(question))
     words = set(tokenize(best))
     subject = _subject_terms(passage)
     focus = asked - subject or asked
     coverage = len(focus & words) / len(focus) if focus else 0.0
     new = len(words - asked) / len(words) if words else 0.0
-    held = 1.0 if can_hold(expected(question), best, question) else 0.0
-    return np.array([best_score, held, coverage, new, best_score - second_score], dtype=np.float64)
+    kind = expected(question)
+    held = 1.0 if can_hold(kind, best, question) else 0.0
+    overlap = len(asked & words) / len(asked) if asked else 0.0
+    retrieved = set(tokenize(" ".join(passages))) if passages else set(tokenize(passage))
+    own = set(tokenize(passage))
+    anywhere = len(focus & retrieved) / len(focus) if focus else 0.0
+    in_passage = len(focus & own) / len(focus) if focus else 0.0
+    typed = 0.0 if kind is None else 1.0
+    values = [best_score, held, coverage, new, best_score - second_score, overlap]
+    values += [anywhere, in_passage, typed, float(len(asked))]
+    return np.array(values, dtype=np.float64)
 
 
 def _subject_terms(passage: str) -> set[str]:
@@ -68,6 +105,7 @@ class Model:
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def probability(self, x: np.ndarray) -> float:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -81,16 +119,33 @@ class Model:
                 "scale": self.scale,
                 "weights": self.weights,
                 "bias": self.bias,
+                "provenance": dict(self.provenance),
             },
             indent=1,
         )
 
     @classmethod
     def load(cls, path: Path) -> Model:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], where: str = "answerability.json") -> Model:
         if tuple(raw["features"]) != FEATURES:
-            raise ValueError(f"{path}: features {raw['features']} are not {FEATURES}")
-        return cls(tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["weights"]), float(raw["bias"]))
+            raise ValueError(f"{where}: features {raw['features']} are not {FEATURES}")
+        return cls(
+            tuple(raw["mean"]),
+            tuple(raw["scale"]),
+            tuple(raw["weights"]),
+            float(raw["bias"]),
+            dict(raw.get("provenance", {})),
+        )
+
+
+@cache
+def load_model() -> Model:
+    """The shipped weights (``answering/assets/answerability.json``, from scripts/train_answerability.py)."""
+    asset = resources.files("docrag.answering") / "assets" / "answerability.json"
+    return Model.from_json(json.loads(asset.read_text(encoding="utf-8")))
 
 
 def fit(x: np.ndarray, y: np.ndarray, *, steps: int = 2000, rate: float = 0.5, l2: float = 1e-3) -> Model:

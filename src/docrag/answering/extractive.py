@@ -13,6 +13,12 @@ problems. First the crew noticed a strange odor"). Words a follow-up borrowed fr
 previous turn as context steer retrieval only, not this choice. When the best score is under
 the abstention threshold, the answer says it does not know and shows the closest passages.
 
+A sentence can score well and still not answer: it is about the question's subject, but holds
+none of what is asked. The answerability model (``answering/answerability.py``, weights shipped
+in ``answering/assets/``) gives the probability that the best sentence answers; under
+``DOCRAG_ANSWERABILITY_THRESHOLD`` the answer abstains with reason ``on_topic_not_answered``,
+and the closest passages stay in it.
+
 With a groundedness detector, each chosen sentence also gets its support verdict against the
 passage it quotes, and ``DOCRAG_UNSUPPORTED`` applies as for generated answers. Streamed, the
 answer's sentences are its tokens.
@@ -26,6 +32,7 @@ from uuid import UUID
 
 import numpy as np
 
+from docrag.answering import answerability
 from docrag.answering.answer_type import can_hold, expected
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
 from docrag.answering.rewrite import without_context
@@ -38,6 +45,9 @@ from docrag.store.postgres import Store
 from docrag.text.bm25 import tokenize
 
 DONT_KNOW = "I don't know: the documents I can search don't answer this question."
+NOT_ANSWERED = (
+    "I don't know: the closest passages are about this subject, but none of them answers this question."
+)
 
 #: Weights of a sentence's score: meaning match, question-term overlap, the share of that
 #: overlap counted with the previous sentence as context, the cost of each retrieval rank
@@ -61,6 +71,17 @@ class _Candidate:
     page: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The candidate sentences of one question, and how likely the best one answers it."""
+
+    hits: tuple[Hit, ...]
+    candidates: list[_Candidate]
+    best: float  # the best sentence's score (0 when there is none)
+    features: np.ndarray | None  # answerability features of the best sentence
+    probability: float  # that the best sentence answers (0 when there is none)
+
+
 class ExtractiveAnswerer:
     name = "extractive"
 
@@ -75,6 +96,7 @@ class ExtractiveAnswerer:
         self._retriever = retriever
         self._settings = settings
         self._detector = detector
+        self._answerability = answerability.load_model()
 
     def ask(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
         return final(self.stream(tenant_id, collection_ids, question, incremental=False))
@@ -94,14 +116,37 @@ class ExtractiveAnswerer:
                     yield Token(sentence.text if i == 0 else " " + sentence.text)
         yield Finished(answer)
 
-    def _answer(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+    def assess(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Assessment:
+        """Retrieval, the scored candidate sentences and the answerability of the best one."""
         s = self._settings
         retrieval = self._retriever.retrieve(tenant_id, collection_ids, question, limit=s.answer_passages)
-        hits = retrieval.hits
+        hits = tuple(retrieval.hits)
         candidates = self._candidates(tenant_id, hits, question, retrieval.query_vector)
-        best = max((c.score for c in candidates), default=0.0)
-        if best < s.abstain_threshold:
-            return Answer(question, False, DONT_KNOW, (), tuple(hits[:3]), reason="no_supporting_passage")
+        if not candidates:
+            return Assessment(hits, candidates, 0.0, None, 0.0)
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        top = ranked[0]
+        second = ranked[1].score if len(ranked) > 1 else 0.0
+        x = answerability.features(
+            without_context(question), _quote(top), top.score, second, top.hit.body, [h.body for h in hits]
+        )
+        return Assessment(hits, candidates, top.score, x, self._answerability.probability(x))
+
+    def _answer(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Answer:
+        s = self._settings
+        a = self.assess(tenant_id, collection_ids, question)
+        hits, candidates = a.hits, a.candidates
+        probability = round(a.probability, 4) if a.features is not None else None
+        reason = (
+            answerability.decide(
+                a.best, a.probability, close=s.abstain_threshold, answers=s.answerability_threshold
+            )
+            if candidates
+            else answerability.NO_CLOSE_PASSAGE  # no sentence to answer with
+        )
+        if reason is not None:
+            text = DONT_KNOW if reason == answerability.NO_CLOSE_PASSAGE else NOT_ANSWERED
+            return Answer(question, False, text, (), hits[:3], reason=reason, answerability=probability)
         chosen = _pick(candidates, s.answer_sentences)
         sentences = tuple(
             AnswerSentence(
@@ -123,7 +168,9 @@ class ExtractiveAnswerer:
             )
             for c in chosen
         )
-        return Answer(question, True, " ".join(x.text for x in sentences), sentences, tuple(hits))
+        return Answer(
+            question, True, " ".join(x.text for x in sentences), sentences, hits, answerability=probability
+        )
 
     def _candidates(
         self, tenant_id: UUID, hits: Sequence[Hit], question: str, query_vector: np.ndarray

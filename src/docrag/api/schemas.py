@@ -228,6 +228,11 @@ class AskOut(BaseModel):
     answer: str
     reason: str | None
     generator: str
+    answerability: float | None = Field(
+        default=None,
+        description="Extractive answers: probability that the best sentence answers (abstains under"
+        " DOCRAG_ANSWERABILITY_THRESHOLD, reason on_topic_not_answered)",
+    )
     sentences: list[SentenceOut]
     passages: list[HitOut]
     source_deleted: bool = Field(
@@ -248,6 +253,7 @@ class AskOut(BaseModel):
             answer=stored.answer if gone else a.text,
             reason=a.reason,
             generator=a.generator,
+            answerability=a.answerability,
             sentences=[SentenceOut.model_validate(r) for r in stored.sentences],
             passages=[] if gone else [HitOut.of(h) for h in a.passages],
             source_deleted=gone,

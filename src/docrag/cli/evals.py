@@ -53,16 +53,29 @@ def eval_qa(
     data: Annotated[Path, typer.Option("--data", help="SQuAD-format JSON file or folder holding one")],
     sentences: Annotated[int, typer.Option(help="Answer sentences")] = 2,
     collection: Annotated[str, typer.Option(help="Collection name")] = "eval-qa",
+    hard: Annotated[bool, typer.Option(help="Also the hard unanswerable set (a collection per text)")] = True,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Ask every question over the HTTP API; print answer containment, F1 and the abstention
-    trade-off against a collection missing half the articles."""
+    """Ask every question over the HTTP API; print answer containment, F1, the abstention
+    trade-off against a collection missing half the articles, and the answerability trade-off
+    on that easy set and on the hard unanswerable set (DOCRAG_ABSTAIN_THRESHOLD and
+    DOCRAG_ANSWERABILITY_THRESHOLD are the thresholds reported as chosen)."""
     from docrag.api.app import create_app
+    from docrag.cli.common import settings
     from docrag.eval.qa import run_qa
 
     path = _squad_file(data)
-    with runtime(data_dir, abstain_threshold=0.0, answer_sentences=sentences, rate_limiting=False) as rt:
-        report = run_qa(rt, create_app(rt.settings, runtime=rt), path, collection=collection)
+    chosen = settings(data_dir)  # the thresholds reported as chosen; the runtime has both off
+    with runtime(
+        data_dir,
+        abstain_threshold=0.0,
+        answerability_threshold=0.0,
+        answer_sentences=sentences,
+        rate_limiting=False,
+    ) as rt:
+        report = run_qa(
+            rt, create_app(rt.settings, runtime=rt), path, collection=collection, chosen=chosen, hard=hard
+        )
     typer.echo(json.dumps(report, indent=2))
 
 

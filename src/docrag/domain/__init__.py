@@ -199,6 +199,8 @@ class Answer:
     passages: tuple[Hit, ...] = field(default=())  # closest passages, shown also when abstaining
     reason: str | None = None
     generator: str = "extractive"  # which generator wrote it (a model id for an LLM)
+    #: Extractive answers: the probability that the best sentence answers (answering/answerability.py).
+    answerability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,11 @@ its answer, so the retrieved passages are on topic but none answers:
 
 A variant is kept only when no gold answer string is left in its text, so a question counted
 unanswerable truly is one.
+
+The split by article: the answerability model is trained on the articles :func:`held_out`
+refuses (index 0 or 3 modulo 4: 24 of XQuAD's 48) and evaluated on the others (1 or 2 modulo
+4), so no article, question or text is on both sides, and each side holds articles of both
+parities (today's easy set answers the even articles and not the odd ones).
 """
 
 from __future__ import annotations
@@ -58,6 +63,11 @@ class HardCase:
     text: str
 
 
+def held_out(article: int) -> bool:
+    """Whether article ``article`` is on the evaluation side of the split (never trained on)."""
+    return article % 4 in (1, 2)
+
+
 def load_paragraphs(path: Path) -> tuple[list[SquadArticle], list[SquadQuestion]]:
     if not path.is_file():
         raise InvalidRequest(f"{path} is not a SQuAD-format JSON file")
@@ -88,24 +98,31 @@ def without_sentence(paragraph: str, at: int) -> str:
     return paragraph
 
 
-def sibling(articles: list[SquadArticle], a: int) -> int:
-    """The other article closest to article ``a``: most shared words in title and opening paragraph."""
+def sibling(articles: list[SquadArticle], a: int, among: set[int] | None = None) -> int:
+    """The other article closest to article ``a`` (of ``among``, default all): most shared words
+    in title and opening paragraph."""
 
     def words(i: int) -> set[str]:
         art = articles[i]
         return set(_WORD.findall((art.title + " " + art.paragraphs[0]).lower()))
 
     mine = words(a)
-    others = [i for i in range(len(articles)) if i != a]
+    others = [i for i in range(len(articles)) if i != a and (among is None or i in among)]
     if not others:
         raise InvalidRequest("a sibling article needs at least two articles")
     return max(others, key=lambda i: (len(mine & words(i)) / max(1, len(words(i))), -i))
 
 
-def hard_cases(articles: list[SquadArticle], questions: list[SquadQuestion]) -> Iterator[HardCase]:
-    """Every question in every variant whose text holds none of its gold answers."""
-    siblings = {a: sibling(articles, a) for a in range(len(articles))} if len(articles) > 1 else {}
+def hard_cases(
+    articles: list[SquadArticle], questions: list[SquadQuestion], among: set[int] | None = None
+) -> Iterator[HardCase]:
+    """Every question (of the articles ``among``, default all) in every variant whose text holds
+    none of its gold answers; siblings are taken from ``among`` too."""
+    pool = set(range(len(articles))) if among is None else among
+    siblings = {a: sibling(articles, a, pool) for a in pool} if len(pool) > 1 else {}
     for q in questions:
+        if q.article not in pool:
+            continue
         art = articles[q.article]
         paragraphs = list(art.paragraphs)
         texts = {
@@ -122,5 +139,6 @@ def hard_cases(articles: list[SquadArticle], questions: list[SquadQuestion]) -> 
             texts["sibling"] = _join(articles[siblings[q.article]].paragraphs)
         for variant in VARIANTS:
             text = texts.get(variant)
+            title = articles[siblings[q.article]].title if variant == "sibling" else art.title
             if text and not contains(text, q.answers):
-                yield HardCase(variant, q.article, q.question, q.answers, art.title, text)
+                yield HardCase(variant, q.article, q.question, q.answers, title, text)

@@ -4,7 +4,10 @@ All articles go into one collection (every question is answerable there); half o
 go into a second collection, against which the other half's questions are unanswerable.
 Each question is asked over HTTP (``POST /v1/ask``) with abstention switched off, so the
 best sentence's score is known for every question and the abstention trade-off can be
-tabulated for any threshold afterwards.
+tabulated for any threshold afterwards. The same goes for the answerability of the best
+sentence, tabulated by ``eval/qa_hard.py`` against the easy set and the hard unanswerable one
+(each question against its own article less the paragraph or sentence holding its answer, or
+a sibling article).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import numpy as np
 import uvicorn
 from starlette.types import ASGIApp
 
+from docrag.eval import qa_hard
 from docrag.eval.xquad import Question, contains, f1, ingest_articles, load_squad, normalize
 from docrag.services import Runtime, new_api_key
+from docrag.settings import Settings
 
 THRESHOLDS = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
@@ -36,6 +41,7 @@ class Asked:
     both: bool  # the answer (all its sentences) contains a gold answer
     best_f1: float
     best_em: bool
+    answerability: float = 0.0  # the model's probability that the best sentence answers
 
 
 def _port() -> int:
@@ -77,10 +83,15 @@ def _ask(client: httpx.Client, q: Question, collection: str, answerable: bool) -
         both=contains(" ".join(sentences), q.answers),
         best_f1=max((f1(s, g) for s in sentences for g in q.answers), default=0.0),
         best_em=any(normalize(s) == normalize(g) for s in sentences for g in q.answers),
+        answerability=body.get("answerability") or 0.0,
     )
 
 
-def run_qa(rt: Runtime, app: ASGIApp, path: Path, *, collection: str) -> dict[str, Any]:
+def run_qa(
+    rt: Runtime, app: ASGIApp, path: Path, *, collection: str, chosen: Settings, hard: bool = True
+) -> dict[str, Any]:
+    """``chosen``: its closeness and answerability thresholds are those the answers are
+    tabulated at (the runtime itself must have both off, so that every question is answered)."""
     articles, questions = load_squad(path)
     t0 = time.perf_counter()
     ingest_articles(rt, articles, collection)
@@ -97,6 +108,11 @@ def run_qa(rt: Runtime, app: ASGIApp, path: Path, *, collection: str) -> dict[st
         full = [_ask(client, q, collection, True) for q in questions]
         ask_s = time.perf_counter() - t1
         partial = [_ask(client, q, f"{collection}-half", q.article % 2 == 0) for q in questions]
+        unanswerable = (
+            qa_hard.hard_questions(rt, path, collection, lambda q, c: _ask(client, q, c, False))
+            if hard
+            else {}
+        )
     n = len(full)
     return {
         "questions": n,
@@ -108,6 +124,9 @@ def run_qa(rt: Runtime, app: ASGIApp, path: Path, *, collection: str) -> dict[st
         "best_sentence_f1": round(float(np.mean([a.best_f1 for a in full])), 4),
         "best_sentence_exact_match": round(sum(a.best_em for a in full) / n, 4),
         "abstention": abstention_table(partial),
+        "answerability": qa_hard.report(
+            full, partial, unanswerable, close=chosen.abstain_threshold, chosen=chosen.answerability_threshold
+        ),
     }
 
 
