@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from docrag.cli.backup import register as register_backup_commands
 from docrag.cli.ops import register as register_ops_commands
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ eval_app = typer.Typer(help="Quality evaluations on public data sets.", no_args_
 app.add_typer(keys_app, name="keys")
 app.add_typer(eval_app, name="eval")
 register_ops_commands(app)
+register_backup_commands(app)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name")]
 DataDirOpt = Annotated[
