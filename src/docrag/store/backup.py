@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from docrag import __version__
+from docrag.errors import Unavailable
 from docrag.store.pgtools import Target, fingerprint, migration_level, run_program
 
 _log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def _record(target: Target, started: datetime, ok: bool, location: str, size: in
                 " VALUES (%s, now(), %s, %s, %s)",
                 (started, ok, location, size),
             )
-    except psycopg.Error as exc:  # the backup's own outcome matters more than its record
+    except (psycopg.Error, Unavailable) as exc:  # the backup's outcome matters more than its record
         _log.warning("could not record the backup run: %s", exc)
 
 
