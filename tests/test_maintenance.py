@@ -49,8 +49,9 @@ def _stage(database_url: str, runtime: Runtime, documents: list[UUID]) -> None:
     ):
         sql(
             database_url,
-            "INSERT INTO jobs (tenant_id, document_id, state, updated_at) VALUES (%s, %s, %s, now() - %s::interval)"
-            " ON CONFLICT (document_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
+            "INSERT INTO jobs (tenant_id, document_id, state, updated_at)"
+            " VALUES (%s, %s, %s, now() - %s::interval) ON CONFLICT (document_id)"
+            " DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
             tenant,
             doc,
             state,
@@ -59,7 +60,8 @@ def _stage(database_url: str, runtime: Runtime, documents: list[UUID]) -> None:
     for doc in (orphan, live):
         sql(
             database_url,
-            "INSERT INTO uploads (tenant_id, document_id, data) VALUES (%s, %s, 'bytes') ON CONFLICT DO NOTHING",
+            "INSERT INTO uploads (tenant_id, document_id, data) VALUES (%s, %s, 'bytes')"
+            " ON CONFLICT DO NOTHING",
             tenant,
             doc,
         )
@@ -90,7 +92,7 @@ def test_maintenance_repairs_indexes_and_prunes(
     database_url: str, runtime: Runtime, documents: list[UUID]
 ) -> None:
     _stage(database_url, runtime, documents)
-    orphan, live, recent = documents
+    _orphan, live, recent = documents
     actions = run_maintenance(database_url, job_history_days=30, conversation_history_days=0)
     done = {a.what: a for a in actions}
     assert done["reindex chunks_document_idx"].done
