@@ -131,6 +131,16 @@ def test_verify_passes_on_a_good_backup(backup: Path, settings: Settings) -> Non
     assert "checks passed" in result.output
 
 
+def test_verify_latest_finds_the_newest_backup(backup: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["backup", "verify", "--latest", "--to", str(backup.parent), "--no-searches"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"verifying {backup}" in result.output
+    empty = CliRunner().invoke(app, ["backup", "verify", "--latest", "--to", str(backup.parent / "none")])
+    assert empty.exit_code == 2 and "no backup" in empty.output
+
+
 def test_verify_fails_on_a_damaged_file(backup: Path, settings: Settings, tmp_path: Path) -> None:
     damaged = tmp_path / backup.name
     shutil.copytree(backup, damaged)

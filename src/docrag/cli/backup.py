@@ -27,6 +27,7 @@ backup_app = typer.Typer(
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Embedded PostgreSQL folder (default ./data)")
 ]
+ToOpt = Annotated[Path | None, typer.Option("--to", help="Folder of backups (default DOCRAG_BACKUP_DIR)")]
 BackupArg = Annotated[
     Path, typer.Argument(help="A backup folder (docrag-<time>)", exists=True, file_okay=False)
 ]
@@ -95,9 +96,7 @@ def _human(n: float) -> str:
 @backup_app.callback()
 def backup(
     ctx: typer.Context,
-    to: Annotated[
-        Path | None, typer.Option("--to", help="Folder of backups (default DOCRAG_BACKUP_DIR)")
-    ] = None,
+    to: ToOpt = None,
     searches: Annotated[bool, typer.Option(help="Record the fixed queries' top-10 results")] = True,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -136,16 +135,30 @@ def backup(
 
 @backup_app.command("verify")
 def verify_command(
-    folder: BackupArg,
+    folder: Annotated[Path | None, typer.Argument(help="A backup folder", file_okay=False)] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Verify the newest backup in --to")] = False,
+    to: ToOpt = None,
     searches: Annotated[bool, typer.Option(help="Ask the fixed queries of the restored copy")] = True,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Check the files' checksums, restore into a scratch PostgreSQL, and compare every table's
     row count and checksum and the fixed queries' top-10 results with the manifest."""
+    from docrag.store.backup_prune import list_backups
     from docrag.store.backup_verify import verify
     from docrag.store.pgtools import pg_program
 
     settings = _settings(data_dir)
+    if (folder is None) == (not latest):
+        typer.echo("error: name a backup folder or pass --latest", err=True)
+        raise typer.Exit(2)
+    if folder is None:
+        root = to.expanduser().resolve() if to is not None else settings.resolved_backup_dir()
+        found = list_backups(root)
+        if not found:
+            typer.echo(f"error: no backup in {root}", err=True)
+            raise typer.Exit(2)
+        folder = found[0].path
+        typer.echo(f"verifying {folder}")
     started = time.perf_counter()
     with _errors():
         checks = verify(
@@ -171,9 +184,7 @@ def verify_command(
 def prune_command(
     keep_daily: Annotated[int, typer.Option(min=0, help="Newest backup of this many recent days")] = 7,
     keep_weekly: Annotated[int, typer.Option(min=0, help="Newest backup of this many recent weeks")] = 4,
-    to: Annotated[
-        Path | None, typer.Option("--to", help="Folder of backups (default DOCRAG_BACKUP_DIR)")
-    ] = None,
+    to: ToOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
