@@ -127,9 +127,12 @@ def backup(
     size = sum(f["bytes"] for f in manifest["files"].values())
     rows = sum(t["rows"] for t in manifest["tables"].values())
     recorded = len(manifest["searches"]["queries"])
+    spent = manifest["timings"]
     typer.echo(
         f"backup {folder} ({_human(size)}, {len(manifest['tables'])} tables, {rows} rows,"
         f" {recorded} fixed queries) in {time.perf_counter() - started:.1f} s"
+        f" (dump {spent['dump_seconds']:.1f} s, checksums {spent['fingerprint_seconds']:.1f} s,"
+        f" queries {spent['searches_seconds']:.1f} s)"
     )
 
 
