@@ -18,7 +18,7 @@ from psycopg import sql
 from docrag.errors import Unavailable
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
-from docrag.store.roles import APP_ROLE, grant_service, provision_embedded
+from docrag.store.roles import grant_service, provision_embedded
 
 SCHEMA = "public"
 
@@ -163,6 +163,3 @@ def has_data(conn: psycopg.Connection[Any]) -> bool:
         if row and row[0]:
             return True
     return False
-
-
-__all__ = ["APP_ROLE", "Target", "fingerprint", "has_data", "open_target", "pg_program", "tables"]
