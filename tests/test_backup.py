@@ -213,3 +213,18 @@ def test_backup_of_an_unreachable_database_fails_cleanly(tmp_path: Path) -> None
     with pytest.raises(Unavailable, match="unavailable"):
         create_backup(open_target(settings), tmp_path / "b", pg_dump=pg_program(settings, "pg_dump"))
     assert not any((tmp_path / "b").iterdir())  # no partial folder left behind
+
+
+def test_a_collection_this_machine_cannot_search_is_skipped_not_fatal(
+    runtime: Runtime, settings: Settings, target: Target, tmp_path: Path
+) -> None:
+    foreign = runtime.collection(runtime.default_tenant, "foreign", create=True)
+    runtime.ingestor.ingest_many(foreign, [Upload(b"Lichens are fungi living with algae.", "lichen.txt")])
+    with target.connect() as conn:  # as if another embedding model had built it
+        conn.execute("UPDATE collections SET embedding_model = 'another-model' WHERE id = %s", (foreign.id,))
+    assert target.service_url is not None
+    with searcher(settings, target.service_url, target.owner_url) as search:
+        folder = create_backup(target, tmp_path, pg_dump=pg_program(settings, "pg_dump"), search=search)
+    searches = read_manifest(folder)["searches"]
+    assert searches["skipped"] >= 1
+    assert searches["queries"] and all(q["collection"] != "foreign" for q in searches["queries"])

@@ -55,8 +55,9 @@ class FixedQuery:
     text: str
 
 
-#: Runs the queries against a database and returns each one's top-10 chunk ids.
-SearchFn = Callable[[list[FixedQuery]], list[list[int]]]
+#: Runs the queries against a database and returns each one's top-10 chunk ids (None: the
+#: query could not be asked there, e.g. the collection's embedding model is not this machine's).
+SearchFn = Callable[[list[FixedQuery]], list[list[int] | None]]
 
 _QUERY_SOURCES = """
 SELECT c.tenant_id::text, c.id::text, c.name, c.content_version,
@@ -125,7 +126,7 @@ def _searches(target: Target, search: SearchFn, queries: list[FixedQuery], versi
     kept = [
         {**_as_dict(q), "top10": ids}
         for q, ids in zip(queries, results, strict=True)
-        if now.get(q.collection_id) == versions[q.collection_id]
+        if ids is not None and now.get(q.collection_id) == versions[q.collection_id]
     ]
     return {"queries": kept, "skipped": len(queries) - len(kept)}
 

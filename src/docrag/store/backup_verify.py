@@ -71,7 +71,7 @@ def _search_checks(manifest: dict[str, Any], search: SearchFn) -> list[Check]:
         Check(
             f"search {q['collection']}: {q['text'][:40]!r}",
             ",".join(map(str, q["top10"])),
-            ",".join(map(str, got)),
+            "could not search" if got is None else ",".join(map(str, got)),
         )
         for q, got in zip(recorded, results, strict=True)
     ]
