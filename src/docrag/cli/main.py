@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from docrag.cli import admin, content, evals, exits, library, ops
+from docrag.cli import admin, backup, content, evals, exits, library, ops
 
 app = typer.Typer(
     help=(
@@ -32,6 +32,7 @@ library.register(app)
 admin.register(app)
 ops.register(app)
 evals.register(app)
+backup.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
