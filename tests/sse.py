@@ -1,4 +1,5 @@
-"""Reads a Server-Sent Events response as (event, data) pairs, as they arrive."""
+"""Reads a Server-Sent Events response as (event, data) pairs, as they arrive (httpx-sse parses
+the wire format; the data of each event is JSON)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource
 
 
 def events(response: httpx.Response) -> Iterator[tuple[str, Any]]:
-    name, data = "message", ""
-    for line in response.iter_lines():
-        if line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data += line[5:].strip()
-        elif not line and data:
-            yield name, json.loads(data)
-            name, data = "message", ""
+    for sse in EventSource(response).iter_sse():
+        if sse.data:
+            yield sse.event, json.loads(sse.data)
