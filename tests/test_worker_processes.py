@@ -127,7 +127,7 @@ def test_a_killed_worker_s_job_is_taken_over_and_done_exactly_once(
 ) -> None:
     coll = runtime.collection(runtime.default_tenant, "kill9", create=True)
     ids = enqueue_many(runtime, coll, [f"kestrel{n}" for n in range(30)])
-    first = spawn("worker")
+    first = spawn("worker", "--concurrency", "1")  # one thread: one job held when it is frozen
     wait_until(lambda: count(database_url, ids, "indexed") >= 4, 120, "the first documents")
 
     # Freeze the worker while it holds a job (between two jobs it holds none), then kill it.
@@ -148,7 +148,7 @@ def test_a_killed_worker_s_job_is_taken_over_and_done_exactly_once(
     done_before = count(database_url, ids, "indexed")
     assert done_before < len(ids)
 
-    second = spawn("worker")
+    second = spawn("worker", "--concurrency", "1")
     wait_until(lambda: count(database_url, ids, "indexed") == len(ids), 180, "every document")
     assert_indexed_exactly_once(database_url, ids)
     # The orphan was claimed a second time, after its lease ran out, by the new worker.

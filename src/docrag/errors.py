@@ -24,6 +24,9 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   ├── ParseTimeout            422 parse_timeout (parsing ran past DOCRAG_PARSE_TIMEOUT_SECONDS)
     │   ├── ParseMemoryExceeded     422 parse_memory_exceeded (parsing needed more than
     │   │                               DOCRAG_WORKER_MEMORY_MB)
+    │   ├── DocumentOverBudget      422 document_over_budget (the parsed text is longer than
+    │   │                               DOCRAG_MAX_DOCUMENT_CHARS or makes more chunks than
+    │   │                               DOCRAG_MAX_DOCUMENT_CHUNKS)
     │   └── DuplicateDocument       409 duplicate_document (a new version's bytes are another
     │                                   document's of the same collection)
     ├── AuthError
@@ -115,6 +118,11 @@ class EncryptedFile(UnreadableFile):
 
 class NoTextFound(UnreadableFile):
     code = "no_text_found"
+    status = 422
+
+
+class DocumentOverBudget(BadInput):
+    code = "document_over_budget"
     status = 422
 
 

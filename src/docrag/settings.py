@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -125,6 +126,11 @@ class Settings(BaseSettings):
     #: but the page and decompression ones).
     parse_sandbox: bool = True
 
+    #: Per-document budget (one upload must not hold a worker for hours): a parsed text longer
+    #: than this many characters, or one making more than this many chunks, fails with
+    #: 422 document_over_budget before it is embedded.
+    max_document_chars: int = Field(default=25_000_000, ge=1)
+    max_document_chunks: int = Field(default=20_000, ge=1)
     #: Chunking: the target and hard limit of a chunk's size, in model tokens.
     chunk_target_tokens: int = Field(default=256, ge=16)
     chunk_max_tokens: int = Field(default=256, ge=32)
@@ -216,7 +222,11 @@ class Settings(BaseSettings):
     #: Background ingestion (docrag/jobs/): `docrag serve` runs worker threads in-process,
     #: `docrag worker` runs standalone ones; any number share one database.
     inprocess_worker: bool = True
-    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    #: Worker threads per process (default: 2 where there are 2 cores or more, else 1).
+    worker_concurrency: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=64)
+    #: Uploads up to this many bytes always find a free worker thread: larger ones may occupy every
+    #: thread of a worker process but one, so one tenant's huge files never queue everyone's small ones.
+    express_lane_bytes: int = Field(default=1024 * 1024, ge=0)
     #: A claimed job is a worker's for this long unless its heartbeat (every third of it) extends it.
     job_lease_seconds: float = Field(default=60.0, gt=0)
     #: Workers look for jobs this often even when no enqueue notification arrives.

@@ -263,6 +263,7 @@ class Job:
     attempts: int  # including this one
     max_attempts: int
     worker_id: str
+    size_bytes: int = 0  # of the upload it indexes
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pathlib import PurePath
 import numpy as np
 
 from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, ParsedDocument, StoredChunk
-from docrag.errors import DocRAGError, EmptyFile, FileTooLarge, NoTextFound
+from docrag.errors import DocRAGError, DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.parsers import ParseLimits, parse
 from docrag.ingest.sandbox import ParseSandbox
@@ -164,7 +164,14 @@ class Ingestor:
         return parsed, self.chunk(parsed)
 
     def chunk(self, parsed: ParsedDocument) -> list[ChunkDraft]:
-        """:raises NoTextFound: when the parsed document holds nothing to index."""
+        """:raises NoTextFound: when the parsed document holds nothing to index.
+        :raises DocumentOverBudget: when it holds more than one document may (settings)."""
+        limit = self._settings.max_document_chars
+        if len(parsed.text) > limit:
+            raise DocumentOverBudget(
+                f"the document's text is {len(parsed.text):,} characters; one document may hold"
+                f" {limit:,} (DOCRAG_MAX_DOCUMENT_CHARS): split it, or raise the limit"
+            )
         drafts = chunk_document(
             parsed,
             max_tokens=self._settings.chunk_max_tokens,
@@ -175,6 +182,12 @@ class Ingestor:
         )
         if not drafts:
             raise NoTextFound("the document holds no text DocRAG can index")
+        if len(drafts) > self._settings.max_document_chunks:
+            raise DocumentOverBudget(
+                f"the document makes {len(drafts):,} chunks; one document may make"
+                f" {self._settings.max_document_chunks:,} (DOCRAG_MAX_DOCUMENT_CHUNKS): split it,"
+                " or raise the limit"
+            )
         return drafts
 
     def embed(

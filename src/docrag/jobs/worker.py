@@ -5,6 +5,10 @@ job is claimed by exactly one of them (``FOR UPDATE SKIP LOCKED``) and held unde
 that a heartbeat thread extends. A worker that dies simply stops extending its leases; its
 jobs become claimable again when they run out.
 
+Fairness: the claim puts the tenant with the fewest running jobs first, and a worker's last free
+thread takes only uploads up to ``DOCRAG_EXPRESS_LANE_BYTES`` while its other threads are all busy
+with larger ones: one tenant's huge files never keep another tenant's small upload waiting.
+
 Stopping: :meth:`Worker.stop` makes the threads stop claiming and finish their current job;
 with ``hand_back=True`` they instead return it to the queue at the next checkpoint. Under
 :meth:`Worker.run_until_signalled` the first SIGTERM or SIGINT drains, a second hands back.
@@ -22,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from types import FrameType
 
+from docrag.domain import Job
 from docrag.errors import DocRAGError
 from docrag.jobs.runner import JobRunner, Outcome
 from docrag.settings import Settings
@@ -46,6 +51,9 @@ class Worker:
         self._heartbeats = heartbeats
         self._runner = runner
         self._lease = settings.job_lease_seconds
+        self._express_bytes = settings.express_lane_bytes
+        self._claim_lock = threading.Lock()  # claims of this process's threads, one at a time
+        self._large_running = 0  # threads busy with an upload over the express lane's size
         self._poll = settings.job_poll_seconds
         base = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.process_id = base
@@ -113,12 +121,17 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
-                    job = self._jobs.claim(worker_id, self._lease)
+                    job, large = self._claim(worker_id)
                     if job is None:
                         self._wake.wait(self._poll)
                         self._wake.clear()
                         continue
-                    outcome = self._runner.run(job, self._abort)
+                    try:
+                        outcome = self._runner.run(job, self._abort)
+                    finally:
+                        if large:
+                            with self._lock:
+                                self._large_running -= 1
                 except DocRAGError as exc:
                     # The database is unreachable: a held job stays leased until another worker
                     # (or this one, later) takes it over.
@@ -137,6 +150,20 @@ class Worker:
                 self._running -= 1
                 if self._running == 0:
                     self._idle.set()
+
+    def _claim(self, worker_id: str) -> tuple[Job | None, bool]:
+        """A job for this thread, and whether it is a large one (counted until it is done)."""
+        with self._claim_lock:
+            with self._lock:
+                express_only = 1 < len(self.worker_ids) <= self._large_running + 1
+            job = self._jobs.claim(
+                worker_id, self._lease, max_bytes=self._express_bytes if express_only else None
+            )
+            large = job is not None and job.size_bytes > self._express_bytes
+            if large:
+                with self._lock:
+                    self._large_running += 1
+        return job, large
 
     def _heartbeat(self) -> None:
         # Runs until the claiming threads are done, so jobs being finished after stop() keep their lease.

@@ -22,6 +22,7 @@ import psycopg
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import Conflict, DuplicateDocument, NotFound
 from docrag.store.erasure import redact_stale_answers
+from docrag.store.job_claims import claim
 from docrag.store.job_wakeups import CHANNEL, listen
 from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, embedded_spans, insert_chunks
 
@@ -183,30 +184,9 @@ class JobStore:
 
     # -- working -------------------------------------------------------------------------
 
-    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
-        """Take the oldest claimable job: one whose lease ran out first, else a queued one."""
-        for candidates in (
-            "state = 'running' AND lease_until < now() ORDER BY lease_until",
-            "state = 'queued' AND run_after <= now() ORDER BY run_after, id",
-        ):
-            with self._store.connection(self._store.ALL_TENANTS) as conn, conn.transaction():
-                row = conn.execute(
-                    "UPDATE jobs j SET state = 'running', worker_id = %s, attempts = j.attempts + 1,"
-                    " lease_until = now() + make_interval(secs => %s::float8), updated_at = now()"
-                    f" WHERE j.id = (SELECT id FROM jobs WHERE {candidates} LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                    " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id",
-                    (worker_id, lease_seconds),
-                ).fetchone()
-                if row is None:
-                    continue
-                doc = conn.execute(
-                    "UPDATE documents SET status = 'parsing', progress = 0, updated_at = now()"
-                    " WHERE id = %s RETURNING collection_id",
-                    (row["document_id"],),
-                ).fetchone()
-                assert doc is not None  # the job's foreign key holds the document
-                return Job(collection_id=doc["collection_id"], **row)
-        return None
+    def claim(self, worker_id: str, lease_seconds: float, *, max_bytes: int | None = None) -> Job | None:
+        """The next job for this worker thread, fairly across tenants (``store/job_claims.py``)."""
+        return claim(self._store, worker_id, lease_seconds, max_bytes)
 
     def upload(self, job: Job) -> StoredUpload | None:
         with self._store.connection(job.tenant_id) as conn:
