@@ -40,6 +40,9 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     ├── GeneratorFailed             502 generator_failed (the LLM server refused the request or
     │                                   answered in an unknown format: retrying can't help)
     └── Unavailable                 503 unavailable (database or model not ready)
+        ├── Overloaded              503 overloaded (the process runs as many search, ask and upload
+        │                               requests as it may and its short queue is full: wait
+        │                               Retry-After seconds; api/admission.py)
         ├── GeneratorUnavailable    503 generator_unavailable (the LLM server timed out, could not be
         │                               reached, or kept answering 429/5xx through every retry)
         ├── MissingDependency       503 missing_dependency (an optional extra, e.g. docrag[llm], is
@@ -223,6 +226,18 @@ class RateLimited(DocRAGError):
 class GeneratorFailed(DocRAGError):
     code = "generator_failed"
     status = 502
+
+
+class Overloaded(Unavailable):
+    code = "overloaded"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after or 1)))}
 
 
 class GeneratorUnavailable(Unavailable):

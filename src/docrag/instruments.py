@@ -120,3 +120,14 @@ def health_score() -> Gauge:
         multiprocess_mode="mostrecent",
         registry=REGISTRY,
     )
+
+
+@cache
+def admission_refused() -> Counter:
+    return Counter(
+        "docrag_admission_refused",
+        "Requests refused 503 overloaded by admission control, by route class (search, ask, upload)"
+        " and why (queue_full, wait_expired)",
+        ("route_class", "reason"),
+        registry=REGISTRY,
+    )

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     rate_limit_outage_share: float = Field(default=0.25, gt=0.0, le=1.0)
     rate_limit_redis_retry_seconds: float = Field(default=5.0, gt=0)
 
+    #: Admission control (api/admission.py): search, ask and upload requests running at once in one
+    #: process, how many more may wait for a slot, and for how long; past that, 503 overloaded.
+    max_inflight_requests: int = Field(default=16, ge=1, le=1024)
+    admission_queue: int = Field(default=32, ge=0, le=100_000)
+    admission_wait_seconds: float = Field(default=1.0, gt=0, le=60)
+
     #: Largest accepted upload, in bytes.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     #: Largest accepted body of any other request (JSON), in bytes.

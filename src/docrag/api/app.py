@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docrag.api.admission import Admission
 from docrag.api.documented import EVERY_ROUTE, GUARDED
 from docrag.api.guard import RATE_LIMITS_STATE, AuthenticatorFactory, Guard, api_keys
 from docrag.api.ratelimit import RateLimits
@@ -144,6 +145,13 @@ def create_app(
     for module in (collections, documents, query, conversations, answers):
         app.include_router(module.router, responses=GUARDED)
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
+    # Outside the guard: an overloaded process refuses before it spends a database query on the key.
+    app.add_middleware(
+        Admission,
+        inflight=settings.max_inflight_requests,
+        queue=settings.admission_queue,
+        wait_seconds=settings.admission_wait_seconds,
+    )
     install_observability(app, settings)
     # Outermost: every answer that passes through the middleware gets the headers.
     app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)

@@ -29,7 +29,7 @@ ERRORS: dict[int, str] = {
     429: "Too many requests: wait Retry-After seconds (`rate_limited`)",
     502: "The LLM server refused the request or answered in an unknown format (`generator_failed`)",
     503: "The database, the model or the LLM server is not available (`unavailable`,"
-    " `generator_unavailable`)",
+    " `generator_unavailable`), or the process is at capacity (`overloaded`: wait Retry-After seconds)",
 }
 
 

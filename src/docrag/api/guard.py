@@ -207,3 +207,7 @@ async def _respond(send: Send, exc: DocRAGError) -> None:
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.response_headers().items()]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+#: For the other ASGI middlewares (``api/admission.py``): a typed error as the whole answer.
+send_error = _respond
