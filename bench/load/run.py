@@ -1,0 +1,185 @@
+"""Mixed load and capacity of a DocRAG server, with locust (headless, loopback only).
+
+    # once: a 100k-chunk corpus in its own embedded PostgreSQL (bench/scale.py's synthetic data)
+    python bench/scale.py --chunks 100000 --data-dir /tmp/scale-100k --clients 1
+    # 1000 users thinking 20 s on average, 60/30/5/5 search/ask/upload/documents, for 5 minutes
+    python bench/load/run.py --data-dir /tmp/scale-100k --users 1000 --duration 300
+    # capacity: no think time, more users step by step until p95 passes 2 s, search then ask
+    python bench/load/run.py --data-dir /tmp/scale-100k --capacity
+
+It starts ``docrag serve`` on the data dir (a free loopback port; rate limits off, as a private
+benchmark server) unless ``--url`` names a running one (then ``--key`` too), creates the upload
+collection, and runs locust as a child process. It prints, per request type, the count, p50, p95
+and p99 in ms, errors and 5xx, then the error rate and throughput; with ``--capacity``, each step's
+users, throughput and p95, and the throughput at which p95 first passes 2 s. Targets (issue 16):
+p95 < 2 s for search and ask, error rate < 0.1%, no 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+_5XX = re.compile(r"\b5\d\d\b")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    env = {**os.environ, "DOCRAG_DATA_DIR": str(data_dir), "DOCRAG_RATE_LIMITING": "false", **extra_env}
+    key = (
+        subprocess.run(
+            [str(BIN / "docrag"), "keys", "create", "--role", "admin"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "docrag"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("docrag serve did not become ready")
+            time.sleep(0.5)
+        yield url, key
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def locust(
+    url: str, key: str, users: int, seconds: int, think: float, tags: list[str], out: Path
+) -> list[dict[str, str]]:
+    env = {**os.environ, "DOCRAG_API_KEY": key, "DOCRAG_LOAD_THINK": str(think)}
+    spawn = max(1, min(users, 100))
+    cmd = [
+        str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
+        "-u", str(users), "-r", str(spawn), "-t", f"{seconds}s", "--host", url, "--csv", str(out),
+        "--stop-timeout", "30",
+    ]  # fmt: skip
+    if tags:
+        cmd += ["--tags", *tags]
+    subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(f"{out}_stats.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def server_errors(out: Path) -> int:
+    path = Path(f"{out}_failures.csv")
+    if not path.exists():
+        return 0
+    with open(path, newline="") as f:
+        return sum(
+            int(r["Occurrences"]) for r in csv.DictReader(f) if " 5" in r["Error"] or "50" in r["Error"][:20]
+        )
+
+
+def report(rows: list[dict[str, str]], out: Path, seconds: int) -> None:
+    print(f"{'type':<16}{'count':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for r in rows:
+        counts = f"{r['Request Count']:>8}{r['50%']:>9}{r['95%']:>9}{r['99%']:>9}{r['Failure Count']:>8}"
+        print(f"{r['Name']:<16}{counts}")
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    n, failed = int(total["Request Count"]), int(total["Failure Count"])
+    print(
+        f"error rate {failed / max(n, 1):.4%} ({failed} of {n}); 5xx {server_errors(out)};"
+        f" throughput {float(total['Requests/s']):.1f} requests/s over {seconds} s"
+    )
+
+
+def capacity(url: str, key: str, steps: list[int], seconds: int, workdir: Path) -> None:
+    for kind in ("search", "ask"):
+        crossed = None
+        print(f"-- {kind}: users, throughput (requests/s), p95 (ms), errors")
+        for users in steps:
+            rows = locust(url, key, users, seconds, 0.0, [kind], workdir / f"{kind}-{users}")
+            row = next(r for r in rows if r["Name"] == kind)
+            rps, p95 = float(row["Requests/s"]), float(row["95%"])
+            print(f"   {users:>5} {rps:>8.1f} {p95:>8.0f} {row['Failure Count']:>6}")
+            if p95 > 2000 and crossed is None:
+                crossed = rps
+                break
+        print(
+            f"   {kind}: p95 passes 2 s at {crossed:.1f} requests/s"
+            if crossed
+            else f"   {kind}: p95 stayed under 2 s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, help="a corpus made by bench/scale.py")
+    parser.add_argument("--url", help="a running server instead (needs --key)")
+    parser.add_argument("--key")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--think", type=float, default=20.0, help="mean think time, seconds")
+    parser.add_argument("--duration", type=int, default=300, help="seconds of load")
+    parser.add_argument("--capacity", action="store_true", help="step the load with no think time")
+    parser.add_argument("--steps", default="4,8,16,32,64,128", help="users per capacity step")
+    parser.add_argument("--step-seconds", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        with _target(args) as (url, key):
+            httpx.post(
+                f"{url}/v1/collections",
+                json={"name": "load-uploads"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            if args.capacity:
+                capacity(url, key, [int(s) for s in args.steps.split(",")], args.step_seconds, workdir)
+            else:
+                rows = locust(url, key, args.users, args.duration, args.think, [], workdir / "mixed")
+                report(rows, workdir / "mixed", args.duration)
+
+
+@contextmanager
+def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    if args.url:
+        if not args.key:
+            raise SystemExit("--url needs --key")
+        yield args.url, args.key
+        return
+    if args.data_dir is None:
+        raise SystemExit("give --data-dir (a bench/scale.py corpus) or --url and --key")
+    with server(args.data_dir, {}) as target:
+        yield target
+
+
+if __name__ == "__main__":
+    main()
