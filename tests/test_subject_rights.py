@@ -26,7 +26,7 @@ from docrag.observability.logs import formatter
 from docrag.services import Runtime, new_api_key
 from docrag.settings import Settings
 from docrag.store.roles import with_user
-from docrag.store.subject import tenant_tables
+from docrag.store.subject import ActorErasure, tenant_tables
 from test_api import upload
 from test_erasure import REDIS_URL, canary, redis_keys_holding, registry, rows_holding
 
@@ -75,7 +75,18 @@ def ask(client: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
-def _plant(runtime: Runtime, base_url: str, name: str, person: str) -> Tenant:
+def _pending_original(database_url: str, tenant_id: uuid.UUID, secret: str) -> None:
+    """The bytes of a replacement upload still waiting for its worker (as the owner: no job is
+    queued for it, so no worker takes it while the test runs)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO uploads (tenant_id, document_id, data, filename)"
+            " SELECT tenant_id, id, %s, 'replacement.md' FROM documents WHERE tenant_id = %s",
+            (f"# Replacement\n\nThe new number is {secret}.\n".encode(), tenant_id),
+        )
+
+
+def _plant(runtime: Runtime, base_url: str, database_url: str, name: str, person: str) -> Tenant:
     """A tenant with an admin and a reader key, a document, a conversation, answers and feedback,
     each holding a canary of its own."""
     tenant_id = runtime.store.ensure_tenant(name)
@@ -83,9 +94,11 @@ def _plant(runtime: Runtime, base_url: str, name: str, person: str) -> Tenant:
     runtime.store.add_api_key(tenant_id, "admin", admin_key, "admin")
     reader_id = runtime.store.add_api_key(tenant_id, "reader", reader_key, "reader")
     admin, reader = _client(base_url, admin_key), _client(base_url, reader_key)
-    c = {k: canary() for k in ("document", "question", "comment", "title", "reader_question", "reader_title")}
+    kinds = ("document", "original", "question", "comment", "title", "reader_question", "reader_title")
+    c = {k: canary() for k in kinds}
     assert admin.post("/v1/collections", json={"name": "records"}).status_code == 201
     assert upload(admin, "records", "registry.md", registry(person, c["document"])).status_code == 201
+    _pending_original(database_url, tenant_id, c["original"])
     about = f"What is the national identity number of {person}? (case {c['question']})"
     first = ask(admin, about)
     assert first["answered"] and c["document"] in first["answer"], first
@@ -103,15 +116,20 @@ def _plant(runtime: Runtime, base_url: str, name: str, person: str) -> Tenant:
 
 
 @pytest.fixture(scope="module")
-def tenants(runtime: Runtime, base_url: str) -> Iterator[dict[str, Tenant]]:
+def tenants(runtime: Runtime, base_url: str, database_url: str) -> Iterator[dict[str, Tenant]]:
     planted = {
-        "A": _plant(runtime, base_url, "alpha", "Aino Sepp"),
-        "B": _plant(runtime, base_url, "beta", "Bror Lind"),
+        "A": _plant(runtime, base_url, database_url, "alpha", "Aino Sepp"),
+        "B": _plant(runtime, base_url, database_url, "beta", "Bror Lind"),
     }
     yield planted
     for t in planted.values():
         t.admin.close()
         t.reader.close()
+
+
+def holding(database_url: str, secret: str) -> dict[str, int]:
+    """Tables with rows holding ``secret`` as text, or as bytes (a bytea column reads as hex)."""
+    return rows_holding(database_url, secret) | rows_holding(database_url, secret.encode().hex())
 
 
 def zip_texts(data: bytes) -> dict[str, bytes]:
@@ -138,6 +156,7 @@ def test_an_export_holds_every_canary_of_its_tenant_and_none_of_another(tenants:
     a, b = tenants["A"], tenants["B"]
     r = a.admin.get("/v1/export")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
+    assert r.headers.get("transfer-encoding") == "chunked"  # streamed, not sized in advance
     files = zip_texts(r.content)
     manifest = check_manifest(files)
     assert manifest["tenant_id"] == str(a.id) and manifest["actor"] is None
@@ -153,6 +172,8 @@ def test_an_export_holds_every_canary_of_its_tenant_and_none_of_another(tenants:
     (doc,) = json.loads(files["documents.json"])
     assert a.canaries["document"].encode() in files[f"documents/{doc['id']}/text.txt"]
     assert json.loads(files[f"documents/{doc['id']}/chunks.json"])
+    assert doc["original"] is True
+    assert a.canaries["original"].encode() in files[f"documents/{doc['id']}/original"]
     keys = json.loads(files["api_keys.json"])
     assert {k["role"] for k in keys} == {"admin", "reader"} and all("key_hash" not in k for k in keys)
 
@@ -168,7 +189,7 @@ def test_an_actor_export_holds_only_what_that_principal_created(tenants: dict[st
     everything = b"\n".join(files.values())
     for mine in ("reader_question", "reader_title"):
         assert a.canaries[mine].encode() in everything
-    for theirs in ("document", "question", "comment", "title"):
+    for theirs in ("document", "original", "question", "comment", "title"):
         assert a.canaries[theirs].encode() not in everything, theirs
     (answer,) = json.loads(files["answers.json"])
     assert answer["created_by"] == str(a.reader_key_id)
@@ -197,8 +218,8 @@ def test_an_erased_tenant_leaves_no_trace_and_the_other_keeps_everything(
 
     a, b = tenants["A"], tenants["B"]
     question = f"What is the national identity number of Aino Sepp? (case {a.canaries['question']})"
-    for secret in (a.canaries["document"], a.canaries["question"]):
-        assert rows_holding(database_url, secret), "precondition: the scan finds the canary"
+    for where, secret in a.canaries.items():
+        assert holding(database_url, secret), f"precondition: the scan finds the {where} canary"
     assert redis_keys_holding(a.canaries["document"]), "precondition: Redis holds A's cached answer"
     with contextmanager(second_runtime)(database_url) as other:  # another process: memory cache
         records = other.collection(a.id, "records")
@@ -216,14 +237,14 @@ def test_an_erased_tenant_leaves_no_trace_and_the_other_keeps_everything(
         assert str(records.id) not in answerer.cache.tags() and len(answerer.cache) == 0
 
     for where, secret in a.canaries.items():
-        assert rows_holding(database_url, secret) == {}, where
+        assert holding(database_url, secret) == {}, where
         assert redis_keys_holding(secret) == [], where
     assert rows_holding(database_url, str(a.id)) == {}  # not even the tenant's id, in any table
     assert a.admin.get("/v1/collections").status_code == 401  # its keys went with it
 
     # B keeps every row, and is answered (from its documents, not a stale cache).
     for where, secret in b.canaries.items():
-        assert rows_holding(database_url, secret), where
+        assert holding(database_url, secret), where
     again = ask(b.admin, "What is the national identity number of Bror Lind?")
     assert b.canaries["document"] in again["answer"]
     assert b.reader.get(f"/v1/answers/{b.answers[2]['answer_id']}").status_code == 200
@@ -241,8 +262,14 @@ def test_erasing_a_principal_removes_what_it_created_and_nothing_else(
     b = tenants["B"]
     mine = [b.canaries["reader_question"], b.canaries["reader_title"]]
     assert all(rows_holding(database_url, s) for s in mine)
-    erased = runtime.erase_actor(b.id, b.reader_key_id)
-    assert (erased.conversations, erased.answers, erased.feedback) == (1, 1, 1)
+    recorded: list[tuple[int, int, int]] = []
+
+    def record(conn: psycopg.Connection[Any], done: ActorErasure) -> None:  # the audit log's hook
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        recorded.append((done.conversations, done.answers, done.feedback))
+
+    erased = runtime.erase_actor(b.id, b.reader_key_id, on_erased=record)
+    assert recorded == [(erased.conversations, erased.answers, erased.feedback)] == [(1, 1, 1)]
     for secret in mine:
         assert rows_holding(database_url, secret) == {}
         assert redis_keys_holding(secret) == []
@@ -272,8 +299,9 @@ def test_erasure_sweeps_a_table_no_cascade_reaches(
     try:
         with runtime.store.connection(tenant) as conn:
             assert "later_notes" in tenant_tables(conn)
-        erased = runtime.erase_tenant(tenant)
-        assert erased.rows["later_notes"] == 1
+        seen: list[dict[str, int]] = []
+        erased = runtime.erase_tenant(tenant, on_erased=lambda conn, done: seen.append(done.rows))
+        assert erased.rows["later_notes"] == 1 and seen == [erased.rows]
         assert rows_holding(database_url, secret) == {}
         assert rows_holding(database_url, "kept")  # another tenant's row stays
     finally:

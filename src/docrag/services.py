@@ -42,7 +42,14 @@ from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
-from docrag.store.subject import ActorErasure, ErasureHook, TenantErasure, erase_actor, erase_tenant
+from docrag.store.subject import (
+    ActorErasure,
+    ActorErasureHook,
+    ErasureHook,
+    TenantErasure,
+    erase_actor,
+    erase_tenant,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -198,10 +205,12 @@ class Runtime:
             self.collection_changed(collection_id)
         return erased
 
-    def erase_actor(self, tenant_id: UUID, actor: UUID) -> ActorErasure:
+    def erase_actor(
+        self, tenant_id: UUID, actor: UUID, *, on_erased: ActorErasureHook | None = None
+    ) -> ActorErasure:
         """What ``actor`` created (its conversations, answers, feedback), and the cached answers
         of the collections it asked, which hold its questions."""
-        erased = erase_actor(self.store, tenant_id, actor)
+        erased = erase_actor(self.store, tenant_id, actor, on_erased=on_erased)
         for collection_id in erased.collection_ids:
             self.collection_changed(collection_id)
         return erased

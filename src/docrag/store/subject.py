@@ -66,6 +66,7 @@ class ActorErasure:
 
 
 ErasureHook = Callable[[psycopg.Connection[Any], TenantErasure], None]
+ActorErasureHook = Callable[[psycopg.Connection[Any], ActorErasure], None]
 
 
 def tenant_tables(conn: psycopg.Connection[Any]) -> list[str]:
@@ -109,10 +110,13 @@ def erase_tenant(store: Store, tenant_id: UUID, *, on_erased: ErasureHook | None
     return erasure
 
 
-def erase_actor(store: Store, tenant_id: UUID, actor: UUID) -> ActorErasure:
+def erase_actor(
+    store: Store, tenant_id: UUID, actor: UUID, *, on_erased: ActorErasureHook | None = None
+) -> ActorErasure:
     """Delete what ``actor`` created in the tenant: its conversations (with every turn in them),
     its answers and its feedback. Answers of others in its conversations go with them; the
-    feedback others gave on its answers goes with those answers (both by cascade)."""
+    feedback others gave on its answers goes with those answers (both by cascade).
+    ``on_erased`` runs in the erasing transaction (to record the erasure)."""
     with store.connection(tenant_id) as conn, conn.transaction():
         touched = conn.execute(
             "SELECT DISTINCT c.id FROM answers a JOIN collections c"
@@ -130,9 +134,12 @@ def erase_actor(store: Store, tenant_id: UUID, actor: UUID) -> ActorErasure:
         conversations = conn.execute(
             "DELETE FROM conversations WHERE tenant_id = %s AND created_by = %s", (tenant_id, actor)
         ).rowcount
-    return ActorErasure(
-        tenant_id, actor, conversations, answers, feedback, tuple(UUID(str(r["id"])) for r in touched)
-    )
+        erasure = ActorErasure(
+            tenant_id, actor, conversations, answers, feedback, tuple(UUID(str(r["id"])) for r in touched)
+        )
+        if on_erased is not None:
+            on_erased(conn, erasure)
+    return erasure
 
 
 def find_tenant(store: Store, name_or_id: str) -> UUID:
