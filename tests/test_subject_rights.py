@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import logging
+import signal
+import subprocess
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import redis
 
 from docrag.observability.logs import formatter
 from docrag.services import Runtime, new_api_key
@@ -28,7 +31,14 @@ from docrag.settings import Settings
 from docrag.store.roles import with_user
 from docrag.store.subject import ActorErasure, tenant_tables
 from test_api import upload
-from test_erasure import REDIS_URL, canary, redis_keys_holding, registry, rows_holding
+from test_erasure import (  # noqa: F401 (paused_redis: a fixture)
+    REDIS_URL,
+    canary,
+    paused_redis,
+    redis_keys_holding,
+    registry,
+    rows_holding,
+)
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +340,44 @@ def test_the_cli_exports_a_tenant_and_erases_it_only_when_told_yes(
     assert rows_holding(database_url, str(tenant)) == {}
     missing = run_cli(database_url, tmp_path, "tenants", "delete", "delta", "--yes")
     assert missing.returncode == 4 and "tenant_not_found" in missing.stderr
+
+
+def test_a_tenant_erased_while_redis_is_down_leaves_redis_once_it_answers(
+    runtime: Runtime,
+    database_url: str,
+    paused_redis: tuple[subprocess.Popen[bytes], str],  # noqa: F811 (the fixture, by name)
+) -> None:
+    """The purge Redis could not take during the erasure is owed, and runs before anything else."""
+    from docrag.answering.cached import CachingAnswerer
+    from docrag.cache.tagged import RedisCache
+    from docrag.ingest.pipeline import Upload
+    from runtimes import second_runtime
+
+    proc, url = paused_redis
+    secret = canary()
+    tenant = runtime.store.ensure_tenant("epsilon")
+    with contextmanager(second_runtime)(database_url, redis_url=url, answer_cache_seconds=600) as other:
+        answerer = other.answerer
+        assert isinstance(answerer, CachingAnswerer) and isinstance(answerer.cache, RedisCache)
+        answerer.cache.retry_after_seconds = 0.0
+        coll = other.collection(tenant, "records", create=True)
+        other.ingestor.ingest(coll, Upload(registry("Eir Holm", secret), "eir.md"))
+        assert (
+            secret
+            in answerer.ask(tenant, [coll.id], "What is the national identity number of Eir Holm?").text
+        )
+        direct = redis.Redis.from_url(url)
+        try:
+            assert any(secret.encode() in (direct.get(k) or b"") for k in direct.scan_iter("*:e:*"))
+            proc.send_signal(signal.SIGSTOP)  # Redis stops answering: calls time out
+            try:
+                other.erase_tenant(tenant)
+                assert answerer.cache.pending_purges == {str(coll.id)}
+            finally:
+                proc.send_signal(signal.SIGCONT)
+            assert holding(database_url, secret) == {}
+            answerer.cache.get("any key")  # the first call after the outage runs the owed purge
+            assert answerer.cache.pending_purges == set()
+            assert not any(secret.encode() in (direct.get(k) or b"") for k in direct.scan_iter("*:e:*"))
+        finally:
+            direct.close()
