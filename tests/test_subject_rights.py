@@ -216,6 +216,12 @@ def test_only_a_tenants_admin_exports_or_erases_it(tenants: dict[str, Tenant]) -
     assert b.admin.delete(f"/v1/tenants/{uuid.uuid4()}").status_code == 404
     assert a.admin.delete("/v1/tenants/not-a-uuid").status_code == 422
     assert a.admin.get("/v1/export", params={"actor": "nobody"}).status_code == 422
+    # Naming another tenant's principal exports nothing of it.
+    stolen = b.admin.get("/v1/export", params={"actor": str(a.reader_key_id)})
+    assert stolen.status_code == 200
+    files = zip_texts(stolen.content)
+    assert check_manifest(files)["counts"] == {"api_keys": 0, "conversations": 0, "answers": 0, "feedback": 0}
+    assert not any(secret.encode() in data for data in files.values() for secret in a.canaries.values())
     assert a.admin.get("/v1/collections").status_code == 200
 
 

@@ -60,7 +60,9 @@ _KEYS = "SELECT id, name, role, created_at, revoked_at FROM api_keys"  # never t
 SECTIONS: list[Section] = [
     Section("tenant", "SELECT id, name, created_at FROM tenants WHERE id = %(t)s", None),
     Section(
-        "api_keys", f"{_KEYS} WHERE tenant_id = %(t)s ORDER BY created_at, id", f"{_KEYS} WHERE id = %(a)s"
+        "api_keys",
+        f"{_KEYS} WHERE tenant_id = %(t)s ORDER BY created_at, id",
+        f"{_KEYS} WHERE tenant_id = %(t)s AND id = %(a)s",
     ),
     Section(
         "collections",
