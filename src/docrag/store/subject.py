@@ -89,7 +89,11 @@ def erase_tenant(store: Store, tenant_id: UUID, *, on_erased: ErasureHook | None
         found = conn.execute("SELECT id FROM tenants WHERE id = %s FOR UPDATE", (tenant_id,)).fetchone()
         if found is None:
             raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
-        collections = conn.execute("SELECT id FROM collections WHERE tenant_id = %s", (tenant_id,)).fetchall()
+        # The collection rows next, as every writer of their documents takes them first
+        # (store/jobs.py, Store.delete_document): a writer in flight finishes, or waits and fails.
+        collections = conn.execute(
+            "SELECT id FROM collections WHERE tenant_id = %s ORDER BY id FOR UPDATE", (tenant_id,)
+        ).fetchall()
         keys = conn.execute("SELECT id FROM api_keys WHERE tenant_id = %s", (tenant_id,)).fetchall()
         tables = [t for t in tenant_tables(conn) if t not in KEPT_TABLES]
         rows = {table: _count(conn, table, tenant_id) for table in tables}
