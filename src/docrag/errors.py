@@ -33,7 +33,7 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   ├── Unauthenticated         401 unauthenticated
     │   └── Forbidden               403 forbidden (also: an admin-only route for a non-admin key)
     ├── NotFound                    404 collection_not_found | document_not_found | conversation_not_found
-    │                                   | answer_not_found | not_found
+    │                                   | answer_not_found | tenant_not_found | not_found
     ├── Conflict                    409 collection_exists | embedding_model_mismatch |
     │                                   reindex_in_progress
     ├── RateLimited                 429 rate_limited (too many requests: wait Retry-After seconds)

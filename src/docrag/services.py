@@ -42,6 +42,14 @@ from docrag.store.jobs import JobStore
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
+from docrag.store.subject import (
+    ActorErasure,
+    ActorErasureHook,
+    ErasureHook,
+    TenantErasure,
+    erase_actor,
+    erase_tenant,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -185,6 +193,48 @@ class Runtime:
             purged = retention.purge_answers(tenant)
             answers, conversations = answers + purged[0], conversations + purged[1]
         return RetentionReport(dry_run, tuple(documents), answers, conversations)
+
+    def erase_tenant(self, tenant_id: UUID, *, on_erased: ErasureHook | None = None) -> TenantErasure:
+        """Every row of the tenant (store/subject.py), then what this process and Redis derived
+        from them: cached answers (a purge Redis can't take now is owed, cache/tagged.py), and
+        the in-memory indexes. Other processes drop theirs at their next sweep (:meth:`forget_gone`)."""
+        erased = erase_tenant(self.store, tenant_id, on_erased=on_erased)
+        for collection_id in erased.collection_ids:
+            self.lexical.forget(tenant_id, collection_id)
+            self.exact.forget(tenant_id, collection_id)
+            self.collection_changed(collection_id)
+        return erased
+
+    def erase_actor(
+        self, tenant_id: UUID, actor: UUID, *, on_erased: ActorErasureHook | None = None
+    ) -> ActorErasure:
+        """What ``actor`` created (its conversations, answers, feedback), and the cached answers
+        of the collections it asked, which hold its questions."""
+        erased = erase_actor(self.store, tenant_id, actor, on_erased=on_erased)
+        for collection_id in erased.collection_ids:
+            self.collection_changed(collection_id)
+        return erased
+
+    def forget_gone(self) -> int:
+        """Drop what this process holds in memory of collections that no longer exist (deleted or
+        erased through another process): BM25 and exact-search indexes, cached answers.
+        :returns: how many collections were forgotten."""
+        held = self.lexical.held() | self.exact.held()
+        cache = self.answerer.cache if isinstance(self.answerer, CachingAnswerer) else None
+        tagged = {UUID(tag) for tag in cache.tags()} if isinstance(cache, MemoryCache) else set()
+        ids = {c for _, c in held} | tagged
+        if not ids:
+            return 0
+        with self.store.connection(self.store.ALL_TENANTS) as conn:  # a named cross-tenant read
+            rows = conn.execute("SELECT id FROM collections WHERE id = ANY(%s)", (list(ids),)).fetchall()
+        gone = ids - {UUID(str(r["id"])) for r in rows}
+        for tenant_id, collection_id in held:
+            if collection_id in gone:
+                self.lexical.forget(tenant_id, collection_id)
+                self.exact.forget(tenant_id, collection_id)
+        for collection_id in gone & tagged:
+            self.collection_changed(collection_id)
+        return len(gone)
 
     def collection_changed(self, collection_id: UUID) -> None:
         """Drop the cached answers drawn from the collection (their keys are already stale:

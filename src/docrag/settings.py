@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     answer_cache_seconds: float = Field(default=300.0, ge=0)
     #: Answers the in-memory cache holds (least recently used go first).
     answer_cache_entries: int = Field(default=2048, ge=1)
+    #: How often a server drops from memory the indexes and cached answers of collections that
+    #: another process deleted or erased (docs/subject-rights.md; 0: never).
+    memory_sweep_seconds: float = Field(default=30.0, ge=0)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -31,6 +31,8 @@ class PreparedAsk:
     question: str
     resolved_question: str
     conversation_id: UUID | None
+    #: Who asks (a principal's id, recorded on the answer: migration 0120), if known.
+    created_by: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,13 @@ class AskService:
         self._settings = settings
 
     def prepare(
-        self, tenant_id: UUID, collections: Sequence[str], question: str, conversation_id: UUID | None = None
+        self,
+        tenant_id: UUID,
+        collections: Sequence[str],
+        question: str,
+        conversation_id: UUID | None = None,
+        *,
+        created_by: UUID | None = None,
     ) -> PreparedAsk:
         """:raises NotFound: an unknown collection or conversation (of this tenant)."""
         resolved = question
@@ -58,7 +66,7 @@ class AskService:
             resolved = resolve(question, history)
         names = tuple(dict.fromkeys(collections))
         ids = tuple(self._store.collection_by_name(tenant_id, name).id for name in names)
-        return PreparedAsk(tenant_id, names, ids, question, resolved, conversation_id)
+        return PreparedAsk(tenant_id, names, ids, question, resolved, conversation_id, created_by)
 
     def run(
         self, ask: PreparedAsk, *, incremental: bool = True
@@ -92,6 +100,7 @@ class AskService:
                 resolved_question=ask.resolved_question,
                 collections=ask.collections,
                 conversation_id=ask.conversation_id,
+                created_by=ask.created_by,
             )
             yield Asked(answer, stored)
 

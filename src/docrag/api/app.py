@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from docrag.api.routes import (
     health,
     health_components,
     query,
+    subject,
 )
 from docrag.api.security import SecurityHeaders, install_cors, security_headers
 from docrag.errors import DocRAGError
@@ -46,6 +48,23 @@ _HTTP_CODES = {
 
 def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _start_sweeper(runtime: Runtime, seconds: float) -> asyncio.Task[None] | None:
+    """Every ``seconds``, drop what this process holds of collections gone through another
+    process (Runtime.forget_gone): erased text must leave every process's memory too."""
+    if seconds <= 0:
+        return None
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await run_in_threadpool(runtime.forget_gone)
+            except DocRAGError as exc:  # the database away: the next round tries again
+                _log.warning("memory sweep failed: %s", exc)
+
+    return asyncio.get_running_loop().create_task(sweep())
 
 
 def create_app(
@@ -74,6 +93,7 @@ def create_app(
         # from the app's settings (a caller's runtime may have been opened with others).
         rate_limits = RateLimits(settings) if settings.rate_limiting else None
         setattr(app.state, RATE_LIMITS_STATE, rate_limits)
+        sweeper = _start_sweeper(app.state.runtime, settings.memory_sweep_seconds)
         worker = None
         if app.state.runtime.settings.inprocess_worker:
             worker = app.state.runtime.worker()
@@ -81,6 +101,8 @@ def create_app(
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             if worker is not None:
                 # Jobs not finished now are queued again for the next worker (or this server's next start).
                 worker.stop(hand_back=True)
@@ -142,7 +164,7 @@ def create_app(
 
     for module in (health, health_components):
         app.include_router(module.router)
-    for module in (collections, documents, query, conversations, answers):
+    for module in (collections, documents, query, conversations, answers, subject):
         app.include_router(module.router, responses=GUARDED)
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
     # Outside the guard: an overloaded process refuses before it spends a database query on the key.

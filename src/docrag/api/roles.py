@@ -65,6 +65,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/answers/{answer_id}"): READER,
     ("POST", "/v1/answers/{answer_id}/feedback"): READER,
     ("GET", "/v1/feedback/summary"): ADMIN,
+    ("GET", "/v1/export"): ADMIN,  # subject rights (docs/subject-rights.md)
+    ("DELETE", "/v1/tenants/{tenant_id}"): ADMIN,
 }
 
 

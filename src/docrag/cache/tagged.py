@@ -81,6 +81,11 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def tags(self) -> list[str]:
+        """The tags (collection ids) some entry carries."""
+        with self._lock:
+            return list(self._tags)
+
     def close(self) -> None:
         with self._lock:
             self._entries.clear()

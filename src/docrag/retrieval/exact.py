@@ -60,6 +60,11 @@ class ExactVectors:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(entry.ids[i]), float(scores[i])) for i in top]
 
+    def held(self) -> set[tuple[UUID, UUID]]:
+        """The (tenant, collection) pairs with vectors in memory."""
+        with self._guard:
+            return {(k[0], k[1]) for k in self._entries}
+
     def forget(self, tenant_id: UUID, collection_id: UUID) -> None:
         with self._guard:
             for key in [k for k in self._entries if k[:2] == (tenant_id, collection_id)]:

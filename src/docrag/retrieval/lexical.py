@@ -62,3 +62,7 @@ class LexicalIndexes:
 
     def forget(self, tenant_id: UUID, collection_id: UUID) -> None:
         self._indexes.pop((tenant_id, collection_id), None)
+
+    def held(self) -> set[tuple[UUID, UUID]]:
+        """The (tenant, collection) pairs with an index in memory."""
+        return set(self._indexes)

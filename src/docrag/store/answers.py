@@ -46,12 +46,15 @@ class AnswerStore:
 
     # -- conversations -------------------------------------------------------------------
 
-    def create_conversation(self, tenant_id: UUID, title: str | None) -> Conversation:
+    def create_conversation(
+        self, tenant_id: UUID, title: str | None, *, created_by: UUID | None = None
+    ) -> Conversation:
+        """A new conversation; ``created_by`` is the principal asking (migration 0120)."""
         with self._store.connection(tenant_id) as conn:
             row = conn.execute(
-                "INSERT INTO conversations (tenant_id, title) VALUES (%s, %s)"
+                "INSERT INTO conversations (tenant_id, title, created_by) VALUES (%s, %s, %s)"
                 " RETURNING id, title, created_at, updated_at",
-                (tenant_id, title),
+                (tenant_id, title, created_by),
             ).fetchone()
         assert row is not None
         return _conversation(row)
@@ -98,8 +101,10 @@ class AnswerStore:
         resolved_question: str,
         collections: Sequence[str],
         conversation_id: UUID | None = None,
+        created_by: UUID | None = None,
     ) -> StoredAnswer:
-        """Store an answer given, as the next turn of ``conversation_id`` when there is one."""
+        """Store an answer given, as the next turn of ``conversation_id`` when there is one
+        (``created_by``: the principal who asked, migration 0120)."""
         values = (
             answer.question,
             resolved_question,
@@ -129,9 +134,9 @@ class AnswerStore:
                 turn = int(last["n"]) + 1
             row = conn.execute(
                 "INSERT INTO answers (tenant_id, conversation_id, turn, question, resolved_question, answer,"
-                " answered, reason, generator, collections, sentences)"
-                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
-                (tenant_id, conversation_id, turn, *values),
+                " answered, reason, generator, collections, sentences, created_by)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
+                (tenant_id, conversation_id, turn, *values, created_by),
             ).fetchone()
             assert row is not None
             if settle_new_answer(conn, tenant_id, row["id"]):  # its source went meanwhile

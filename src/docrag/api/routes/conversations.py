@@ -17,7 +17,9 @@ def create_conversation(
 ) -> ConversationOut:
     """A new, empty conversation: ask with its id to add turns."""
     title = body.title if body is not None else None
-    return ConversationOut.of(runtime.answers.create_conversation(caller.tenant_id, title))
+    return ConversationOut.of(
+        runtime.answers.create_conversation(caller.tenant_id, title, created_by=caller.key_id)
+    )
 
 
 @router.get("/{conversation_id}", responses=errors(404))

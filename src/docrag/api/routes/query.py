@@ -42,7 +42,9 @@ def ask(
 ) -> AskOut | StreamingResponse:
     """An answer whose every sentence cites a stored passage and carries a groundedness verdict,
     or 'I don't know'; streamed as Server-Sent Events on request."""
-    prepared = runtime.asker.prepare(caller.tenant_id, body.collections, body.question, body.conversation_id)
+    prepared = runtime.asker.prepare(
+        caller.tenant_id, body.collections, body.question, body.conversation_id, created_by=caller.key_id
+    )
     if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
         return AskOut.of(runtime.asker.ask(prepared))
     events = runtime.asker.run(prepared, incremental=True)
