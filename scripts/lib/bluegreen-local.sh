@@ -15,14 +15,11 @@
 #   DOCRAG_DEPLOY_ALLOW_CONTRACT=1 accept migrations marked '-- contract:' (docs/deploy.md)
 #   DOCRAG_API_KEY                 an admin key: the health check then sees every component
 
+. "$ROOT/scripts/lib/bluegreen-common.sh"
 STATE="${DOCRAG_DEPLOY_STATE:-$ROOT/.deploy/local}"
 NGINX_PORT="${DOCRAG_DEPLOY_PORT:-8080}"
-PY="${DOCRAG_DEPLOY_PYTHON:-$ROOT/.venv/bin/python}"
 NGX="$STATE/nginx"
 
-log() { printf '[deploy %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-other() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
 port_of() {
     if [ "$1" = blue ]; then echo "${DOCRAG_DEPLOY_BLUE_PORT:-8001}"; else echo "${DOCRAG_DEPLOY_GREEN_PORT:-8002}"; fi
 }
@@ -173,29 +170,6 @@ reload_nginx() {
     log "nginx reloaded; old workers still draining after ${DOCRAG_DEPLOY_DRAIN_TIMEOUT:-130}s"
 }
 
-# scripts/health-check-comprehensive.sh on a colour: prints "EXIT SCORE" (exit 0 ok, 1 degraded, 2 down).
-health_of() {
-    local out code=0
-    out="$("$ROOT/scripts/health-check-comprehensive.sh" "http://127.0.0.1:$(port_of "$1")")" || code=$?
-    printf '%s\n' "$out" | sed "s/^/  [$1] /" >&2
-    echo "$code $(printf '%s\n' "$out" | sed -n 's|.* score \([0-9.]*\)/100.*|\1|p' | head -1)"
-}
-
-# The new colour passes when it is not down, and is no less healthy than the live one (a missing
-# backup degrades both alike; a component the new release breaks lowers its score).
-health_gate() {
-    local target="$1" live="$2" t_code t_score l_code l_score
-    read -r t_code t_score <<<"$(health_of "$target")"
-    [ "$t_code" -ge 2 ] && { log "$target is down"; return 1; }
-    [ "${DOCRAG_DEPLOY_REQUIRE_OK:-}" = 1 ] && [ "$t_code" -ne 0 ] && { log "$target is not ok"; return 1; }
-    [ -z "$live" ] && return 0
-    read -r l_code l_score <<<"$(health_of "$live")"
-    if [ "$t_code" -gt "$l_code" ] || awk -v t="${t_score:-0}" -v l="${l_score:-0}" 'BEGIN { exit !(t < l) }'; then
-        log "$target (exit $t_code, score ${t_score:-?}) is less healthy than $live (exit $l_code, score ${l_score:-?})"
-        return 1
-    fi
-}
-
 local_deploy() {
     local version="$1" live target release kept
     [ -n "${DOCRAG_DATABASE_URL:-}" ] || die "DOCRAG_DATABASE_URL must name the shared PostgreSQL"
@@ -217,10 +191,7 @@ local_deploy() {
 
     # 2. Expand-only migrations, run by the new release while the live one serves.
     if [ -n "$live" ]; then
-        local flags=()
-        [ "${DOCRAG_DEPLOY_ALLOW_CONTRACT:-}" = 1 ] && flags=(--allow-contract)
-        PYTHONPATH="$ROOT/src" "$PY" -m docrag.store.expand_guard \
-            "$(read_state "$live.release")/src/docrag/store/migrations" "$release/src/docrag/store/migrations" "${flags[@]}" \
+        expand_check "$(read_state "$live.release")/src/docrag/store/migrations" "$release/src/docrag/store/migrations" \
             || die "migrations of $version are not expand-only; $live keeps serving"
     fi
     (
@@ -236,7 +207,10 @@ local_deploy() {
         stop_colour "$target"
         die "$target ($version) never became ready; ${live:-nothing} keeps serving"
     fi
-    health_gate "$target" "$live" || { stop_colour "$target"; die "$target ($version) failed its health check; ${live:-nothing} keeps serving"; }
+    if ! health_gate "$target" "http://127.0.0.1:$(port_of "$target")" "$live" "${live:+http://127.0.0.1:$(port_of "$live")}"; then
+        stop_colour "$target"
+        die "$target ($version) failed its health check; ${live:-nothing} keeps serving"
+    fi
 
     # 4. Switch: the target serves, the old live colour stays up as backup and for rollback.
     write_upstream "$target" "$live"
