@@ -176,3 +176,71 @@ def test_a_contracting_migration_is_refused_before_anything_changes(
         found = http.post("/v1/search", json={"query": "lighthouse keeper", "collections": [KB]})
     assert found.status_code == 200 and found.json()["hits"]
     assert found.headers["x-docrag-color"] == "blue"
+
+
+def _slow_upload(url: str, key: str, seconds: float, text: str) -> tuple[httpx.Response, float]:
+    """An upload whose body trickles in over ``seconds``: a request in flight for that long.
+    Returns the answer and when it came (time.monotonic())."""
+    boundary = "docrag-slow-upload"
+    body = text.encode()
+    pieces = 10
+
+    def trickle() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.md"\r\n'
+            "Content-Type: text/markdown\r\n\r\n"
+        ).encode()
+        step = len(body) // pieces + 1
+        for i in range(0, len(body), step):
+            time.sleep(seconds / pieces)
+            yield body[i : i + step]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    got = httpx.post(
+        f"{url}/v1/collections/{KB}/documents",
+        params={"wait": "true"},
+        content=trickle(),
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+        timeout=120,
+    )
+    return got, time.monotonic()
+
+
+def test_switches_wait_for_in_flight_requests_and_stopping_a_colour_finishes_its_own(
+    stack: Stack, api_key: str
+) -> None:
+    import concurrent.futures
+
+    assert stack.deploy(str(ROOT)).returncode == 0
+    assert stack.live() == "green"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # Through nginx to green: in flight while the rollback's reload moves traffic to blue.
+        text = "# Tides log\n\n" + "The harbour master logs each spring tide at the north quay. " * 40
+        upload = pool.submit(_slow_upload, stack.url, api_key, 5.0, text)
+        time.sleep(1.5)
+        rolled = stack.rollback()
+        rollback_done = time.monotonic()
+        answer, answered_at = upload.result()
+    assert rolled.returncode == 0, rolled.stderr
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["x-docrag-color"] == "green"  # finished where it started
+    # The rollback reported the switch only once nginx's old worker had answered the upload.
+    assert rollback_done >= answered_at, (rollback_done, answered_at)
+    assert "old workers drained" in rolled.stderr
+
+    # Straight to green's port (kept, no longer live): the next deploy stops green first, with
+    # SIGTERM; uvicorn finishes the upload it is receiving before it exits.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        text = "# Buoys\n\n" + "Each channel buoy carries a bell and a green light for night passage. " * 40
+        green_url = f"http://127.0.0.1:{stack.ports['green']}"
+        upload = pool.submit(_slow_upload, green_url, api_key, 5.0, text)
+        time.sleep(1.5)
+        redeployed = stack.deploy(str(ROOT))
+        answer, _ = upload.result()
+    assert "stopping green" in redeployed.stderr
+    assert answer.status_code == 201, answer.text
+    assert redeployed.returncode == 0, redeployed.stderr
+    assert stack.live() == "green"
