@@ -81,6 +81,7 @@ def main() -> None:
             key = runtime.bootstrap_key
             runtime.close()
             assert key is not None
+            env["DOCRAG_API_KEY"] = key  # the health gate compares components, not scores
             first = _timed([deploy, str(ROOT), "local"], env)
             base = f"http://127.0.0.1:{env['DOCRAG_DEPLOY_PORT']}"
             text = b"# Lighthouse keeping\n\nThe lighthouse keeper trims the lamp wick at dusk.\n"

@@ -59,7 +59,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(settings: Settings, admin_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if shutil.which("nginx") is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("nginx is not installed (.ci/run installs it)")
@@ -75,10 +75,11 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "DOCRAG_DEPLOY_GREEN_PORT": str(ports["green"]),
         "DOCRAG_DEPLOY_PYTHON": sys.executable,
         "DOCRAG_DATA_DIR": str(state / "data"),  # both colours: one store of uploaded files
+        "DOCRAG_API_KEY": admin_key,  # the health gate compares the colours component by component
     }
     if settings.database_owner_url:
         env["DOCRAG_DATABASE_OWNER_URL"] = settings.database_owner_url
-    for name in ("DOCRAG_REDIS_URL", "DOCRAG_DEPLOY_ENV_FILE", "DOCRAG_API_KEY"):
+    for name in ("DOCRAG_REDIS_URL", "DOCRAG_DEPLOY_ENV_FILE"):
         env.pop(name, None)
     up = Stack(env, state, f"http://127.0.0.1:{ports['nginx']}", ports)
     try:
@@ -88,7 +89,7 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
-def api_key(stack: Stack, runtime: object, admin_key: str) -> str:
+def api_key(stack: Stack, admin_key: str) -> str:
     """The first deploy (blue, nothing live before it), then one indexed document through nginx."""
     first = stack.deploy(str(ROOT))
     assert first.returncode == 0, first.stderr
@@ -141,10 +142,15 @@ def test_a_green_that_fails_its_health_check_never_gets_traffic(
     with _load(stack, api_key) as load:
         time.sleep(0.5)
         refused = stack.deploy(str(ROOT), DOCRAG_DEPLOY_ENV_FILE=str(bad))
+        # Without an admin key the components are hidden: the gate compares the scores instead.
+        refused_by_score = stack.deploy(str(ROOT), DOCRAG_DEPLOY_ENV_FILE=str(bad), DOCRAG_API_KEY="")
         time.sleep(0.5)
-    print(f"\nrefused deploy under load: {load.summary()}")
-    assert refused.returncode != 0
-    assert "failed its health check" in refused.stderr and "blue keeps serving" in refused.stderr
+    print(f"\nrefused deploys under load: {load.summary()}")
+    assert refused.returncode != 0 and refused_by_score.returncode != 0
+    assert "green: component redis is down (up on blue)" in refused.stderr
+    assert "is less healthy than blue" in refused_by_score.stderr
+    for attempt in (refused, refused_by_score):
+        assert "failed its health check" in attempt.stderr and "blue keeps serving" in attempt.stderr
     assert stack.live() == "blue"
     assert not load.failed(), load.failed()[:5]
     assert load.outcomes and {o.color for o in load.outcomes} == {"blue"}
