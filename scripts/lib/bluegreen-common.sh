@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the blue-green targets (scripts/lib/bluegreen-local.sh, bluegreen-k8s.sh): logging,
 # colours, and the health gate a new colour must pass before it gets traffic.
 
@@ -28,12 +29,12 @@ health_of() {
 # shown, and the new colour's score must then be at least the live one's.
 # health_gate TARGET TARGET_URL [LIVE LIVE_URL]
 health_gate() {
-    local target="$1" live="${3:-}" t_code t_score t_down l_code l_score l_down c
+    local target="$1" live="${3:-}" t_code t_score t_down l_score l_down c
     read -r t_code t_score t_down <<<"$(health_of "$target" "$2")"
     [ "$t_code" -ge 2 ] && { log "$target is down"; return 1; }
     [ "${DOCRAG_DEPLOY_REQUIRE_OK:-}" = 1 ] && [ "$t_code" -ne 0 ] && { log "$target is not ok"; return 1; }
     [ -z "$live" ] && return 0
-    read -r l_code l_score l_down <<<"$(health_of "$live" "$4")"
+    read -r _ l_score l_down <<<"$(health_of "$live" "$4")"
     if [ "$t_down" = "?" ] || [ "$l_down" = "?" ]; then
         if awk -v t="$t_score" -v l="$l_score" 'BEGIN { exit !(t < l) }'; then
             log "$target (score $t_score) is less healthy than $live (score $l_score)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Blue-green on Kubernetes (sourced by scripts/deploy-production.sh and rollback-production.sh):
 # Deployments docrag-api-blue and docrag-api-green (label color), the Service docrag-api selects
 # the live colour; a deploy derives the other colour's Deployment and HPA from the live one's with
@@ -51,11 +52,11 @@ free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1",
 
 # A local port forwarded to a colour's pods; prints the URL.
 forward() {
-    local port i
+    local port
     port="$(free_port)"
     k port-forward "deployment/docrag-api-$1" "$port:8000" >/dev/null 2>&1 &
     PF_PIDS="${PF_PIDS:-} $!"
-    for i in $(seq 100); do curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/health/live" && break; sleep 0.2; done
+    for _ in $(seq 100); do curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/health/live" && break; sleep 0.2; done
     echo "http://127.0.0.1:$port"
 }
 
@@ -136,7 +137,9 @@ k8s_rollback() {
     fi
     live="$(k get service docrag-api -o jsonpath='{.spec.selector.color}')" || die "no Service docrag-api in $NS"
     back="$(k get service docrag-api -o jsonpath='{.metadata.annotations.docrag\.io/previous-color}')"
-    [ -n "$back" ] && [ "$back" != "$live" ] || die "nothing to roll back to (no docrag.io/previous-color on the Service)"
+    if [ -z "$back" ] || [ "$back" = "$live" ]; then
+        die "nothing to roll back to (no docrag.io/previous-color on the Service)"
+    fi
     ready="$(k get deployment "docrag-api-$back" -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)"
     [ "${ready:-0}" -gt 0 ] || die "docrag-api-$back has no ready pods; $live keeps serving"
     k patch service docrag-api --type merge -p "$(service_patch "$back" "$live")" >&2 || die "could not patch the Service"

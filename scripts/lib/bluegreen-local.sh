@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Blue-green on one machine (sourced by scripts/deploy-production.sh and rollback-production.sh):
 # two DocRAG API processes on loopback ports, nginx in front, one shared PostgreSQL
 # (DOCRAG_DATABASE_URL). Traffic moves by rewriting nginx's upstream include and a reload.
@@ -52,12 +53,12 @@ resolve_release() {
 
 # Stop one colour's API: SIGTERM lets uvicorn finish the requests it holds, then KILL after 30 s.
 stop_colour() {
-    local colour="$1" pid i
+    local colour="$1" pid
     pid="$(read_state "$colour.pid")"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         log "stopping $colour (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
     fi
     rm -f "$STATE/$colour.pid"
@@ -68,6 +69,7 @@ start_colour() {
     port="$(port_of "$colour")"
     log "starting $colour from $release on 127.0.0.1:$port"
     (
+        # shellcheck disable=SC1090  # the release's settings, named by the operator
         if [ -n "${DOCRAG_DEPLOY_ENV_FILE:-}" ]; then set -a; . "$DOCRAG_DEPLOY_ENV_FILE"; set +a; fi
         export PYTHONPATH="$release/src"
         exec 9>&-  # not the deploy lock: it would outlive this script
@@ -148,12 +150,12 @@ write_upstream() {
 # Reload nginx and wait until the workers that ran the old upstream have exited: they finish
 # their in-flight requests first, so after this no request is on its way to the old colour.
 reload_nginx() {
-    local master old pid i
+    local master old pid
     if ! nginx_up; then
         write_nginx_conf
         nginx -t -q -e "$NGX/error.log" -p "$NGX" -c "$NGX/nginx.conf" || die "nginx -t refused the config"
         nginx -e "$NGX/error.log" -p "$NGX" -c "$NGX/nginx.conf" 9>&- || die "nginx did not start"
-        for i in $(seq 50); do nginx_up && break; sleep 0.1; done
+        for _ in $(seq 50); do nginx_up && break; sleep 0.1; done
         log "nginx started on 127.0.0.1:$NGINX_PORT"
         return
     fi
@@ -161,7 +163,7 @@ reload_nginx() {
     master="$(nginx_pid)"
     old="$(pgrep -P "$master" | tr '\n' ' ')"
     kill -HUP "$master"
-    for i in $(seq $(( ${DOCRAG_DEPLOY_DRAIN_TIMEOUT:-130} * 10 ))); do
+    for _ in $(seq $(( ${DOCRAG_DEPLOY_DRAIN_TIMEOUT:-130} * 10 ))); do
         local left=""
         for pid in $old; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
         [ -z "$left" ] && { log "nginx reloaded; old workers drained"; return 0; }
@@ -195,6 +197,7 @@ local_deploy() {
             || die "migrations of $version are not expand-only; $live keeps serving"
     fi
     (
+        # shellcheck disable=SC1090  # the release's settings, named by the operator
         if [ -n "${DOCRAG_DEPLOY_ENV_FILE:-}" ]; then set -a; . "$DOCRAG_DEPLOY_ENV_FILE"; set +a; fi
         PYTHONPATH="$release/src" "$PY" -m docrag.cli migrate
     ) || die "migrations failed; ${live:-nothing} keeps serving"
@@ -226,7 +229,7 @@ local_rollback() {
     lock_state
     live="$(read_state live)"
     back="$(read_state previous)"
-    [ -n "$live" ] && [ -n "$back" ] || die "nothing to roll back to (state in $STATE)"
+    if [ -z "$live" ] || [ -z "$back" ]; then die "nothing to roll back to (state in $STATE)"; fi
     alive "$back" || die "the kept colour $back is not running"
     [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(port_of "$back")/health/ready")" = 200 ] \
         || die "the kept colour $back is not ready; $live keeps serving"
@@ -238,11 +241,11 @@ local_rollback() {
 }
 
 local_stop() {
-    local pid i
+    local pid
     if nginx_up; then
         pid="$(nginx_pid)"
         kill -QUIT "$pid"  # graceful: in-flight requests finish
-        for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     stop_colour blue
     stop_colour green
