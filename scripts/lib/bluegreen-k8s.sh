@@ -50,14 +50,15 @@ k8s_expand_check() {
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# A local port forwarded to a colour's pods; prints the URL.
+# A local port forwarded to colour $1's pods, its URL in FORWARDED (not a subshell: the EXIT trap
+# must know the port-forward's pid to end it).
 forward() {
     local port
     port="$(free_port)"
     k port-forward "deployment/docrag-api-$1" "$port:8000" >/dev/null 2>&1 &
     PF_PIDS="${PF_PIDS:-} $!"
     for _ in $(seq 100); do curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/health/live" && break; sleep 0.2; done
-    echo "http://127.0.0.1:$port"
+    FORWARDED="http://127.0.0.1:$port"
 }
 
 k8s_deploy() {
@@ -115,7 +116,11 @@ PY
         die "docrag-api-$target ($version) did not become ready; $live keeps serving"
     fi
     # 3. Health gate through port-forwards to each colour's pods.
-    if ! health_gate "$target" "$(forward "$target")" "$live" "$(forward "$live")"; then
+    local target_url
+    forward "$target"
+    target_url="$FORWARDED"
+    forward "$live"
+    if ! health_gate "$target" "$target_url" "$live" "$FORWARDED"; then
         k scale "deployment/docrag-api-$target" --replicas=0 >&2 || true
         die "docrag-api-$target ($version) failed its health check; $live keeps serving"
     fi
