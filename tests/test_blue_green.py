@@ -244,9 +244,15 @@ def test_switches_wait_for_in_flight_requests_and_stopping_a_colour_finishes_its
         green_url = f"http://127.0.0.1:{stack.ports['green']}"
         upload = pool.submit(_slow_upload, green_url, api_key, 5.0, text)
         time.sleep(1.5)
-        redeployed = stack.deploy(str(ROOT))
+        redeployed = stack.deploy("HEAD")  # VERSION as a git ref: exported with git archive
         answer, _ = upload.result()
     assert "stopping green" in redeployed.stderr
     assert answer.status_code == 201, answer.text
     assert redeployed.returncode == 0, redeployed.stderr
     assert stack.live() == "green"
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout
+    release = stack.state / "releases" / head.strip()
+    assert (stack.state / "green.release").read_text().strip() == str(release)
+    assert (release / "src" / "docrag" / "store" / "migrations").is_dir()
