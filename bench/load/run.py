@@ -34,6 +34,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+COLLECTION = ["scale-main"]  # searched and asked (--collection)
 _5XX = re.compile(r"\b5\d\d\b")
 
 
@@ -85,7 +86,12 @@ def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str
 def locust(
     url: str, key: str, users: int, seconds: int, think: float, tags: list[str], out: Path
 ) -> list[dict[str, str]]:
-    env = {**os.environ, "DOCRAG_API_KEY": key, "DOCRAG_LOAD_THINK": str(think)}
+    env = {
+        **os.environ,
+        "DOCRAG_API_KEY": key,
+        "DOCRAG_LOAD_THINK": str(think),
+        "DOCRAG_LOAD_COLLECTION": COLLECTION[0],
+    }
     spawn = max(1, min(users, 100))
     cmd = [
         str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="a corpus made by bench/scale.py")
     parser.add_argument("--url", help="a running server instead (needs --key)")
     parser.add_argument("--key")
+    parser.add_argument("--collection", default="scale-main", help="searched and asked")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--think", type=float, default=20.0, help="mean think time, seconds")
     parser.add_argument("--duration", type=int, default=300, help="seconds of load")
@@ -153,6 +160,7 @@ def main() -> None:
     parser.add_argument("--steps", default="4,8,16,32,64,128", help="users per capacity step")
     parser.add_argument("--step-seconds", type=int, default=30)
     args = parser.parse_args()
+    COLLECTION[0] = args.collection
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with _target(args) as (url, key):
