@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from docrag.cli import admin, backup, content, evals, exits, library, ops
+from docrag.cli import admin, backup, content, crypto, evals, exits, library, ops
 
 app = typer.Typer(
     help=(
@@ -33,6 +33,7 @@ admin.register(app)
 ops.register(app)
 evals.register(app)
 backup.register(app)
+crypto.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
