@@ -47,6 +47,7 @@ class StoredUpload:
     data: bytes
     filename: str | None
     title: str | None  # the caller's title, if any
+    redact: bool = False  # its collection redacts PII (store/pii_policy.py)
 
 
 class JobStore:
@@ -231,8 +232,9 @@ class JobStore:
     def upload(self, job: Job) -> StoredUpload | None:
         with self._store.connection(job.tenant_id) as conn:
             row = conn.execute(
-                "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename"
-                " FROM uploads u JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
+                "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename,"
+                " k.pii_redact FROM uploads u JOIN documents d ON d.id = u.document_id"
+                " JOIN collections k ON k.id = d.collection_id AND k.tenant_id = d.tenant_id"
                 " WHERE u.tenant_id = %s AND u.document_id = %s",
                 (job.tenant_id, job.document_id),
             ).fetchone()
@@ -241,7 +243,7 @@ class JobStore:
             data = self.sealer.open(
                 conn, job.tenant_id, job.document_id, bytes(row["data"]), row["key_version"]
             )
-        return StoredUpload(data, row["filename"], row["title"])
+        return StoredUpload(data, row["filename"], row["title"], row["pii_redact"])
 
     def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
         """The served version's reusable vectors (store/job_vectors.py)."""
