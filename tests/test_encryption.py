@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from docrag.cli.main import app
 from docrag.domain import DocumentInfo, Job
+from docrag.errors import KeyUnavailable
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.runner import JobRunner, Outcome
 from docrag.jobs.submit import submit
@@ -28,7 +29,7 @@ from docrag.store.backup import DUMP, create_backup
 from docrag.store.backup_restore import replay
 from docrag.store.crypto import Sealer, destroy_tenant_key, rotate_master, rotate_tenant
 from docrag.store.jobs import JobStore
-from docrag.store.keyring import KeyUnavailable, MasterKeys, parse
+from docrag.store.keyring import MasterKeys, parse
 from docrag.store.pgtools import open_target, pg_program
 from docrag.store.roles import with_user
 from queue_helpers import sql

@@ -24,7 +24,8 @@ import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from docrag.store.keyring import KEY_BYTES, KeyUnavailable, MasterKeys
+from docrag.errors import KeyUnavailable
+from docrag.store.keyring import KEY_BYTES, MasterKeys
 from docrag.store.postgres import Store
 
 _NONCE = 12

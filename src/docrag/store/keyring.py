@@ -20,19 +20,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from docrag.errors import Unavailable
+from docrag.errors import KeyUnavailable
 from docrag.settings import Settings
 
 KEY_BYTES = 32  # AES-256
 FILE_NAME = "master.key"
 _log = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-class KeyUnavailable(Unavailable):
-    """A key needed to encrypt or decrypt is missing (not configured, retired, or shredded)."""
-
-    code = "key_unavailable"
 
 
 @dataclass(frozen=True)
