@@ -29,7 +29,7 @@ from docrag.store.backup import DUMP, create_backup
 from docrag.store.backup_restore import replay
 from docrag.store.crypto import Sealer, destroy_tenant_key, rotate_master, rotate_tenant
 from docrag.store.jobs import JobStore
-from docrag.store.keyring import MasterKeys, parse
+from docrag.store.keyring import MasterKeys, load, parse
 from docrag.store.pgtools import open_target, pg_program
 from docrag.store.roles import with_user
 from queue_helpers import sql
@@ -241,3 +241,31 @@ def test_a_shredded_tenant_is_unreadable_in_a_restored_backup(
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+def test_an_embedded_install_makes_its_master_key_file_once(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, master_key=None, master_key_file=None)
+    first = load(settings)
+    path = tmp_path / "master.key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load(settings) == first and first.current == "m1" and len(first.keys["m1"]) == 32
+    assert "m1" in repr(first) and base64.b64encode(first.keys["m1"]).decode() not in repr(first)
+    from_file = Settings(master_key=None, master_key_file=path)
+    assert load(from_file) == first
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("m1:" + base64.b64encode(bytes(range(31))).decode(), "31 bytes, expected 32"),
+        ("m1:not base64!", "not base64"),
+        (f"{M1},{M1}", "appears twice"),
+        ("no-colon", "expected id:base64"),
+        ("# only a comment\n", "no master key"),
+    ],
+)
+def test_a_bad_master_key_is_refused_without_echoing_it(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error) as caught:
+        parse(text)
+    secret = text.partition(":")[2]
+    assert len(secret) < 16 or secret[:16] not in str(caught.value)
