@@ -3,6 +3,7 @@ a fresh database per test module, the real model, and a real HTTP server on loop
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import tempfile
@@ -38,6 +39,11 @@ os.environ.setdefault(
     "DOCRAG_TENANT_RATE_LIMITS", ",".join(f"{c}={_GENEROUS}" for c in ("ask", "search", "upload", "other"))
 )
 os.environ.setdefault("DOCRAG_IP_RATE_LIMITS", f"login={_GENEROUS},auth_failure={_GENEROUS}")
+# One master key (docs/encryption.md) for every runtime and child process of the run: a worker
+# process must unwrap the data keys that the test's runtime wrapped.
+os.environ.setdefault(
+    "DOCRAG_MASTER_KEY", "test:" + base64.b64encode(b"docrag-test-master-key-32-bytes!").decode()
+)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -215,7 +215,10 @@ def test_expired_lease_is_taken_over_and_the_late_worker_is_fenced_out(
 def test_a_job_abandoned_more_often_than_allowed_fails(runtime: Runtime, settings: Settings) -> None:
     coll = runtime.collection(runtime.default_tenant, "poison", create=True)
     doc = submit(
-        JobStore(runtime.store, max_attempts=1), runtime.ingestor, coll, Upload(note("kiwi"))
+        JobStore(runtime.store, sealer=runtime.jobs.sealer, max_attempts=1),
+        runtime.ingestor,
+        coll,
+        Upload(note("kiwi")),
     ).document
     first = runtime.jobs.claim("crashed", lease_seconds=0.3)
     assert first is not None and first.document_id == doc.id
@@ -238,7 +241,7 @@ def test_lost_database_connection_is_retried_with_backoff(
     store = Store(url, min_size=1, max_size=1)  # one connection: the one that gets killed
     try:
         for max_attempts, expected in ((2, "indexed"), (1, "failed")):
-            jobs = JobStore(store, max_attempts=max_attempts)
+            jobs = JobStore(store, sealer=runtime.jobs.sealer, max_attempts=max_attempts)
             doc = submit(jobs, runtime.ingestor, coll, Upload(note(f"tern{max_attempts}"))).document
             runner = JobRunner(jobs, runtime.ingestor, settings)
             job = jobs.claim("flaky", lease_seconds=30)

@@ -9,7 +9,7 @@ SRC = Path(__file__).parents[1] / "src" / "docrag"
 # Still to split (issue 13): each may not grow; remove an entry once its module is split.
 OVER_LIMIT_TODAY = {
     "store/postgres.py": 657,
-    "store/jobs.py": 405,
+    "store/jobs.py": 396,
 }
 
 

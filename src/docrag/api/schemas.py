@@ -72,6 +72,20 @@ class RetentionIO(RequestBody):
     )
 
 
+class PiiIO(RequestBody):
+    """A collection's PII redaction (issue 21.2, docs/pii.md), for documents indexed from now on."""
+
+    redact: bool = Field(
+        strict=True,
+        description="Replace e-mails, phone numbers, card numbers, IBANs and national ids with"
+        " [EMAIL], [PHONE], [CARD], [IBAN], [NATIONAL_ID] before chunking",
+    )
+    keep_original: Literal["encrypted", "drop"] = Field(
+        default="drop",
+        description="With redact: keep the uploaded file encrypted (its tenant's data key), or drop it",
+    )
+
+
 class DocumentForm(RequestBody):
     """The multipart form of an upload or a new version: one file part, an optional title."""
 

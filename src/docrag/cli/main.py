@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from docrag.cli import admin, backup, content, evals, exits, library, ops, subject
+from docrag.cli import admin, backup, content, crypto, evals, exits, library, ops, subject
 
 app = typer.Typer(
     help=(
@@ -34,6 +34,7 @@ ops.register(app)
 evals.register(app)
 backup.register(app)
 subject.register(app)
+crypto.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,11 +22,14 @@ from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, Pa
 from docrag.errors import DocRAGError, DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.parsers import ParseLimits, parse
+from docrag.ingest.redaction import redact_document
 from docrag.ingest.sandbox import ParseSandbox
 from docrag.providers.protocol import Embedder
 from docrag.providers.registry import check_model
 from docrag.settings import Settings
+from docrag.store.pii_policy import PiiPolicies
 from docrag.store.postgres import Store
+from docrag.text.pii import redact
 from docrag.text.tokenizer import count_tokens
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -56,6 +59,7 @@ class _Prepared:
     digest: bytes
     parsed: ParsedDocument
     drafts: list[ChunkDraft]
+    title: str
 
 
 class Ingestor:
@@ -123,7 +127,7 @@ class Ingestor:
             cursor += len(p.drafts)
             document, created = self._store.insert_document(
                 collection,
-                title=document_title(p.upload.title, p.upload.filename, p.parsed),
+                title=p.title,
                 filename=safe_filename(p.upload.filename),
                 digest=p.digest,
                 size_bytes=len(p.upload.data),
@@ -141,8 +145,15 @@ class Ingestor:
         existing = self._store.find_document_by_hash(collection.tenant_id, collection.id, digest)
         if existing is not None:
             return existing, None
-        parsed, drafts = self.prepare(upload.data, upload.filename)
-        return None, _Prepared(upload, digest, parsed, drafts)
+        parsed = self.parse(upload.data, upload.filename)
+        title = document_title(upload.title, upload.filename, parsed)
+        if self.redacts(collection):
+            parsed, title = redact_document(parsed), redact(title)  # as the queue's workers do
+        return None, _Prepared(upload, digest, parsed, self.chunk(parsed), title)
+
+    def redacts(self, collection: Collection) -> bool:
+        """Whether the collection redacts PII (docs/pii.md), in its text and in names and titles."""
+        return PiiPolicies(self._store).policy(collection.tenant_id, collection.id).redact
 
     def check_collection(self, collection: Collection) -> None:
         """:raises Conflict: (409 embedding_model_mismatch) unless this ingestor's model built

@@ -18,10 +18,12 @@ from docrag import tracing
 from docrag.domain import Job
 from docrag.errors import BadInput, DocRAGError
 from docrag.ingest.pipeline import Ingestor, document_title
+from docrag.ingest.redaction import redact_document
 from docrag.instruments import ingest_stage_seconds, jobs_finished
 from docrag.settings import Settings
 from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
+from docrag.text.pii import redact
 
 _log = logging.getLogger(__name__)
 
@@ -131,6 +133,8 @@ class JobRunner:
         clock.lap("fetch")
         with tracing.span("parse", {"docrag.bytes": len(upload.data)} if tracing.enabled() else None):
             parsed = self._ingestor.parse(upload.data, upload.filename)
+            if upload.redact:  # before chunking: no chunk, vector or answer sees the PII
+                parsed = redact_document(parsed)
         clock.lap("parse")
         with tracing.span("chunk"):
             drafts = self._ingestor.chunk(parsed)
@@ -148,6 +152,7 @@ class JobRunner:
             tracing.annotate({"docrag.embedded": embedded})
         clock.lap("embed")
         title = document_title(upload.title, upload.filename, parsed)
+        title = redact(title) if upload.redact else title
         with tracing.span("write"):
             written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
         clock.lap("write")

@@ -16,6 +16,18 @@ from docrag.domain import Collection, DocumentInfo
 from docrag.ingest.detect import detect_type
 from docrag.ingest.pipeline import Ingestor, Upload, document_title, safe_filename
 from docrag.store.jobs import Enqueued, JobStore
+from docrag.text.pii import redact
+
+
+def _named(ingestor: Ingestor, collection: Collection, upload: Upload) -> Upload:
+    """The upload with PII in its file name and title redacted, when its collection redacts."""
+    if not ingestor.redacts(collection):
+        return upload
+    return Upload(
+        upload.data,
+        redact(upload.filename) if upload.filename else upload.filename,
+        redact(upload.title) if upload.title else upload.title,
+    )
 
 
 def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: Upload) -> Enqueued:
@@ -27,6 +39,7 @@ def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: U
     ingestor.check_collection(collection)
     ingestor.check_size(upload.data)
     mime = detect_type(upload.data, upload.filename)
+    upload = _named(ingestor, collection, upload)
     explicit = upload.title.strip() if upload.title and upload.title.strip() else None
     return jobs.enqueue(
         collection,
@@ -51,6 +64,7 @@ def submit_version(
     ingestor.check_collection(collection)
     ingestor.check_size(upload.data)
     mime = detect_type(upload.data, upload.filename)
+    upload = _named(ingestor, collection, upload)
     explicit = upload.title.strip() if upload.title and upload.title.strip() else None
     return jobs.enqueue_version(
         collection.tenant_id,

@@ -6,7 +6,8 @@ method, status, duration_ms. With tracing on (DOCRAG_OTLP_ENDPOINT), every recor
 span also carries its trace_id and span_id, to find the request's trace from its log lines.
 Nothing else about a request is logged: no headers, bodies, questions or document text. A
 redaction filter also masks anything shaped like an API key or a bearer token that would reach a
-record through an exception message.
+record through an exception message, and any PII (text/pii.py: e-mails, phone numbers, card
+numbers, IBANs, national ids) as its typed placeholder, in messages and tracebacks alike.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 from docrag import tracing
 from docrag.observability.request_id import current_request_id
+from docrag.text.pii import redact
 
 ACCESS_LOGGER = "docrag.access"
 _SECRET = re.compile(r"drg_[A-Za-z0-9_\-]+|(?i:bearer)\s+\S+|(?i:password)=\S+")
+_PLAIN = logging.Formatter()
 _TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
@@ -37,9 +40,13 @@ class RequestContext(logging.Filter):
         if ids is not None:
             record.trace_id, record.span_id = ids
         message = record.getMessage()
-        masked = _SECRET.sub("[redacted]", message)
+        masked = redact(_SECRET.sub("[redacted]", message))
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # A traceback's messages may quote what failed: formatted here, masked, then kept as text.
+            record.exc_text = redact(_SECRET.sub("[redacted]", _PLAIN.formatException(record.exc_info)))
+            record.exc_info = None
         return True
 
 

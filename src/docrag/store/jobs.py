@@ -21,14 +21,16 @@ import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import Conflict, DuplicateDocument, NotFound
+from docrag.store.crypto import Sealer
 from docrag.store.erasure import redact_stale_answers
 from docrag.store.job_claims import claim
+from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document
+from docrag.store.job_vectors import previous_vectors
 from docrag.store.job_wakeups import CHANNEL, listen
-from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, embedded_spans, insert_chunks
+from docrag.store.originals import keep_or_drop_upload
+from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, insert_chunks
 
 _log = logging.getLogger(__name__)
-
-_OWNED = "j.id = %(job)s AND j.worker_id = %(worker)s AND j.state = 'running'"
 
 Outcome = Literal["queued", "requeued", "existing", "replacing"]
 
@@ -46,11 +48,15 @@ class StoredUpload:
     data: bytes
     filename: str | None
     title: str | None  # the caller's title, if any
+    redact: bool = False  # its collection redacts PII (store/pii_policy.py)
 
 
 class JobStore:
-    def __init__(self, store: Store, *, max_attempts: int = 5, embedding_model: str | None = None) -> None:
+    def __init__(
+        self, store: Store, *, sealer: Sealer, max_attempts: int = 5, embedding_model: str | None = None
+    ) -> None:
         self._store = store
+        self.sealer = sealer  # uploaded bytes are stored encrypted (store/crypto.py)
         self._max_attempts = max_attempts
         #: The model this process's workers embed with: complete() refuses a collection of another.
         self._embedding_model = embedding_model
@@ -99,10 +105,12 @@ class JobStore:
                 ).fetchone()
                 assert row is not None
             doc_id = row["id"]
+            sealed = self.sealer.seal(conn, tenant, doc_id, data)
             conn.execute(
-                "INSERT INTO uploads (tenant_id, document_id, title, data) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (document_id) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data",
-                (tenant, doc_id, explicit_title, data),
+                "INSERT INTO uploads (tenant_id, document_id, title, data, key_version)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (document_id) DO UPDATE"
+                " SET title = EXCLUDED.title, data = EXCLUDED.data, key_version = EXCLUDED.key_version",
+                (tenant, doc_id, explicit_title, sealed.data, sealed.key_version),
             )
             self._queue_job(conn, tenant, doc_id)
         return Enqueued(document_info(row), outcome)
@@ -153,12 +161,25 @@ class JobStore:
                 (document_id,),
             ).fetchone()
             assert row is not None
+            sealed = self.sealer.seal(conn, tenant_id, document_id, data)
             conn.execute(
                 "INSERT INTO uploads (tenant_id, document_id, title, data, content_hash, mime, size_bytes,"
-                " filename) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (document_id) DO UPDATE"
-                " SET title = EXCLUDED.title, data = EXCLUDED.data, content_hash = EXCLUDED.content_hash,"
-                " mime = EXCLUDED.mime, size_bytes = EXCLUDED.size_bytes, filename = EXCLUDED.filename",
-                (tenant_id, document_id, explicit_title, data, digest, mime, len(data), filename),
+                " filename, key_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (document_id) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data,"
+                " content_hash = EXCLUDED.content_hash,"
+                " mime = EXCLUDED.mime, size_bytes = EXCLUDED.size_bytes, filename = EXCLUDED.filename,"
+                " key_version = EXCLUDED.key_version",
+                (
+                    tenant_id,
+                    document_id,
+                    explicit_title,
+                    sealed.data,
+                    digest,
+                    mime,
+                    len(data),
+                    filename,
+                    sealed.key_version,
+                ),
             )
             self._queue_job(conn, tenant_id, document_id)
         return Enqueued(document_info(row), "replacing")
@@ -191,33 +212,22 @@ class JobStore:
     def upload(self, job: Job) -> StoredUpload | None:
         with self._store.connection(job.tenant_id) as conn:
             row = conn.execute(
-                "SELECT u.data, u.title, coalesce(u.filename, d.filename) AS filename FROM uploads u"
-                " JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
+                "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename,"
+                " k.pii_redact FROM uploads u JOIN documents d ON d.id = u.document_id"
+                " JOIN collections k ON k.id = d.collection_id AND k.tenant_id = d.tenant_id"
                 " WHERE u.tenant_id = %s AND u.document_id = %s",
                 (job.tenant_id, job.document_id),
             ).fetchone()
-        return StoredUpload(bytes(row["data"]), row["filename"], row["title"]) if row else None
+            if row is None:
+                return None
+            data = self.sealer.open(
+                conn, job.tenant_id, job.document_id, bytes(row["data"]), row["key_version"]
+            )
+        return StoredUpload(data, row["filename"], row["title"], row["pii_redact"])
 
     def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
-        """The served version's vectors, keyed by (embedded text, sentence spans as offsets into
-        that text), when this worker's model built them: a new version reuses them for every
-        chunk whose text did not change instead of embedding it again."""
-        with self._store.connection(job.tenant_id) as conn:
-            rows = conn.execute(
-                "SELECT c.content, c.start_offset, c.end_offset, c.body, c.sentence_spans,"
-                " c.embedding, c.sentence_vectors FROM chunks c"
-                " JOIN collections k ON k.id = c.collection_id AND k.tenant_id = c.tenant_id"
-                " WHERE c.tenant_id = %s AND c.document_id = %s AND k.embedding_model = %s"
-                " AND k.next_embedding_model IS NULL",
-                (job.tenant_id, job.document_id, self._embedding_model or ""),
-            ).fetchall()
-        found: dict[tuple[str, tuple[int, ...]], ChunkVectors] = {}
-        for r in rows:
-            spans = tuple(offset for span in embedded_spans(r) for offset in span)
-            found[(r["content"], spans)] = ChunkVectors(
-                [float(x) for x in r["embedding"].to_list()], r["sentence_vectors"]
-            )
-        return found
+        """The served version's reusable vectors (store/job_vectors.py)."""
+        return previous_vectors(self._store, job, self._embedding_model)
 
     def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]:
         """Extend the leases of the jobs these workers hold; :returns: the ids still held."""
@@ -234,7 +244,7 @@ class JobStore:
         with self._store.connection(job.tenant_id) as conn:
             row = conn.execute(
                 "UPDATE documents d SET status = %(status)s, progress = %(progress)s, updated_at = now()"
-                f" FROM jobs j WHERE {_OWNED} AND d.id = j.document_id RETURNING d.id",
+                f" FROM jobs j WHERE {OWNED} AND d.id = j.document_id RETURNING d.id",
                 {"job": job.id, "worker": job.worker_id, "status": status, "progress": progress},
             ).fetchone()
         return row is not None
@@ -264,7 +274,7 @@ class JobStore:
         try:
             with self._store.connection(job.tenant_id) as conn, conn.transaction():
                 self._final_write(conn, job, title, parsed, chunks, embedded)
-        except _NotOurs:
+        except NotOurs:
             return False
         return True
 
@@ -280,8 +290,8 @@ class JobStore:
         # Locks in one order for every writer of a collection's documents (here, deletes,
         # re-index switches): the collection row, then the job and document, then chunks.
         bump(conn, job.tenant_id, job.collection_id)
-        if not _finish_job(conn, job, "done", None):
-            raise _NotOurs  # rolls the bump back too
+        if not finish_job(conn, job, "done", None):
+            raise NotOurs  # rolls the bump back too
         if self._embedding_model is not None:
             # Read under the collection lock: a re-index switch changes the model only under it.
             row = conn.execute(
@@ -327,15 +337,15 @@ class JobStore:
             (job.tenant_id, job.document_id),
         )
         insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
-        conn.execute("DELETE FROM uploads WHERE document_id = %s", (job.document_id,))
+        keep_or_drop_upload(conn, job.tenant_id, job.document_id)  # PII collections may keep it
         # The replaced version's text is gone: so are the answers quoting what it alone held.
         redact_stale_answers(conn, job.tenant_id, [job.document_id])
 
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""
         with self._store.connection(job.tenant_id) as conn, conn.transaction():
-            _lock_document(conn, job)
-            if not _finish_job(conn, job, "failed", f"{code}: {message}"):
+            lock_document(conn, job)
+            if not finish_job(conn, job, "failed", f"{code}: {message}"):
                 return False
             conn.execute(
                 "UPDATE documents SET status = 'failed', error_code = %s, error_message = %s,"
@@ -355,13 +365,13 @@ class JobStore:
 
     def _requeue(self, job: Job, *, error: str | None, delay_seconds: float, refund: bool) -> bool:
         with self._store.connection(job.tenant_id) as conn, conn.transaction():
-            _lock_document(conn, job)
+            lock_document(conn, job)
             row = conn.execute(
                 "UPDATE jobs j SET state = 'queued', worker_id = NULL, lease_until = NULL,"
                 " run_after = now() + make_interval(secs => %(delay)s::float8), updated_at = now(),"
                 " last_error = coalesce(%(error)s, j.last_error),"
                 " attempts = j.attempts - CASE WHEN %(refund)s THEN 1 ELSE 0 END"
-                f" WHERE {_OWNED} RETURNING j.id",
+                f" WHERE {OWNED} RETURNING j.id",
                 {
                     "job": job.id,
                     "worker": job.worker_id,
@@ -384,22 +394,3 @@ class JobStore:
     def listen(self, stop: threading.Event, wake: Callable[[], None], *, timeout: float = 1.0) -> None:
         """Call ``wake`` on every enqueue notification until ``stop`` is set (own connection)."""
         listen(self._store.url, stop, wake, timeout=timeout)
-
-
-def _lock_document(conn: psycopg.Connection[Any], job: Job) -> None:
-    """Lock the job's document before the job row, the order a delete takes them in (its
-    cascade reaches the job through the document), so the two can't deadlock."""
-    conn.execute("SELECT 1 FROM documents WHERE id = %s FOR UPDATE", (job.document_id,))
-
-
-class _NotOurs(Exception):
-    """The job is no longer this worker's: the final write must not happen."""
-
-
-def _finish_job(conn: psycopg.Connection[Any], job: Job, state: str, error: str | None) -> bool:
-    row = conn.execute(
-        "UPDATE jobs j SET state = %(state)s, lease_until = NULL, updated_at = now(),"
-        f" last_error = coalesce(%(error)s, j.last_error) WHERE {_OWNED} RETURNING j.id",
-        {"job": job.id, "worker": job.worker_id, "state": state, "error": error},
-    ).fetchone()
-    return row is not None

@@ -5,7 +5,8 @@ from fastapi import APIRouter, status
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep, WriterDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.api.inputs import Text
-from docrag.api.schemas import CollectionIn, CollectionOut, RetentionIO
+from docrag.api.schemas import CollectionIn, CollectionOut, PiiIO, RetentionIO
+from docrag.store.pii_policy import PiiPolicies, PiiPolicy
 from docrag.store.retention import Retention, RetentionStore
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
@@ -48,3 +49,20 @@ def set_retention(name: Text, body: RetentionIO, runtime: RuntimeDep, caller: Ad
         caller.tenant_id, collection.id, Retention(body.documents_days, body.answers_days)
     )
     return RetentionIO(documents_days=policy.documents_days, answers_days=policy.answers_days)
+
+
+@router.get("/{name}/pii", responses=errors(404))
+def get_pii(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> PiiIO:
+    collection = runtime.store.collection_by_name(caller.tenant_id, name)
+    policy = PiiPolicies(runtime.store).policy(caller.tenant_id, collection.id)
+    return PiiIO(redact=policy.redact, keep_original=policy.keep_original)
+
+
+@router.put("/{name}/pii", responses={**WITH_BODY, **errors(404)})
+def set_pii(name: Text, body: PiiIO, runtime: RuntimeDep, caller: AdminDep) -> PiiIO:
+    """Redact PII in the documents indexed from now on, keeping their originals encrypted or not."""
+    collection = runtime.store.collection_by_name(caller.tenant_id, name)
+    policy = PiiPolicies(runtime.store).set_policy(
+        caller.tenant_id, collection.id, PiiPolicy(body.redact, body.keep_original)
+    )
+    return PiiIO(redact=policy.redact, keep_original=policy.keep_original)
