@@ -33,7 +33,7 @@ def export(
         partial = to.with_name(to.name + ".partial")
         written = 0
         with partial.open("wb") as out:
-            for piece in export_zip(rt.store, tenant_id, actor):
+            for piece in export_zip(rt.store, tenant_id, actor, sealer=rt.jobs.sealer):
                 out.write(piece)
                 written += len(piece)
         partial.replace(to)  # a half-written export never has the final name

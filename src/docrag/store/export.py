@@ -9,14 +9,15 @@ files. Layout::
     tenant.json  api_keys.json  collections.json        (tenant exports only)
     documents.json                                      (metadata, tenant exports only)
     documents/<id>/text.txt  documents/<id>/chunks.json (the stored text and its chunks)
-    documents/<id>/original                             (the uploaded file, while still stored)
+    documents/<id>/original                             (the uploaded file, decrypted, while it is
+                                                        still queued or kept: store/crypto.py)
     conversations.json  answers.json  feedback.json
     manifest.json                                       (last: counts, sizes and SHA-256 of every file)
 
 An actor's export (``actor``: the API key id recorded in ``created_by``/``feedback.key_id``,
 migration 0120) holds its key, conversations, answers and feedback: documents record no
-creator, they are the tenant's. Hook points: :data:`SECTIONS` (append one for a new table, an
-audit log say) and ``read_original`` (decrypts an upload's bytes once originals are encrypted).
+creator, they are the tenant's. Append to :data:`SECTIONS` for a new table; ``sealer`` decrypts
+the originals (uploads waiting for a worker, and originals a PII-redacted collection keeps).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
@@ -34,6 +35,7 @@ from zipfile import ZIP_DEFLATED, ZipFile
 import psycopg
 from psycopg.rows import dict_row
 
+from docrag.store.crypto import Sealer
 from docrag.store.postgres import Store
 
 FORMAT = "docrag-export/1"
@@ -97,8 +99,11 @@ _DOCUMENTS = (
 )
 # The same documents, in the same order, with their text and stored original.
 _DOCUMENT_FILES = (
-    "SELECT d.id, d.text, u.data AS original FROM documents d"
+    "SELECT d.id, d.text, coalesce(o.data, u.data) AS original,"
+    " CASE WHEN o.data IS NOT NULL THEN o.key_version ELSE u.key_version END AS key_version"
+    " FROM documents d"
     " LEFT JOIN uploads u ON u.tenant_id = d.tenant_id AND u.document_id = d.id"
+    " LEFT JOIN originals o ON o.tenant_id = d.tenant_id AND o.document_id = d.id"
     " WHERE d.tenant_id = %(t)s ORDER BY d.created_at, d.id"
 )
 _CHUNKS = (
@@ -181,7 +186,7 @@ def export_zip(
     tenant_id: UUID,
     actor: UUID | None = None,
     *,
-    read_original: Callable[[bytes], bytes] = bytes,
+    sealer: Sealer | None = None,
 ) -> Iterator[bytes]:
     """The export as the pieces of a zip file (see the module's docstring)."""
     params: dict[str, Any] = {"t": tenant_id, "a": actor}
@@ -207,7 +212,7 @@ def export_zip(
                 counts[section.name] = n
                 yield from sink.drain()
             if actor is None:
-                counts["documents"] = yield from _documents(conn, archive, sink, files, params, read_original)
+                counts["documents"] = yield from _documents(conn, archive, sink, files, params, sealer)
             manifest = {
                 "format": FORMAT,
                 "tenant_id": str(tenant_id),
@@ -226,7 +231,7 @@ def _documents(
     sink: _Sink,
     files: dict[str, dict[str, Any]],
     params: dict[str, Any],
-    read_original: Callable[[bytes], bytes],
+    sealer: Sealer | None,
 ) -> Generator[bytes, None, int]:
     """documents.json, then each document's folder (two passes over one snapshot: a zip takes
     one file at a time); :returns: how many documents."""
@@ -256,7 +261,10 @@ def _documents(
         yield from sink.drain()
         if doc["original"] is not None:
             original = _Entry(archive, f"{folder}/original", files)
-            original.write(read_original(bytes(doc["original"])))
+            data = bytes(doc["original"])
+            if sealer is not None:  # stored encrypted (store/crypto.py): the export holds the file itself
+                data = sealer.open(conn, params["t"], doc["id"], data, doc["key_version"])
+            original.write(data)
             original.close()
             yield from sink.drain()
     return n

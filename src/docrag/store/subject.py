@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from docrag.errors import NotFound
+from docrag.store.crypto import destroy_tenant_key
 from docrag.store.postgres import Store
 
 #: Tables with a ``tenant_id`` column that erasure must not sweep (an append-only audit log
@@ -97,6 +98,9 @@ def erase_tenant(store: Store, tenant_id: UUID, *, on_erased: ErasureHook | None
         keys = conn.execute("SELECT id FROM api_keys WHERE tenant_id = %s", (tenant_id,)).fetchall()
         tables = [t for t in tenant_tables(conn) if t not in KEPT_TABLES]
         rows = {table: _count(conn, table, tenant_id) for table in tables}
+        # Crypto-shredding first: the tenant's data keys (and the ciphertexts they open) go, so a copy
+        # of its originals in an older backup can't be read with this database's keys (store/crypto.py).
+        destroy_tenant_key(conn, tenant_id)
         conn.execute("DELETE FROM tenants WHERE id = %s", (tenant_id,))
         rows["tenants"] = 1
         for table in tables:  # what no cascade reached (a table without a foreign key)

@@ -45,7 +45,7 @@ def export(
     with ``actor``, only that principal's conversations, answers and feedback."""
     name = f"docrag-export-{caller.tenant_id}{'-' + str(actor) if actor else ''}.zip"
     return StreamingResponse(
-        export_zip(runtime.store, caller.tenant_id, actor),
+        export_zip(runtime.store, caller.tenant_id, actor, sealer=runtime.jobs.sealer),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
