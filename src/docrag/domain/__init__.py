@@ -14,12 +14,16 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
+from docrag.domain.tables import Table as Table
+from docrag.domain.tables import row_text as row_text
+
 
 class BlockKind(StrEnum):
     HEADING = "heading"
     PARAGRAPH = "paragraph"
     LIST_ITEM = "list_item"
     TABLE = "table"
+    TABLE_ROW = "table_row"  # one row of a :class:`Table`, never cut by the chunker
     CODE = "code"
 
 
@@ -102,6 +106,13 @@ class DocumentBuilder:
         self._parts.append(text)
         self._length += len(text)
         self._blocks.append(Block(kind, start, self._length, page, path, level))
+
+    def add_table(self, table: Table, *, page: int | None = None) -> None:
+        """``table``: its caption as a paragraph, then one ``TABLE_ROW`` block per row."""
+        if table.caption:
+            self.add(BlockKind.PARAGRAPH, table.caption, page=page)
+        for text in table.row_texts():
+            self.add(BlockKind.TABLE_ROW, text, page=page)
 
     def build(self) -> ParsedDocument:
         return ParsedDocument(
