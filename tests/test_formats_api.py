@@ -5,6 +5,7 @@ spreadsheet or CSV row (quoted whole, with its column names)."""
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import httpx
@@ -126,4 +127,42 @@ def test_answer_cites_a_csv_row(
     assert row, cited
     assert row[0]["document_id"] == uploaded["csv"]["id"]
     assert row[0]["quote"].startswith("Market: Fish market | Opening day: Tuesday | Remark:")
+    _check_quote(runtime, row[0])
+
+
+def test_email_attachment_becomes_a_document_of_its_own(client: httpx.Client, runtime: Runtime) -> None:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "Ada <ada@example.org>"
+    message["To"] = "Harbour office <office@example.org>"
+    message["Subject"] = "Mooring fees for the new season"
+    message.set_content("Please find the mooring fees attached.")
+    fees = b"Vessel,Fee\nTrawler,The mooring fee for a trawler at Scalloway is forty crowns a night.\n"
+    message.add_attachment(fees, maintype="text", subtype="csv", filename="mooring-fees.csv")
+    message.add_attachment(
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, maintype="image", subtype="png", filename="logo.png"
+    )
+    response = client.post(
+        f"/v1/collections/{COLLECTION}/documents",
+        params={"wait": "true"},
+        files={"file": ("fees.eml", message.as_bytes(), "application/octet-stream")},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "Mooring fees for the new season"
+    deadline = time.monotonic() + 60
+    attached: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        listed = client.get(f"/v1/collections/{COLLECTION}/documents").json()
+        documents = listed["documents"] if isinstance(listed, dict) else listed
+        attached = [d for d in documents if d["filename"] == "mooring-fees.csv"]
+        if attached and attached[0]["status"] == "indexed":
+            break
+        time.sleep(0.2)
+    assert attached and attached[0]["status"] == "indexed", attached
+    assert not [d for d in documents if d["filename"] == "logo.png"]  # unsupported: not stored
+    cited = _citations(client, "How much is the mooring fee for a trawler at Scalloway?")
+    row = [c for c in cited if "forty crowns" in c["quote"]]
+    assert row and row[0]["document_id"] == attached[0]["id"], cited
+    assert row[0]["quote"].startswith("Vessel: Trawler | Fee:")
     _check_quote(runtime, row[0])

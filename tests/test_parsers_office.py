@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from docrag.domain import BlockKind, ParsedDocument
+from docrag.domain import Attachment, BlockKind, ParsedDocument
 from docrag.ingest import formats
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.detect import detect_type
@@ -120,20 +120,19 @@ def test_epub_spine_order_and_chapters() -> None:
     assert sledges[0].page == 2 and sledges[0].heading_path == ("Sledging",)
 
 
-def test_eml_headers_body_and_attachment_parsed_by_its_own_parser() -> None:
+def test_eml_headers_body_and_attachments_carried_for_the_worker() -> None:
     doc = parse(eml_bytes(attachment=("fees.csv", b"vessel,fee\nTrawler,40\n")), "mail.eml")
     assert doc.mime == formats.EML and doc.title == "Pier repairs"
     assert "From: Ada <ada@example.org>\nTo: Bob <bob@example.org>" in doc.text
     assert "The pier reopens in May." in texts(doc, BlockKind.PARAGRAPH)
     assert "Attachments: fees.csv" in doc.text
-    row = [b for b in doc.blocks if b.kind is BlockKind.TABLE_ROW]
-    assert doc.text[row[0].start : row[0].end] == "vessel: Trawler | fee: 40"
-    assert row[0].heading_path == ("Attachment: fees.csv",)
+    # the attachment is not indexed in the e-mail: the worker submits it as its own document
+    assert doc.attachments == (Attachment("fees.csv", b"vessel,fee\nTrawler,40\n"),)
+    assert "Trawler" not in doc.text
     html = parse(eml_bytes(html_only=True), "mail.eml")
     assert "Repairs" in texts(html, BlockKind.HEADING)
     assert "The pier reopens in May." in texts(html, BlockKind.PARAGRAPH)
-    broken = parse(eml_bytes(attachment=("x.pptx", b"PK\x03\x04broken")), "mail.eml")
-    assert "(not indexed: unreadable_file:" in broken.text
+    assert html.attachments == ()
 
 
 def test_rtf_json_and_ndjson() -> None:
@@ -171,7 +170,7 @@ def test_rtf_json_and_ndjson() -> None:
             "Lorem, ipsum: ut labore | dolor sit: et, dolore | amet: magna aliqua",
         ),
         ("fake-email.msg", formats.MSG, "Violets are blue"),
-        ("fake-email-attachment.msg", formats.MSG, "Attachment: fake-attachment.txt"),
+        ("fake-email-attachment.msg", formats.MSG, "Attachments: fake-attachment.txt"),
         ("fake-email.eml", formats.EML, "Roses are red"),
         ("winter-sports.epub", formats.EPUB, "Winter Sports in Switzerland"),
         ("fake.odt", formats.ODT, "Header row: Leader | Mon: Sarah | Wed: Mark | Fri: Ryan"),

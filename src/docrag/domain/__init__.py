@@ -40,12 +40,22 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file inside a parsed document (an e-mail's attachment), to be ingested on its own."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedDocument:
     text: str
     blocks: tuple[Block, ...]
     mime: str
     title: str | None = None
     page_count: int | None = None
+    #: Files the worker submits as documents of their own, in the same collection.
+    attachments: tuple[Attachment, ...] = ()
 
     def page_starts(self) -> list[int]:
         """Offset in ``text`` where each page begins (index 0 is page 1); empty without pages."""
@@ -80,6 +90,7 @@ class DocumentBuilder:
         self._headings: list[tuple[int, str]] = []
         self.title: str | None = None
         self.page_count: int | None = None
+        self.attachments: list[Attachment] = []
 
     def _path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self._headings)
@@ -121,6 +132,7 @@ class DocumentBuilder:
             mime=self._mime,
             title=self.title,
             page_count=self.page_count,
+            attachments=tuple(self.attachments),
         )
 
 

@@ -2,29 +2,24 @@
 :mod:`docrag.ingest.parsers.msg`, Outlook .msg files, into one document per message.
 
 The document holds the subject as its heading, the From/To/Cc/Date headers, the body (plain text
-preferred, else the HTML body through the HTML parser), the list of attachment names, and then
-each attachment parsed by the parser of its own type, as a section headed "Attachment: name".
-Attachments are indexed inside the message's document (not as documents of their own): an
-attachment that can't be parsed is listed with its typed reason. At most :data:`MAX_ATTACHMENTS`
-attachments are parsed, and attachments inside attached messages only :data:`MAX_NESTING` deep.
+preferred, else the HTML body through the HTML parser) and the list of attachment names. The
+attachments themselves (at most :data:`MAX_ATTACHMENTS`, an attached message as an .eml) ride
+along in :attr:`ParsedDocument.attachments`: the worker submits each as a document of its own in
+the same collection, through the upload path (so each gets its own parser, limits and outcome).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
+from docrag.domain import Attachment, BlockKind, DocumentBuilder, ParsedDocument
 from docrag.errors import DocRAGError, EncryptedFile, UnreadableFile
 from docrag.ingest.detect import decode_text
 from docrag.ingest.formats import EML
 
 MAX_ATTACHMENTS = 50
-MAX_NESTING = 2
 _HEADERS = ("From", "To", "Cc", "Date")
-#: How deep the attachment being parsed is (parsing is single-threaded in a sandbox child).
-_depth = 0
 
 
 @dataclass(slots=True)
@@ -39,6 +34,7 @@ class Message:
 
 
 def parse_eml(data: bytes, max_pages: int, max_decompressed: int) -> ParsedDocument:
+    """The limits are the registry's (an e-mail is bounded by the upload's size)."""
     import email
     from email import policy
 
@@ -51,7 +47,7 @@ def parse_eml(data: bytes, max_pages: int, max_decompressed: int) -> ParsedDocum
         raise
     except Exception as exc:  # the email package on broken MIME structure or encodings
         raise UnreadableFile(f"the e-mail could not be read: {type(exc).__name__}: {exc}") from exc
-    return build(content, EML, max_pages, max_decompressed)
+    return build(content, EML)
 
 
 def _eml_message(message: object) -> Message:
@@ -74,6 +70,7 @@ def _eml_message(message: object) -> Message:
     for part in message.iter_attachments():
         name = part.get_filename() or part.get_content_type()
         if part.get_content_type() == "message/rfc822":
+            name = part.get_filename() or "attached-message.eml"
             inner: Any = part.get_payload(0) if part.is_multipart() else None
             payload = inner.as_bytes() if inner is not None else b""
         else:
@@ -82,7 +79,7 @@ def _eml_message(message: object) -> Message:
     return result
 
 
-def build(content: Message, mime: str, max_pages: int, max_decompressed: int) -> ParsedDocument:
+def build(content: Message, mime: str) -> ParsedDocument:
     from docrag.ingest.parsers.html import parse_html
 
     if _is_encrypted(content):
@@ -102,35 +99,13 @@ def build(content: Message, mime: str, max_pages: int, max_decompressed: int) ->
     names = [name for name, _ in content.attachments]
     if names:
         builder.add(BlockKind.PARAGRAPH, "Attachments: " + ", ".join(names))
-    _add_attachments(builder, content.attachments, max_pages, max_decompressed)
+    builder.attachments = [
+        Attachment(name, payload)
+        for name, payload in content.attachments[:MAX_ATTACHMENTS]
+        if payload.strip()
+    ]
     builder.title = subject or None
     return builder.build()
-
-
-def _add_attachments(
-    builder: DocumentBuilder,
-    attachments: Sequence[tuple[str, bytes]],
-    max_pages: int,
-    max_decompressed: int,
-) -> None:
-    from docrag.ingest.parsers import ParseLimits, parse
-
-    global _depth
-    for index, (name, payload) in enumerate(attachments):
-        builder.add(BlockKind.HEADING, f"Attachment: {name}", level=1)
-        if index >= MAX_ATTACHMENTS or _depth >= MAX_NESTING:
-            why = "too many attachments" if index >= MAX_ATTACHMENTS else "nested too deep"
-            builder.add(BlockKind.PARAGRAPH, f"(not indexed: {why})")
-            continue
-        _depth += 1
-        try:
-            child = parse(payload, name, ParseLimits(max_pages, max_decompressed))
-        except DocRAGError as exc:
-            builder.add(BlockKind.PARAGRAPH, f"(not indexed: {exc.code}: {exc.message})")
-            continue
-        finally:
-            _depth -= 1
-        copy_blocks(builder, child, 1)
 
 
 def _is_encrypted(content: Message) -> bool:

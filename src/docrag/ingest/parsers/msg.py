@@ -34,7 +34,7 @@ def parse_msg(data: bytes, max_pages: int, max_decompressed: int) -> ParsedDocum
         raise UnreadableFile(f"the .msg file could not be read: {type(exc).__name__}: {exc}") from exc
     finally:
         ole.close()
-    return build(message, MSG, max_pages, max_decompressed)
+    return build(message, MSG)
 
 
 def _message(ole: Any, max_size: int) -> Message:
