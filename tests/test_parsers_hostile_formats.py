@@ -102,7 +102,25 @@ def test_encrypted_files(sandbox: ParseSandbox) -> None:
         assert refused(sandbox, shared.read_bytes(), shared.name).code == "encrypted_file"
 
 
+def huge_sheet(rows: int) -> bytes:
+    """An XLSX whose sheet spans 1,000 columns on ``rows`` rows (two filled cells a row: small
+    on disk, but every row is read as 1,000 cells)."""
+    cells = "".join(
+        f'<row r="{r}"><c r="A{r}" t="n"><v>{r}</v></c><c r="ALL{r}" t="n"><v>1</v></c></row>'
+        for r in range(1, rows + 1)
+    ).encode()
+
+    def change(xml: bytes) -> bytes:
+        head, rest = xml.split(b"<sheetData>", 1)
+        return head + b"<sheetData>" + cells + b"</sheetData>" + rest.split(b"</sheetData>", 1)[1]
+
+    return rewrite_zip(xlsx_bytes(1), "xl/worksheets/sheet1.xml", change)
+
+
 def test_size_limits(sandbox: ParseSandbox) -> None:
+    error = refused(sandbox, huge_sheet(2_100), "huge.xlsx")  # 2.1 million cells
+    assert error.code == "file_too_large" and "cells" in error.message
+    assert "ALL" not in sandbox.parse(huge_sheet(100), "wide.xlsx").text  # under the cap: indexed
     huge = ("x," * 999 + "x\n").encode() * 2_100  # 2.1 million cells
     error = refused(sandbox, huge, "huge.csv")
     assert error.code == "file_too_large" and "cells" in error.message

@@ -53,9 +53,10 @@ def _parse(data: bytes, max_pages: int, mime: str) -> ParsedDocument:
         builder.page_count = len(sheets)
         budget = CellBudget()
         for number, sheet in enumerate(sheets, start=1):
-            rows = (
-                tuple(cell_text(v) for v in row[:MAX_COLUMNS]) for row in sheet.iter_rows(values_only=True)
-            )
+            if hasattr(sheet, "reset_dimensions"):
+                sheet.reset_dimensions()  # the saved dimension can be wrong: read the cells there are
+            values = sheet.iter_rows(values_only=True)
+            rows = (tuple(cell_text(v) for v in row[:MAX_COLUMNS]) for row in values)
             add_sheet(builder, sheet.title, budget.count(rows), number)
         builder.title = " ".join((workbook.properties.title or "").split()) or None
         return builder.build()
