@@ -79,6 +79,8 @@ def test_csv_dialect_encoding_and_rows() -> None:
         "name: Ada | quote: hello, world",
         "name: Bob | quote: multi line",
     ]
+    bomless = parse("Stadt,Land\nWien,Österreich\n".encode("utf-16-le"), "utf16.csv")
+    assert texts(bomless, BlockKind.TABLE_ROW) == ["Stadt: Wien | Land: Österreich"]
     tsv = parse(b"a\tb\n1\t2\n", "t.tsv")
     assert tsv.mime == formats.TSV and texts(tsv, BlockKind.TABLE_ROW) == ["a: 1 | b: 2"]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from docrag.domain import DocumentBuilder, ParsedDocument
 from docrag.errors import UnreadableFile
+from docrag.ingest.detect import decode_text
 from docrag.ingest.formats import CSV, TSV
 from docrag.ingest.parsers.sheets import MAX_COLUMNS, CellBudget, add_sheet
 
@@ -58,6 +59,8 @@ def decode(data: bytes) -> str:
                 return data[len(bom) :].decode(encoding)
             except UnicodeDecodeError as exc:
                 raise UnreadableFile(f"the text is not valid {encoding.upper()}: {exc.reason}") from exc
+    if b"\x00" in data[:8192]:
+        return decode_text(data)  # UTF-16 without a BOM, or binary (typed refusal)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
