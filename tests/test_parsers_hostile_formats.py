@@ -66,6 +66,21 @@ def test_corrupt_containers(sandbox: ParseSandbox) -> None:
     assert refused(sandbox, b'{"a": [1, 2', "cut.json").code == "unreadable_file"
 
 
+def test_damaged_mail_and_ebooks(sandbox: ParseSandbox) -> None:
+    fake_msg = OLE + "__properties_version1.0".encode("utf-16-le") + b"\x00" * 64
+    assert refused(sandbox, fake_msg, "mail.msg").code == "unreadable_file"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip")
+        archive.writestr("OEBPS/book.opf", "<package/>")  # no META-INF/container.xml
+    assert refused(sandbox, out.getvalue(), "book.epub").code == "unreadable_file"
+    odt = io.BytesIO()
+    with zipfile.ZipFile(odt, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        archive.writestr("content.xml", "<office:document-content")  # cut short
+    assert refused(sandbox, odt.getvalue(), "doc.odt").code == "unreadable_file"
+
+
 def test_zip_bomb_and_too_many_parts(sandbox: ParseSandbox) -> None:
     bomb = with_member(xlsx_bytes(1), "xl/media/zeros.bin", b"\x00" * (30 * _MiB))
     assert len(bomb) < 200_000
