@@ -258,6 +258,7 @@ class Runtime:
             self.settings,
             on_indexed=self.collection_changed,
             traces=self.job_traces,
+            collections=self.store.collection_by_id,
         )
         return Worker(
             self.jobs,

@@ -89,7 +89,10 @@ class PiiIO(RequestBody):
 class DocumentForm(RequestBody):
     """The multipart form of an upload or a new version: one file part, an optional title."""
 
-    file: UploadFile = Field(description="The document (PDF, DOCX, HTML, Markdown or text)")
+    file: UploadFile = Field(
+        description="The document: PDF, Office, OpenDocument, CSV, e-mail, EPUB, RTF, JSON, HTML, Markdown "
+        "or text (docs/formats.md)"
+    )
     title: Text | None = Field(default=None, max_length=500)
 
     @field_validator("file")

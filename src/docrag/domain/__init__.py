@@ -14,12 +14,16 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
+from docrag.domain.tables import Table as Table
+from docrag.domain.tables import row_text as row_text
+
 
 class BlockKind(StrEnum):
     HEADING = "heading"
     PARAGRAPH = "paragraph"
     LIST_ITEM = "list_item"
     TABLE = "table"
+    TABLE_ROW = "table_row"  # one row of a :class:`Table`, never cut by the chunker
     CODE = "code"
 
 
@@ -36,12 +40,22 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file inside a parsed document (an e-mail's attachment), to be ingested on its own."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedDocument:
     text: str
     blocks: tuple[Block, ...]
     mime: str
     title: str | None = None
     page_count: int | None = None
+    #: Files the worker submits as documents of their own, in the same collection.
+    attachments: tuple[Attachment, ...] = ()
 
     def page_starts(self) -> list[int]:
         """Offset in ``text`` where each page begins (index 0 is page 1); empty without pages."""
@@ -76,6 +90,7 @@ class DocumentBuilder:
         self._headings: list[tuple[int, str]] = []
         self.title: str | None = None
         self.page_count: int | None = None
+        self.attachments: list[Attachment] = []
 
     def _path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self._headings)
@@ -103,6 +118,13 @@ class DocumentBuilder:
         self._length += len(text)
         self._blocks.append(Block(kind, start, self._length, page, path, level))
 
+    def add_table(self, table: Table, *, page: int | None = None) -> None:
+        """``table``: its caption as a paragraph, then one ``TABLE_ROW`` block per row."""
+        if table.caption:
+            self.add(BlockKind.PARAGRAPH, table.caption, page=page)
+        for text in table.row_texts():
+            self.add(BlockKind.TABLE_ROW, text, page=page)
+
     def build(self) -> ParsedDocument:
         return ParsedDocument(
             text="".join(self._parts),
@@ -110,6 +132,7 @@ class DocumentBuilder:
             mime=self._mime,
             title=self.title,
             page_count=self.page_count,
+            attachments=tuple(self.attachments),
         )
 
 

@@ -54,6 +54,7 @@ class _Piece:
 class _Section:
     path: tuple[str, ...]
     blocks: tuple[tuple[int, int, int | None], ...]  # trimmed (start, end, page)
+    rows: frozenset[int] = frozenset()  # starts of the blocks that are table rows
 
 
 def chunk_document(
@@ -102,12 +103,14 @@ def _sections(doc: ParsedDocument) -> list[_Section]:
     """Runs of non-heading blocks between headings (a heading path change also splits)."""
     sections: list[_Section] = []
     current: list[tuple[int, int, int | None]] = []
+    rows: set[int] = set()
     current_path: tuple[str, ...] = ()
 
     def close() -> None:
         if current:
-            sections.append(_Section(current_path, tuple(current)))
+            sections.append(_Section(current_path, tuple(current), frozenset(rows)))
             current.clear()
+            rows.clear()
 
     for block in doc.blocks:
         if block.kind is BlockKind.HEADING:
@@ -120,6 +123,8 @@ def _sections(doc: ParsedDocument) -> list[_Section]:
             close()
         current_path = block.heading_path
         current.append((span[0], span[1], block.page))
+        if block.kind is BlockKind.TABLE_ROW:
+            rows.add(span[0])
     close()
     if sections:
         return sections
@@ -189,7 +194,9 @@ class _SectionChunker:
     def _pieces(self) -> list[_Piece]:
         pieces: list[_Piece] = []
         for start, end, page in self.section.blocks:
-            sentences = split_sentences(self.text, start, end)
+            # A table row is one sentence: packed and quoted whole.
+            rows = self.section.rows
+            sentences = [(start, end)] if start in rows else split_sentences(self.text, start, end)
             self.sentences.extend(sentences)
             tokens = self._tokens(start, end)
             if tokens <= self.budget:

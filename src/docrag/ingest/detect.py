@@ -8,6 +8,7 @@ import re
 import zipfile
 
 from docrag.errors import DecompressionBomb, EmptyFile, UnreadableFile, UnsupportedFileType
+from docrag.ingest.formats import bytes_format, ole_kind, text_format, zip_format
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -89,9 +90,14 @@ def detect_type(data: bytes, filename: str | None = None) -> str:
         return PDF
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return _zip_type(data)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return ole_kind(data)  # Outlook .msg, or a typed refusal (legacy Office, encrypted)
     kind = _binary_kind(data)
-    if kind is not None:
+    if kind is not None and kind != "RTF document":
         raise UnsupportedFileType(f"unsupported file type: {kind}")
+    early = bytes_format(data, filename)  # RTF, e-mail, CSV/TSV: before decoding as UTF-8
+    if early is not None:
+        return early
     text = decode_text(data)
     if not text.strip():
         raise EmptyFile("the file contains only whitespace")
@@ -169,28 +175,29 @@ def _zip_type(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-            mimetype = b""
+            mimetype = content_types = b""
             if "mimetype" in names:
                 with archive.open("mimetype") as part:  # never all of it: it could be a bomb
                     mimetype = part.read(100)
+            if "[Content_Types].xml" in names:
+                with archive.open("[Content_Types].xml") as part:
+                    content_types = part.read(65536)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
         raise UnreadableFile(f"the ZIP/DOCX container is corrupt: {exc}") from exc
     except NotImplementedError as exc:  # e.g. an unsupported compression method for "mimetype"
         raise UnreadableFile(f"the ZIP container can't be read: {exc}") from exc
     if "word/document.xml" in names:
         return DOCX
-    if "xl/workbook.xml" in names:
-        raise UnsupportedFileType("unsupported file type: Excel workbook (.xlsx)")
-    if "ppt/presentation.xml" in names:
-        raise UnsupportedFileType("unsupported file type: PowerPoint presentation (.pptx)")
-    if mimetype.startswith(b"application/epub"):
-        raise UnsupportedFileType("unsupported file type: EPUB e-book")
-    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
-        raise UnsupportedFileType("unsupported file type: OpenDocument file (.odt/.ods/.odp)")
+    found = zip_format(names, mimetype, content_types)  # PPTX, XLSX/XLSM, ODT/ODS, EPUB
+    if found is not None:
+        return found
     raise UnsupportedFileType("unsupported file type: ZIP archive")
 
 
 def _text_type(text: str, filename: str | None) -> str:
+    records = text_format(text, filename)  # JSON, NDJSON
+    if records is not None:
+        return records
     head = _skip_prolog(text[:_SNIFF])
     lowered = head[:64].lower()
     if lowered.startswith(("<!doctype html", "<html")):

@@ -48,7 +48,7 @@ __all__ = ["MAX_USES", "ParseSandbox"]
 #: Parses a child serves before it is replaced by a fresh one.
 MAX_USES = 200
 #: Modules the forkserver imports once, so that children start with them loaded.
-_PRELOAD = ["docrag.ingest.sandbox", "pypdf", "docx", "bs4", "markdown_it", "lxml.etree"]
+_PRELOAD = ["docrag.ingest.sandbox", "pypdf", "docx", "bs4", "markdown_it", "lxml.etree", "pptx", "openpyxl"]
 _MiB = 1024 * 1024
 
 

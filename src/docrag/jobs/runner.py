@@ -15,9 +15,9 @@ from enum import StrEnum
 from uuid import UUID
 
 from docrag import tracing
-from docrag.domain import Job
+from docrag.domain import Collection, Job, ParsedDocument
 from docrag.errors import BadInput, DocRAGError
-from docrag.ingest.pipeline import Ingestor, document_title
+from docrag.ingest.pipeline import Ingestor, Upload, document_title
 from docrag.ingest.redaction import redact_document
 from docrag.instruments import ingest_stage_seconds, jobs_finished
 from docrag.settings import Settings
@@ -70,6 +70,7 @@ class JobRunner:
         *,
         on_indexed: Callable[[UUID], None] | None = None,
         traces: JobTraces | None = None,
+        collections: Callable[[UUID, UUID], Collection] | None = None,
     ) -> None:
         self._jobs = jobs
         self._ingestor = ingestor
@@ -78,6 +79,9 @@ class JobRunner:
         self._on_indexed = on_indexed
         #: While tracing, a job's ``ingest`` span continues the trace of the request that queued it.
         self._traces = traces
+        #: (tenant, collection id) -> Collection: where a document's attachments are submitted
+        #: as documents of their own (not submitted without it).
+        self._collections = collections
         #: Seconds spent per stage (fetch, parse, chunk, embed, write) over every job run, for
         #: ``docrag worker``'s exit summary and the throughput benchmark's profile.
         self.stage_seconds: dict[str, float] = {}
@@ -158,9 +162,25 @@ class JobRunner:
         clock.lap("write")
         if not written:
             return Outcome.LOST, "none"
+        if parsed.attachments and self._collections is not None:
+            self._submit_attachments(job, parsed, self._collections(job.tenant_id, job.collection_id))
         if self._on_indexed is not None:
             self._on_indexed(job.collection_id)
         return Outcome.DONE, "none"
+
+    def _submit_attachments(self, job: Job, parsed: ParsedDocument, collection: Collection) -> None:
+        """An e-mail's attachments become documents of their own in its collection (queued like
+        uploads; the same bytes already there are not stored twice). One that can't be taken
+        (unsupported, empty, too large) is skipped: the e-mail's text lists its name."""
+        from docrag.jobs.submit import submit
+
+        for attachment in parsed.attachments:
+            try:
+                submit(self._jobs, self._ingestor, collection, Upload(attachment.data, attachment.name))
+            except BadInput as exc:
+                _log.info(
+                    "attachment %r of document %s not queued: %s", attachment.name, job.document_id, exc.code
+                )
 
     def _checkpoint(self, job: Job, status: str, progress: float, abort: threading.Event | None) -> None:
         if abort is not None and abort.is_set():

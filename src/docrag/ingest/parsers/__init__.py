@@ -7,14 +7,24 @@ from dataclasses import dataclass
 
 from docrag.domain import ParsedDocument
 from docrag.errors import DocRAGError, NoTextFound, ParseMemoryExceeded, UnreadableFile
+from docrag.ingest import formats
 from docrag.ingest.detect import DOCX, HTML, MARKDOWN, PDF, TEXT, detect_type
+from docrag.ingest.parsers.delimited import parse_csv
 from docrag.ingest.parsers.docx import MAX_UNCOMPRESSED, parse_docx
+from docrag.ingest.parsers.epub import parse_epub
 from docrag.ingest.parsers.html import parse_html
+from docrag.ingest.parsers.mail import parse_eml
 from docrag.ingest.parsers.markdown import parse_markdown
+from docrag.ingest.parsers.msg import parse_msg
+from docrag.ingest.parsers.opendocument import parse_ods, parse_odt
 from docrag.ingest.parsers.pdf import MAX_PAGES, parse_pdf
+from docrag.ingest.parsers.pptx import parse_pptx
+from docrag.ingest.parsers.records import parse_json, parse_ndjson
+from docrag.ingest.parsers.rtf import parse_rtf
+from docrag.ingest.parsers.sheets import parse_xlsx
 from docrag.ingest.parsers.text import parse_text
 
-__all__ = ["PARSERS", "ParseLimits", "parse"]
+__all__ = ["BOUNDED_PARSERS", "PARSERS", "ParseLimits", "parse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,23 @@ PARSERS: dict[str, Callable[[bytes], ParsedDocument]] = {
     HTML: parse_html,
     MARKDOWN: parse_markdown,
     TEXT: parse_text,
+    formats.CSV: parse_csv,
+    formats.TSV: lambda data: parse_csv(data, formats.TSV),
+    formats.JSON: parse_json,
+    formats.NDJSON: parse_ndjson,
+    formats.RTF: parse_rtf,
+}
+
+#: Parsers that take (data, max_pages, max_decompressed_bytes).
+BOUNDED_PARSERS: dict[str, Callable[[bytes, int, int], ParsedDocument]] = {
+    formats.PPTX: parse_pptx,
+    formats.XLSX: parse_xlsx,
+    formats.XLSM: lambda data, pages, size: parse_xlsx(data, pages, size, formats.XLSM),
+    formats.ODS: parse_ods,
+    formats.ODT: parse_odt,
+    formats.EPUB: parse_epub,
+    formats.EML: parse_eml,
+    formats.MSG: parse_msg,
 }
 
 
@@ -49,6 +76,8 @@ def parse(data: bytes, filename: str | None = None, limits: ParseLimits | None =
             )
         elif mime == DOCX:
             document = parse_docx(data, max_uncompressed=limits.max_decompressed_bytes)
+        elif mime in BOUNDED_PARSERS:
+            document = BOUNDED_PARSERS[mime](data, limits.max_pages, limits.max_decompressed_bytes)
         else:
             document = PARSERS[mime](data)
     except DocRAGError:
