@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -39,15 +38,13 @@ from docrag.store.embedded import EmbeddedPostgres
 from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
+from docrag.store.keys import new_api_key as new_api_key
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
+from docrag.store.tenancy import collection_scope
 
 _log = logging.getLogger(__name__)
-
-
-def new_api_key() -> str:
-    return "drg_" + secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -146,7 +143,7 @@ class Runtime:
     def collection(
         self, tenant_id: UUID, name: str = DEFAULT_COLLECTION, *, create: bool = False
     ) -> Collection:
-        if create:
+        if create and collection_scope.get() is None:  # a scoped key only uploads into its own
             return self.store.get_or_create_collection(
                 tenant_id, name, self.embedder.model_id, self.embedder.dim
             )

@@ -18,11 +18,13 @@ from docrag.api.ratelimit import RateLimits
 from docrag.api.routes import (
     answers,
     assets,
+    audit,
     collections,
     conversations,
     documents,
     health,
     health_components,
+    keys,
     query,
 )
 from docrag.api.security import SecurityHeaders, install_cors, security_headers
@@ -141,7 +143,7 @@ def create_app(
 
     for module in (health, health_components):
         app.include_router(module.router)
-    for module in (collections, documents, query, conversations, answers):
+    for module in (collections, documents, query, conversations, answers, keys, audit):
         app.include_router(module.router, responses=GUARDED)
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
     install_observability(app, settings)
