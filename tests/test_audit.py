@@ -16,6 +16,7 @@ from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.audit import AuditLog, key_actor
 from docrag.store.keys import KeyStore
+from docrag.store.maintenance import prune_history
 from test_api import error_code, upload
 
 CANARY = "marrowlantern"
@@ -163,3 +164,23 @@ def test_the_service_role_may_append_and_read_but_never_change_it(
         assert owner.execute("SELECT actor FROM audit_log WHERE id = %s", (event,)).fetchone() == (
             key_actor(tenant),
         )
+
+
+def test_maintenance_prunes_old_events_only_when_asked(runtime: Runtime, database_url: str) -> None:
+    tenant = runtime.default_tenant
+    recent = AuditLog(runtime.store).record(tenant, "test.recent", actor="cli")
+    with psycopg.connect(database_url, autocommit=True) as owner:  # docrag maintenance's role
+        old = owner.execute(
+            "INSERT INTO audit_log (tenant_id, actor, action, at) VALUES (%s, 'cli', 'test.old',"
+            " now() - interval '40 days') RETURNING id",
+            (tenant,),
+        ).fetchone()
+        assert old is not None
+        kept = {a.what: a for a in prune_history(owner, 30, 0, False)}  # audit days unset: 0
+        assert "kept forever" in kept["prune audit events"].detail
+        dry = {a.what: a for a in prune_history(owner, 30, 0, True, audit_days=30)}
+        assert dry["prune audit events"].detail.startswith("1 ") and not dry["prune audit events"].done
+        pruned = {a.what: a for a in prune_history(owner, 30, 0, False, audit_days=30)}
+        assert pruned["prune audit events"].detail.startswith("1 ") and pruned["prune audit events"].done
+        ids = {r[0] for r in owner.execute("SELECT id FROM audit_log WHERE id IN (%s, %s)", (old[0], recent))}
+    assert ids == {recent}

@@ -16,8 +16,9 @@ from docrag.api.schemas import ErrorResponse
 
 ERRORS: dict[int, str] = {
     400: "The body can't be parsed: not UTF-8, or a broken multipart form (`invalid_request`)",
-    401: "No API key, or one that is unknown or revoked (`unauthenticated`)",
-    403: "The key's role is below the one this route needs (`forbidden`)",
+    401: "No API key, or one that is unknown, revoked or expired (`unauthenticated`)",
+    403: "The key's role is below the one this route needs, or a key scoped to collections calls a"
+    " tenant-wide route (`forbidden`)",
     404: "What the path or body names does not exist in this tenant (`*_not_found`)",
     408: "The body stalled or came slower than DOCRAG_BODY_TIMEOUT_SECONDS allows (`body_timeout`)",
     409: "Conflicts with what is stored (`collection_exists`, `duplicate_document`,"

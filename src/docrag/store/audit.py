@@ -4,8 +4,8 @@ One row per event in ``audit_log`` (migration 0101), under row security by tenan
 tenant table. The service's database role may INSERT and SELECT it, never UPDATE or DELETE it
 (store/roles.py revokes both at every start; a trigger refuses UPDATE for every role), so a bug
 or an injection in the service can add events but not rewrite or erase them. Only
-``docrag maintenance``, as the schema's owner, prunes rows past DOCRAG_AUDIT_RETENTION_DAYS
-when that is set.
+``docrag maintenance``, as the schema's owner, prunes rows older than DOCRAG_AUDIT_HISTORY_DAYS
+when that is set (default: kept forever).
 
 Anyone may record: ``AuditLog(store).record(tenant_id, "key.created", actor=key_actor(id), ...)``.
 ``detail`` is a small JSON object of ids, names and counts: never document text, a question or a
