@@ -90,6 +90,12 @@ def test_revocation_holds_from_the_next_request_in_every_process(
     again = client.delete(f"/v1/keys/{made['id']}")  # revoking twice changes nothing
     assert again.status_code == 204
     assert client.delete(f"/v1/keys/{UUID(int=7)}").status_code == 404
+    admin = make_key(client, name="second admin", role="admin")
+    with bearer(base_url, admin["key"]) as c:
+        itself = c.delete(f"/v1/keys/{admin['id']}")
+        assert itself.status_code == 409 and error_code(itself) == "own_key"
+        assert c.get("/v1/keys").status_code == 200  # still valid
+    assert client.delete(f"/v1/keys/{admin['id']}").status_code == 204
 
 
 def test_an_expired_key_is_refused(client: httpx.Client, base_url: str) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from docrag.api.inputs import Text
 from docrag.api.schemas import RequestBody
@@ -14,6 +15,18 @@ from docrag.store.audit import AuditEvent
 from docrag.store.keys import ApiKey
 
 Role = Literal["reader", "editor", "admin"]
+_NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text, as the schema says (pydantic would also take a Unix time number)."""
+    if not isinstance(value, str | datetime) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date and time with a time zone")
+    return value
+
+
+#: A moment with a time zone, written as ISO 8601 text (a JSON body's or a query's).
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class KeyIn(RequestBody):
@@ -25,7 +38,7 @@ class KeyIn(RequestBody):
         max_length=100,
         description="Scope the key to these existing collections; omitted: every collection of the tenant",
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Moment | None = Field(
         default=None, description="When the key stops working (with a time zone); omitted: never"
     )
 

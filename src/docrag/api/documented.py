@@ -22,7 +22,7 @@ ERRORS: dict[int, str] = {
     404: "What the path or body names does not exist in this tenant (`*_not_found`)",
     408: "The body stalled or came slower than DOCRAG_BODY_TIMEOUT_SECONDS allows (`body_timeout`)",
     409: "Conflicts with what is stored (`collection_exists`, `duplicate_document`,"
-    " `embedding_model_mismatch`, `reindex_in_progress`)",
+    " `embedding_model_mismatch`, `reindex_in_progress`, `own_key`: a key revoking itself)",
     413: "The body is past its cap (`body_too_large`; an upload: `file_too_large`)",
     415: "The upload is not a supported document type (`unsupported_file_type`)",
     422: "The request does not match the schema, or holds text PostgreSQL can't store (NUL, a lone"

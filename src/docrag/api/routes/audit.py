@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
-from docrag.api.access_schemas import AuditEventOut, AuditPage
+from docrag.api.access_schemas import AuditEventOut, AuditPage, Moment
 from docrag.api.deps import AdminDep, RuntimeDep
 from docrag.api.inputs import Text
 from docrag.store.audit import MAX_PAGE, AuditFilter, AuditLog
@@ -24,8 +23,8 @@ def list_audit(
     action: Annotated[Text | None, Query(max_length=64, description="e.g. key.created")] = None,
     actor: Annotated[Text | None, Query(max_length=200, description="key:<id>, user:<id> or cli")] = None,
     target: Annotated[Text | None, Query(max_length=400, description="The id or name acted on")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Events at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Events before")] = None,
+    since: Annotated[Moment | None, Query(description="Events at or after")] = None,
+    until: Annotated[Moment | None, Query(description="Events before")] = None,
     before: Annotated[
         int | None, Query(ge=1, le=_BIGINT, description="The previous page's next_before")
     ] = None,

@@ -12,7 +12,7 @@ from docrag.api.audit import AuditDep
 from docrag.api.deps import AdminDep, RuntimeDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.api.roles import RANK
-from docrag.errors import Forbidden, InvalidRequest
+from docrag.errors import Conflict, Forbidden, InvalidRequest
 from docrag.store.audit import KEY_CREATED, KEY_REVOKED
 from docrag.store.keys import KeyStore
 
@@ -59,9 +59,12 @@ def list_keys(runtime: RuntimeDep, caller: AdminDep) -> list[KeyOut]:
     return [KeyOut.of(k) for k in KeyStore(runtime.store).list(caller.tenant_id)]
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
 def revoke_key(key_id: UUID, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep) -> None:
-    """Revoke the key: refused from the next request on, in every API process."""
+    """Revoke the key: refused from the next request on, in every API process. Not the caller's
+    own key (409 `own_key`): another admin key revokes it, so no slip locks a tenant out."""
+    if key_id == caller.key_id:
+        raise Conflict("a key may not revoke itself: revoke it with another admin key", code="own_key")
     key = KeyStore(runtime.store).revoke(caller.tenant_id, key_id)
     audit.record(KEY_REVOKED, key.id, {"name": key.name, "role": key.role})
 
