@@ -5,9 +5,11 @@ field (``collections``, ``*_id``), becomes a case: tenant B presenting tenant A'
 names gets 404 while A gets its success status, and so does a key of A scoped to another of A's
 collections (403 on the tenant-wide routes it may not call at all, docs/keys.md). Every guarded
 listing (a GET without parameters) is read by both attackers too. A's canary text appears in
-none of their answers. A new route is covered without editing this file; one whose parameter or
-required field this file can't fill fails it, and the covered operations must be exactly the
-spec's, so a route can't leak unnoticed.
+none of their answers. All of it twice: through an API whose database role row security binds,
+and through one connected as the schema's owner, which it does not (the store's WHERE clauses
+alone). A new route is covered without editing this file; one whose parameter or required field
+this file can't fill fails it, and the covered operations must be exactly the spec's, so a route
+can't leak unnoticed.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from docrag.api.app import create_app
 from docrag.api.roles import policy_for
 from docrag.services import Runtime
 from docrag.store.keys import KeyStore
-from test_api import error_code, upload
+from runtimes import second_runtime
+from test_api import error_code, serve, upload
 
 CANARY_ALPHA = "zephyrquokka"  # only in tenant A's collection alpha
 CANARY_BETA = "orchidmantle"  # only in tenant A's collection beta
@@ -102,22 +106,48 @@ def spec(anon: httpx.Client) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def world(client: httpx.Client, base_url: str, runtime: Runtime) -> Iterator[dict[str, Party]]:
+def world(client: httpx.Client, admin_key: str, base_url: str, runtime: Runtime) -> dict[str, Any]:
+    """Each party's key and own values: A's admin (collection alpha), A's key scoped to beta, B's admin."""
     alpha = seed(client, "alpha", CANARY_ALPHA)
     beta = seed(client, "beta", CANARY_BETA)
     keys = KeyStore(runtime.store)
     beta_id = _collection_id(client, "beta")
     _, scoped_key = keys.create(runtime.default_tenant, "beta only", "admin", collections=[beta_id])
     _, b_key = keys.create(runtime.store.ensure_tenant("tenant-b"), "b admin", "admin")
-    scoped, stranger = (
-        httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {k}"}, timeout=120)
-        for k in (scoped_key, b_key)
-    )
-    with scoped, stranger:
+    with _client(base_url, scoped_key) as scoped, _client(base_url, b_key) as stranger:
+        return {
+            "a": (admin_key, alpha),
+            "scoped": (scoped_key, seed_scoped(scoped, beta)),
+            "b": (b_key, seed(stranger, "bravo", "bravocanary")),
+        }
+
+
+def _client(url: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+
+@pytest.fixture(scope="module", params=["service role", "owner"])
+def server(
+    request: pytest.FixtureRequest, base_url: str, runtime: Runtime, database_url: str
+) -> Iterator[str]:
+    """The module's API, whose database role row security binds; then one connected as the schema's
+    owner, which it does not bind: the store's own WHERE clauses must hold every case alone."""
+    if request.param == "service role":
+        yield base_url
+        return
+    for owner in second_runtime(database_url):
+        with serve(create_app(owner.settings, runtime=owner)) as url:
+            yield url
+
+
+@pytest.fixture
+def parties(world: dict[str, Any], server: str) -> Iterator[dict[str, Party]]:
+    (a_key, alpha), (s_key, beta_own), (b_key, bravo) = world["a"], world["scoped"], world["b"]
+    with _client(server, a_key) as a, _client(server, s_key) as scoped, _client(server, b_key) as b:
         yield {
-            "a": Party(client, alpha),
-            "scoped": Party(scoped, seed_scoped(scoped, beta), (CANARY_ALPHA,), scoped=True),
-            "b": Party(stranger, seed(stranger, "bravo", "bravocanary"), (CANARY_ALPHA, CANARY_BETA)),
+            "a": Party(a, alpha),
+            "scoped": Party(scoped, beta_own, (CANARY_ALPHA,), scoped=True),
+            "b": Party(b, bravo, (CANARY_ALPHA, CANARY_BETA)),
         }
 
 
@@ -223,9 +253,9 @@ def fresh(client: httpx.Client) -> dict[str, Any]:
 
 
 def test_no_route_lets_another_tenant_or_scope_reach_a_resource(
-    spec: dict[str, Any], world: dict[str, Party]
+    spec: dict[str, Any], parties: dict[str, Party]
 ) -> None:
-    a, scoped, b = world["a"], world["scoped"], world["b"]
+    a, scoped, b = parties["a"], parties["scoped"], parties["b"]
     victim = a.values | {"collection_ids": [_collection_id(a.client, "alpha")]}
     found = cases(spec)
     templated = {
@@ -255,9 +285,10 @@ def test_no_route_lets_another_tenant_or_scope_reach_a_resource(
 
 
 def test_listings_and_searches_show_nothing_of_the_others(
-    spec: dict[str, Any], world: dict[str, Party]
+    spec: dict[str, Any], parties: dict[str, Party]
 ) -> None:
-    a, scoped, b = world["a"], world["scoped"], world["b"]
+    a, scoped, b = parties["a"], parties["scoped"], parties["b"]
+    answered = b.client.get("/v1/feedback/summary").json()["answers"]
     alpha_ids = [str(v) for k, v in a.values.items() if k.endswith("_id")] + [
         _collection_id(a.client, "alpha")
     ]
@@ -287,4 +318,4 @@ def test_listings_and_searches_show_nothing_of_the_others(
     assert [c["name"] for c in scoped.client.get("/v1/collections").json()] == ["beta"]
     assert [c["name"] for c in b.client.get("/v1/collections").json()] == ["bravo"]
     summary = b.client.get("/v1/feedback/summary").json()
-    assert summary["answers"] == 3  # B's own: its seed's answer and the two above
+    assert summary["answers"] == answered + 2  # B's own: the two above, none of A's
