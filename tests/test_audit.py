@@ -6,12 +6,15 @@ it but neither UPDATE nor DELETE it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from docrag.cli.main import app as cli_app
 from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.audit import AuditLog, key_actor
@@ -184,3 +187,34 @@ def test_maintenance_prunes_old_events_only_when_asked(runtime: Runtime, databas
         assert pruned["prune audit events"].detail.startswith("1 ") and pruned["prune audit events"].done
         ids = {r[0] for r in owner.execute("SELECT id FROM audit_log WHERE id IN (%s, %s)", (old[0], recent))}
     assert ids == {recent}
+
+
+def test_local_cli_changes_are_recorded_as_cli(
+    client: httpx.Client, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCRAG_DATABASE_URL", settings.database_url or "")
+    if settings.database_owner_url:
+        monkeypatch.setenv("DOCRAG_DATABASE_OWNER_URL", settings.database_owner_url)
+    monkeypatch.setenv("DOCRAG_INPROCESS_WORKER", "false")
+    note = tmp_path / "note.md"
+    note.write_text(f"# Note\n\nThe {CANARY} note from the command line.\n")
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(cli_app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    cli("collections", "create", "cli-made")
+    cli("ingest", str(note), "-c", "cli-made", "--no-wait")
+    document = client.get("/v1/collections/cli-made/documents").json()[0]["id"]
+    cli("documents", "delete", document)
+    cli("collections", "delete", "cli-made", "--yes")
+    found = [(e["action"], e["target"]) for e in reversed(events(client, actor="cli", limit=500))]
+    collection = next(t for a, t in found if a == "collection.created")
+    assert found[-4:] == [
+        ("collection.created", collection),
+        ("document.uploaded", document),
+        ("document.deleted", document),
+        ("collection.deleted", collection),
+    ]
+    assert CANARY not in client.get("/v1/audit", params={"actor": "cli"}).text
