@@ -12,6 +12,7 @@ from psycopg import sql
 
 from docrag.ingest.pipeline import Upload
 from docrag.services import Runtime
+from docrag.store.audit import AuditLog, key_actor
 from docrag.store.roles import with_user
 
 
@@ -28,7 +29,7 @@ def tenant_tables(url: str) -> list[str]:
 def fill(rt: Runtime, database_url: str, name: str) -> UUID:
     """A tenant with a row in every tenant table: key, collection, indexed document and chunks,
     a queued upload and its job and data key, a kept original, a conversation, an answer and
-    feedback on it."""
+    feedback on it, an audit event."""
     tenant = rt.store.ensure_tenant(name)
     key_id = rt.store.add_api_key(tenant, f"{name} key", f"drg_{name}_row_security", "admin")
     coll = rt.collection(tenant, "rls", create=True)
@@ -43,6 +44,7 @@ def fill(rt: Runtime, database_url: str, name: str) -> UUID:
         explicit_title=None,
     )
     conversation = rt.answers.create_conversation(tenant, f"{name} chat")
+    AuditLog(rt.store).record(tenant, "key.created", actor=key_actor(key_id), target=str(key_id))
     with psycopg.connect(database_url) as conn:  # the fixture's superuser: past row security
         answer = conn.execute(
             "INSERT INTO answers (tenant_id, conversation_id, turn, question, resolved_question, answer,"

@@ -31,11 +31,13 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │                                   document's of the same collection)
     ├── AuthError
     │   ├── Unauthenticated         401 unauthenticated
-    │   └── Forbidden               403 forbidden (also: an admin-only route for a non-admin key)
+    │   └── Forbidden               403 forbidden (also: an admin-only route for a non-admin key, a
+    │                                   tenant-wide route for a key scoped to collections)
     ├── NotFound                    404 collection_not_found | document_not_found | conversation_not_found
-    │                                   | answer_not_found | tenant_not_found | not_found
+    │                                   | answer_not_found | tenant_not_found | key_not_found | not_found
+    │                                   (also: what a key scoped to other collections may not see)
     ├── Conflict                    409 collection_exists | embedding_model_mismatch |
-    │                                   reindex_in_progress
+    │                                   reindex_in_progress | own_key (a key revoking itself)
     ├── RateLimited                 429 rate_limited (too many requests: wait Retry-After seconds)
     ├── GeneratorFailed             502 generator_failed (the LLM server refused the request or
     │                                   answered in an unknown format: retrying can't help)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -41,6 +40,7 @@ from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
 from docrag.store.keyring import load as load_master_keys
+from docrag.store.keys import new_api_key as new_api_key
 from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
@@ -52,12 +52,9 @@ from docrag.store.subject import (
     erase_actor,
     erase_tenant,
 )
+from docrag.store.tenancy import collection_scope
 
 _log = logging.getLogger(__name__)
-
-
-def new_api_key() -> str:
-    return "drg_" + secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -162,7 +159,7 @@ class Runtime:
     def collection(
         self, tenant_id: UUID, name: str = DEFAULT_COLLECTION, *, create: bool = False
     ) -> Collection:
-        if create:
+        if create and collection_scope.get() is None:  # a scoped key only uploads into its own
             return self.store.get_or_create_collection(
                 tenant_id, name, self.embedder.model_id, self.embedder.dim
             )

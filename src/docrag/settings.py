@@ -259,6 +259,9 @@ class Settings(BaseSettings):
     #: `docrag maintenance`, and so are conversations untouched this long (0: kept forever).
     job_history_days: float = Field(default=30.0, ge=0)
     conversation_history_days: float = Field(default=0.0, ge=0)
+    #: Audit events older than this many days are pruned by `docrag maintenance` (docs/audit.md;
+    #: 0: kept forever).
+    audit_history_days: float = Field(default=0.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -20,11 +20,13 @@ from docrag.api.ratelimit import RateLimits
 from docrag.api.routes import (
     answers,
     assets,
+    audit,
     collections,
     conversations,
     documents,
     health,
     health_components,
+    keys,
     query,
     subject,
 )
@@ -164,7 +166,7 @@ def create_app(
 
     for module in (health, health_components):
         app.include_router(module.router)
-    for module in (collections, documents, query, conversations, answers, subject):
+    for module in (collections, documents, query, conversations, answers, subject, keys, audit):
         app.include_router(module.router, responses=GUARDED)
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
     # Outside the guard: an overloaded process refuses before it spends a database query on the key.

@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -41,6 +42,7 @@ from docrag.errors import (
 )
 from docrag.services import Runtime
 from docrag.settings import Settings
+from docrag.store.tenancy import collection_scope
 
 #: Room for a multipart body's boundaries, part headers and title field around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -68,6 +70,7 @@ class Guard:
         app = scope["app"]
         policy = policy_for(scope["method"], scope["path"])
         rate_headers: dict[str, str] = {}
+        collections: frozenset[UUID] | None = None
         try:
             runtime = _runtime(app)
             rate_limits: RateLimits | None = getattr(app.state, RATE_LIMITS_STATE, None)
@@ -82,7 +85,12 @@ class Guard:
                     rate_headers = await rate_limits.admit(principal, policy.limit)
                 if not allows(principal.role, policy.role):
                     raise Forbidden(f"role {principal.role} may not do this (needs {policy.role})")
+                if policy.tenant_wide and principal.collections is not None:
+                    raise Forbidden(
+                        "a key scoped to collections may not do this (it acts on the whole tenant)"
+                    )
                 scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+                collections = principal.collections
             elif policy.limit == "login" and rate_limits is not None:
                 rate_headers = await rate_limits.admit_address(address, "login")
             limits = _Limits.of(runtime, policy)
@@ -91,7 +99,12 @@ class Guard:
             await _respond(send, exc)
             return
         extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rate_headers.items()]
-        await _Body(self.app, limits, extra).run(scope, receive, send)
+        # Every store query of this request sees only the key's collections (store/tenancy.py).
+        token = collection_scope.set(collections)
+        try:
+            await _Body(self.app, limits, extra).run(scope, receive, send)
+        finally:
+            collection_scope.reset(token)
 
     async def _principal(
         self, runtime: Runtime, scope: Scope, rate_limits: RateLimits | None, address: str

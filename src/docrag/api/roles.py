@@ -26,6 +26,9 @@ class RoutePolicy:
     #: upload: a multipart document, capped at DOCRAG_MAX_UPLOAD_BYTES; json: DOCRAG_MAX_JSON_BYTES.
     body: Body = "json"
     limit: RateClass = "other"
+    #: Acts on the whole tenant (its keys, its audit log, a new collection): refused (403) to a
+    #: key scoped to collections, which may only act inside them (docs/keys.md).
+    tenant_wide: bool = False
 
 
 PUBLIC = RoutePolicy(None)
@@ -35,6 +38,8 @@ ADMIN = RoutePolicy("admin")
 EDITOR_UPLOAD = RoutePolicy("editor", "upload", "upload")
 READER_SEARCH = RoutePolicy("reader", limit="search")
 READER_ASK = RoutePolicy("reader", limit="ask")
+EDITOR_TENANT = RoutePolicy("editor", tenant_wide=True)
+ADMIN_TENANT = RoutePolicy("admin", tenant_wide=True)
 
 #: (method, path template) -> policy. Every route of the app is here (tests/test_roles.py).
 ROUTES: dict[tuple[str, str], RoutePolicy] = {
@@ -49,7 +54,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/v1/collections"): READER,
     ("GET", "/v1/collections/{name}"): READER,
-    ("POST", "/v1/collections"): EDITOR,
+    ("POST", "/v1/collections"): EDITOR_TENANT,
     ("DELETE", "/v1/collections/{name}"): ADMIN,
     ("GET", "/v1/collections/{name}/retention"): READER,
     ("PUT", "/v1/collections/{name}/retention"): ADMIN,
@@ -66,9 +71,13 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/conversations/{conversation_id}"): READER,
     ("GET", "/v1/answers/{answer_id}"): READER,
     ("POST", "/v1/answers/{answer_id}/feedback"): READER,
-    ("GET", "/v1/feedback/summary"): ADMIN,
-    ("GET", "/v1/export"): ADMIN,  # subject rights (docs/subject-rights.md)
-    ("DELETE", "/v1/tenants/{tenant_id}"): ADMIN,
+    ("GET", "/v1/feedback/summary"): ADMIN_TENANT,
+    ("POST", "/v1/keys"): ADMIN_TENANT,
+    ("GET", "/v1/keys"): ADMIN_TENANT,
+    ("DELETE", "/v1/keys/{key_id}"): ADMIN_TENANT,
+    ("GET", "/v1/audit"): ADMIN_TENANT,
+    ("GET", "/v1/export"): ADMIN_TENANT,  # subject rights (docs/subject-rights.md)
+    ("DELETE", "/v1/tenants/{tenant_id}"): ADMIN_TENANT,
 }
 
 
@@ -100,15 +109,17 @@ def markdown() -> str:
         "do all an `editor` may, an `editor` all a `reader` may. The guard checks the role from the",
         "request headers before any body is read: no credential gives 401 `unauthenticated`, a role",
         "below the route's gives 403 `forbidden`. Each guarded request then counts against its key's",
-        "and its tenant's rate limits of the route's class (docs/rate-limits.md).",
+        "and its tenant's rate limits of the route's class (docs/rate-limits.md). A key scoped to",
+        "collections (docs/keys.md) may not call the tenant-wide routes (403 `forbidden`).",
         "Generated from `src/docrag/api/roles.py`.",
         "",
-        "| method | route | role needed | body | rate class |",
-        "|---|---|---|---|---|",
+        "| method | route | role needed | body | rate class | tenant-wide |",
+        "|---|---|---|---|---|---|",
     ]
     for (method, path), policy in ROUTES.items():
         upload = policy.body == "upload"
         body = "upload (DOCRAG_MAX_UPLOAD_BYTES)" if upload else "JSON (DOCRAG_MAX_JSON_BYTES)"
         limit = policy.limit if policy.role is not None else "-"
-        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} | {limit} |")
+        wide = "yes" if policy.tenant_wide else ""
+        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} | {limit} | {wide} |")
     return "\n".join(lines) + "\n"

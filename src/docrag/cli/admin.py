@@ -3,6 +3,7 @@ database itself (embedded, or DOCRAG_DATABASE_URL's), never through a server."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -110,17 +111,35 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
     role: Annotated[str, typer.Option(help="admin, editor or reader")] = "admin",
     tenant: Annotated[str, typer.Option(help="Tenant name (created if new)")] = "default",
+    collections: Annotated[
+        str | None, typer.Option(help="Comma-separated collections (existing) the key is scoped to")
+    ] = None,
+    expires_at: Annotated[
+        datetime | None,
+        typer.Option(help="When the key stops working, in UTC (2027-01-31 or 2027-01-31T12:00:00)"),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create an API key and print it (it is stored only as a hash)."""
-    from docrag.services import new_api_key
+    from docrag.store.audit import CLI_ACTOR, KEY_CREATED, AuditLog
+    from docrag.store.keys import KeyStore
 
     if role not in ("admin", "editor", "reader"):
         common.fail("role must be admin, editor or reader")
+    if expires_at is not None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        common.fail("--expires-at must be in the future")
     with common.runtime(data_dir) as rt:
-        key = new_api_key()
-        rt.store.add_api_key(rt.store.ensure_tenant(tenant), name, key, role)
-    typer.echo(key)
+        tenant_id = rt.store.ensure_tenant(tenant)
+        ids = None
+        if collections is not None:
+            names = [n.strip() for n in collections.split(",") if n.strip()]
+            ids = [rt.store.collection_by_name(tenant_id, n).id for n in names]
+        key, secret = KeyStore(rt.store).create(tenant_id, name, role, collections=ids, expires_at=expires_at)
+        detail = {"name": name, "role": role, "collections": key.collections}
+        AuditLog(rt.store).record(tenant_id, KEY_CREATED, actor=CLI_ACTOR, target=str(key.id), detail=detail)
+    typer.echo(secret)
 
 
 def register(root: typer.Typer) -> None:

@@ -258,6 +258,7 @@ def maintenance_command(
                 target.owner_url,
                 job_history_days=settings.job_history_days,
                 conversation_history_days=settings.conversation_history_days,
+                audit_history_days=settings.audit_history_days,
                 dry_run=dry_run,
             )
         finally:

@@ -32,6 +32,8 @@ def ingest(rt: Runtime, files: list[Path], collection: str, wait: bool, concurre
         workers = rt.worker(concurrency) if wait else None
         try:
             enqueue_files(rt.jobs, rt.ingestor, target, files, report, bar.update)
+            for document_id in report.pending:
+                _audit(rt, "document.uploaded", document_id, {"collection": collection, "outcome": "queued"})
             if workers is not None and report.pending:
                 workers.start()
                 follow(rt.jobs, rt.default_tenant, report, bar.update)
@@ -56,6 +58,13 @@ def ingest(rt: Runtime, files: list[Path], collection: str, wait: bool, concurre
         raise typer.Exit(exits.INTERRUPTED)
     if report.failures and not (report.new or report.existing or report.pending):
         raise typer.Exit(exits.ERROR)
+
+
+def _audit(rt: Runtime, action: str, target: object, detail: dict[str, object] | None = None) -> None:
+    """A change made here is in the audit log like one made over HTTP, by actor ``cli``."""
+    from docrag.store.audit import CLI_ACTOR, AuditLog
+
+    AuditLog(rt.store).record(rt.default_tenant, action, actor=CLI_ACTOR, target=str(target), detail=detail)
 
 
 def ask(rt: Runtime, question: str, collections: Sequence[str], as_json: bool) -> None:
@@ -84,10 +93,14 @@ class LocalLibrary:
         from docrag.api.schemas import CollectionOut
 
         e = self.rt.embedder
-        return CollectionOut.of(self.rt.store.create_collection(self.tenant, name, e.model_id, e.dim))
+        made = self.rt.store.create_collection(self.tenant, name, e.model_id, e.dim)
+        _audit(self.rt, "collection.created", made.id, {"name": name})
+        return CollectionOut.of(made)
 
     def delete_collection(self, name: str) -> None:
-        self.rt.delete_collection(self.tenant, self.rt.collection(self.tenant, name).id)
+        collection = self.rt.collection(self.tenant, name)
+        self.rt.delete_collection(self.tenant, collection.id)
+        _audit(self.rt, "collection.deleted", collection.id, {"name": name})
 
     def iter_documents(self, collection: str, page_size: int = 100) -> Iterator[DocumentOut]:
         from docrag.api.schemas import DocumentOut
@@ -108,6 +121,7 @@ class LocalLibrary:
 
     def delete_document(self, document_id: UUID) -> None:
         self.rt.delete_document(self.tenant, document_id)
+        _audit(self.rt, "document.deleted", document_id)
 
     def search(self, query: str, collections: Sequence[str], limit: int) -> SearchOut:
         from docrag.api.schemas import HitOut, SearchOut

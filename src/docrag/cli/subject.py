@@ -5,13 +5,18 @@ tenant's admin, in its own tenant only)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
 
 from docrag.cli import common
 from docrag.cli.common import DataDirOpt
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from docrag.store.subject import TenantErasure
 
 tenants_app = typer.Typer(help="Tenants (local database).", no_args_is_help=True)
 
@@ -52,9 +57,23 @@ def tenants_delete(
     if not yes:
         common.fail("erasing a tenant cannot be undone: add --yes")
     with common.runtime(data_dir) as rt:
-        erased = rt.erase_tenant(find_tenant(rt.store, tenant))
+        erased = rt.erase_tenant(find_tenant(rt.store, tenant), on_erased=_record_erasure)
     rows = ", ".join(f"{table} {n}" for table, n in sorted(erased.rows.items()))
     typer.echo(f"erased tenant {erased.tenant_id}: {rows}")
+
+
+def _record_erasure(conn: psycopg.Connection[Any], erasure: TenantErasure) -> None:
+    from docrag.store.audit import CLI_ACTOR, TENANT_ERASED, append
+
+    rows = sum(erasure.rows.values())
+    append(
+        conn,
+        erasure.tenant_id,
+        TENANT_ERASED,
+        actor=CLI_ACTOR,
+        target=str(erasure.tenant_id),
+        detail={"rows": rows},
+    )
 
 
 def register(root: typer.Typer) -> None:

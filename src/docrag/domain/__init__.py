@@ -291,11 +291,13 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an API key's tenant and role."""
+    """Who is calling: an API key's tenant and role, and the collections it is scoped to."""
 
     key_id: UUID
     tenant_id: UUID
     role: str  # admin | editor | reader
+    #: The only collections (ids) the key may see; None: every collection of its tenant.
+    collections: frozenset[UUID] | None = None
 
     def can_write(self) -> bool:
         return self.role in ("admin", "editor")

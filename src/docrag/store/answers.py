@@ -32,6 +32,12 @@ _ANSWER_COLUMNS = (
 )
 
 
+# A key scoped to collections (store/tenancy.py) sees only the answers over them, and the
+# conversations whose every turn is (migration 0100); the others are "not found".
+_ANSWER_IN_SCOPE = "docrag_answer_in_scope(tenant_id, collections)"
+_CONVERSATION_IN_SCOPE = "docrag_conversation_in_scope(tenant_id, id)"
+
+
 def _conversation_missing(conversation_id: UUID) -> NotFound:
     return NotFound(f"conversation {conversation_id} not found", code="conversation_not_found")
 
@@ -64,7 +70,7 @@ class AnswerStore:
         with self._store.connection(tenant_id) as conn:
             row = conn.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations"
-                " WHERE tenant_id = %s AND id = %s",
+                f" WHERE tenant_id = %s AND id = %s AND {_CONVERSATION_IN_SCOPE}",
                 (tenant_id, conversation_id),
             ).fetchone()
             if row is None:
@@ -80,7 +86,8 @@ class AnswerStore:
         """The last ``turns`` turns, oldest first."""
         with self._store.connection(tenant_id) as conn:
             found = conn.execute(
-                "SELECT 1 FROM conversations WHERE tenant_id = %s AND id = %s", (tenant_id, conversation_id)
+                f"SELECT 1 FROM conversations WHERE tenant_id = %s AND id = %s AND {_CONVERSATION_IN_SCOPE}",
+                (tenant_id, conversation_id),
             ).fetchone()
             if found is None:
                 raise _conversation_missing(conversation_id)
@@ -121,7 +128,7 @@ class AnswerStore:
                 # The row lock orders concurrent asks in one conversation: turns stay 1, 2, 3...
                 locked = conn.execute(
                     "UPDATE conversations SET updated_at = now()"
-                    " WHERE tenant_id = %s AND id = %s RETURNING id",
+                    f" WHERE tenant_id = %s AND id = %s AND {_CONVERSATION_IN_SCOPE} RETURNING id",
                     (tenant_id, conversation_id),
                 ).fetchone()
                 if locked is None:
@@ -149,7 +156,8 @@ class AnswerStore:
     def get(self, tenant_id: UUID, answer_id: UUID) -> StoredAnswer:
         with self._store.connection(tenant_id) as conn:
             row = conn.execute(
-                f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE tenant_id = %s AND id = %s",
+                f"SELECT {_ANSWER_COLUMNS} FROM answers"
+                f" WHERE tenant_id = %s AND id = %s AND {_ANSWER_IN_SCOPE}",
                 (tenant_id, answer_id),
             ).fetchone()
         if row is None:
@@ -166,6 +174,7 @@ class AnswerStore:
             row = conn.execute(
                 "INSERT INTO feedback (tenant_id, answer_id, key_id, rating, comment)"
                 " SELECT a.tenant_id, a.id, %s, %s, %s FROM answers a WHERE a.tenant_id = %s AND a.id = %s"
+                " AND docrag_answer_in_scope(a.tenant_id, a.collections)"
                 " ON CONFLICT (answer_id, key_id) DO UPDATE SET rating = EXCLUDED.rating,"
                 " comment = EXCLUDED.comment, updated_at = now()"
                 " RETURNING answer_id, rating, comment, created_at, updated_at",

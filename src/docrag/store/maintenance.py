@@ -2,7 +2,8 @@
 
 In order: history pruning (finished jobs older than DOCRAG_JOB_HISTORY_DAYS, backup runs as
 old but the last good one, heartbeats of workers gone for a day, conversations and loose
-answers untouched for DOCRAG_CONVERSATION_HISTORY_DAYS when set); orphaned stored files
+answers untouched for DOCRAG_CONVERSATION_HISTORY_DAYS when set, audit events older than
+DOCRAG_AUDIT_HISTORY_DAYS when set); orphaned stored files
 (uploaded bytes in ``uploads`` that no queued or running job will read: a finished job deletes
 its upload in the same transaction, so these are leftovers); index health (an invalid index,
 left by a failed concurrent build, is rebuilt with REINDEX CONCURRENTLY, or dropped when it is
@@ -70,6 +71,8 @@ _CONVERSATIONS = {
     "answers": "DELETE FROM answers WHERE conversation_id IS NULL"
     " AND created_at < now() - %s * interval '1 day'",
 }
+# Only the owner may: the service's role has no DELETE on audit_log (store/audit.py).
+_AUDIT = {"audit events": "DELETE FROM audit_log WHERE at < now() - %s * interval '1 day'"}
 _HEARTBEATS = "DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 day'"
 _ORPHANS = (
     "DELETE FROM uploads u WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = u.document_id"
@@ -78,10 +81,14 @@ _ORPHANS = (
 
 
 def prune_history(
-    conn: psycopg.Connection[Any], job_days: float, conversation_days: float, dry_run: bool
+    conn: psycopg.Connection[Any],
+    job_days: float,
+    conversation_days: float,
+    dry_run: bool,
+    audit_days: float = 0.0,
 ) -> list[Action]:
     actions = []
-    groups = [(_HISTORY, job_days), (_CONVERSATIONS, conversation_days)]
+    groups = [(_HISTORY, job_days), (_CONVERSATIONS, conversation_days), (_AUDIT, audit_days)]
     for statements, days in groups:
         for what, query in statements.items():
             if days <= 0:
@@ -140,11 +147,18 @@ def vacuum(conn: psycopg.Connection[Any], dry_run: bool) -> list[Action]:
 
 
 def run_maintenance(
-    url: str, *, job_history_days: float, conversation_history_days: float, dry_run: bool = False
+    url: str,
+    *,
+    job_history_days: float,
+    conversation_history_days: float,
+    audit_history_days: float = 0.0,
+    dry_run: bool = False,
 ) -> list[Action]:
     """Everything above on the database at ``url`` (the schema's owner); what was done."""
     with psycopg.connect(url, autocommit=True) as conn:  # VACUUM and CONCURRENTLY refuse a transaction
-        actions = prune_history(conn, job_history_days, conversation_history_days, dry_run)
+        actions = prune_history(
+            conn, job_history_days, conversation_history_days, dry_run, audit_history_days
+        )
         actions.append(remove_orphans(conn, dry_run))
         actions += index_health(conn, dry_run)
         actions += vacuum(conn, dry_run)

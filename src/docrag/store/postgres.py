@@ -6,7 +6,6 @@ WHERE clause; callers can't forget it because no method takes an id without a te
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -22,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from docrag.domain import Collection, DocumentInfo, Hit, ParsedDocument, Principal, StoredChunk
 from docrag.errors import Conflict, NotFound, Unavailable
 from docrag.store.erasure import collection_documents, redact_stale_answers
+from docrag.store.keys import KeyStore, hash_key
 from docrag.store.tenancy import ALL_TENANTS, scope_to
 
 _log = logging.getLogger(__name__)
@@ -97,10 +97,6 @@ class CollectionVectors:
     vectors: np.ndarray[Any, Any] | None
 
 
-def hash_key(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
 def _configure(conn: psycopg.Connection[Any]) -> None:
     from pgvector.psycopg import register_vector
 
@@ -167,14 +163,8 @@ class Store:
             return UUID(str(row["id"]))
 
     def principal_for_key(self, key: str) -> Principal | None:
-        with self._conn(ALL_TENANTS) as conn:
-            row = conn.execute(
-                "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
-                (hash_key(key),),
-            ).fetchone()
-        if row is None:
-            return None
-        return Principal(key_id=row["id"], tenant_id=row["tenant_id"], role=row["role"])
+        """None for an unknown, revoked or expired key (store/keys.py)."""
+        return KeyStore(self).principal(key)
 
     # -- collections -----------------------------------------------------------------------
 
@@ -245,7 +235,7 @@ class Store:
                 "SELECT c.id, c.tenant_id, c.name, c.embedding_model, c.embedding_dim,"
                 " (SELECT count(*) FROM documents d WHERE d.collection_id = c.id"
                 "  AND d.tenant_id = c.tenant_id) AS document_count"
-                f" FROM collections c WHERE {where} ORDER BY c.name",
+                f" FROM collections c WHERE {where} AND docrag_in_scope(c.id) ORDER BY c.name",
                 params,
             ).fetchall()
         return [Collection(**row) for row in rows]
@@ -363,7 +353,8 @@ class Store:
     def get_document(self, tenant_id: UUID, document_id: UUID) -> DocumentInfo:
         with self._conn(tenant_id) as conn:
             row = conn.execute(
-                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s",
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s"
+                " AND docrag_in_scope(collection_id)",
                 (tenant_id, document_id),
             ).fetchone()
         if row is None:
@@ -373,7 +364,8 @@ class Store:
     def document_text(self, tenant_id: UUID, document_id: UUID) -> tuple[str, list[int]]:
         with self._conn(tenant_id) as conn:
             row = conn.execute(
-                "SELECT text, page_starts FROM documents WHERE tenant_id = %s AND id = %s",
+                "SELECT text, page_starts FROM documents WHERE tenant_id = %s AND id = %s"
+                " AND docrag_in_scope(collection_id)",
                 (tenant_id, document_id),
             ).fetchone()
         if row is None:
@@ -387,7 +379,8 @@ class Store:
         """
         with self._conn(tenant_id) as conn, conn.transaction():
             row = conn.execute(
-                "SELECT collection_id FROM documents WHERE tenant_id = %s AND id = %s",
+                "SELECT collection_id FROM documents WHERE tenant_id = %s AND id = %s"
+                " AND docrag_in_scope(collection_id)",
                 (tenant_id, document_id),
             ).fetchone()
             if row is None:

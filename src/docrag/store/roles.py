@@ -37,6 +37,8 @@ _log = logging.getLogger(__name__)
 OWNER_ROLE = "docrag_owner"
 APP_ROLE = "docrag_app"
 _SCHEMA = "public"
+#: Tables the service's role may INSERT into and SELECT from, never UPDATE or DELETE (store/audit.py).
+APPEND_ONLY = ("audit_log",)
 _PROVISION_LOCK_ID = 0x646F6370  # "docp": one process provisions the embedded roles at a time
 
 # Objects of the schema to hand to the owner: tables, views and standalone sequences (a
@@ -222,6 +224,14 @@ def grant_service(owner: psycopg.Connection[Any], role: str) -> None:
     ).fetchall()
     for (signature,) in owned:  # the catalog's own quoted regprocedure text
         owner.execute(sql.SQL("GRANT EXECUTE ON ROUTINE {} TO {role}").format(sql.SQL(signature), **ident))
+    # Append-only tables (migration 0101): the service may add and read rows, never change them.
+    for table in APPEND_ONLY:
+        if owner.execute("SELECT to_regclass(%s)", (f"{_SCHEMA}.{table}",)).fetchone() != (None,):
+            owner.execute(
+                sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {role}").format(
+                    sql.Identifier(_SCHEMA, table), **ident
+                )
+            )
 
 
 def privilege_problems(conn: psycopg.Connection[Any]) -> list[str]:

@@ -33,7 +33,7 @@ from docrag.store.postgres import Store
 
 #: Tables with a ``tenant_id`` column that erasure must not sweep (an append-only audit log
 #: keeps the record of the erasure itself). Empty today.
-KEPT_TABLES: frozenset[str] = frozenset()
+KEPT_TABLES: frozenset[str] = frozenset({"audit_log"})
 
 _TENANT_TABLES = """
 SELECT c.relname FROM pg_attribute a

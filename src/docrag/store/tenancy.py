@@ -11,7 +11,10 @@ leases, the queue gauges) ask for :data:`ALL_TENANTS` by name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -19,6 +22,18 @@ from docrag import tracing
 
 #: The ``docrag.tenant`` value for the named cross-tenant statements.
 ALL_TENANTS = "*"
+
+#: The collections the request's API key is scoped to (None: all of its tenant's). The API's guard
+#: sets it for the request; every checkout in that context passes it on as ``docrag.collections``,
+#: which the store's WHERE clauses and migration 0100's restrictive policies read.
+collection_scope: ContextVar[frozenset[UUID] | None] = ContextVar("docrag_collection_scope", default=None)
+
+
+def scope_setting(collections: Iterable[UUID] | None) -> str:
+    """The ``docrag.collections`` value: '' (no scope) or a PostgreSQL uuid[] literal."""
+    if collections is None:
+        return ""
+    return "{" + ",".join(sorted(str(c) for c in collections)) + "}"
 
 
 def scope_to(conn: psycopg.Connection[Any], tenant: object) -> None:
@@ -29,15 +44,20 @@ def scope_to(conn: psycopg.Connection[Any], tenant: object) -> None:
     autocommit = conn.autocommit
     conn.autocommit = True
     scope = "" if tenant is None else str(tenant)
+    collections = scope_setting(collection_scope.get())
     try:
         if tracing.enabled():
             # The current span, for the jobs this checkout queues (migration 0073); '' clears
             # what an earlier checkout of this connection left.
             conn.execute(
-                "SELECT set_config('docrag.tenant', %s, false), set_config('docrag.traceparent', %s, false)",
-                (scope, tracing.traceparent() or ""),
+                "SELECT set_config('docrag.tenant', %s, false), set_config('docrag.collections', %s, false),"
+                " set_config('docrag.traceparent', %s, false)",
+                (scope, collections, tracing.traceparent() or ""),
             )
         else:
-            conn.execute("SELECT set_config('docrag.tenant', %s, false)", (scope,))
+            conn.execute(
+                "SELECT set_config('docrag.tenant', %s, false), set_config('docrag.collections', %s, false)",
+                (scope, collections),
+            )
     finally:
         conn.autocommit = autocommit

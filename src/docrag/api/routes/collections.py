@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from docrag.api.audit import AuditDep
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep, WriterDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.api.inputs import Text
 from docrag.api.schemas import CollectionIn, CollectionOut, PiiIO, RetentionIO
+from docrag.store.audit import COLLECTION_CREATED, COLLECTION_DELETED, PII_POLICY_CHANGED, RETENTION_CHANGED
 from docrag.store.pii_policy import PiiPolicies, PiiPolicy
 from docrag.store.retention import Retention, RetentionStore
 
@@ -13,9 +15,13 @@ router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **errors(409)})
-def create_collection(body: CollectionIn, runtime: RuntimeDep, caller: WriterDep) -> CollectionOut:
+def create_collection(
+    body: CollectionIn, runtime: RuntimeDep, caller: WriterDep, audit: AuditDep
+) -> CollectionOut:
     e = runtime.embedder
-    return CollectionOut.of(runtime.store.create_collection(caller.tenant_id, body.name, e.model_id, e.dim))
+    collection = runtime.store.create_collection(caller.tenant_id, body.name, e.model_id, e.dim)
+    audit.record(COLLECTION_CREATED, collection.id, {"name": collection.name})
+    return CollectionOut.of(collection)
 
 
 @router.get("")
@@ -29,9 +35,10 @@ def get_collection(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> Col
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
-def delete_collection(name: Text, runtime: RuntimeDep, caller: AdminDep) -> None:
+def delete_collection(name: Text, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep) -> None:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     runtime.delete_collection(caller.tenant_id, collection.id)
+    audit.record(COLLECTION_DELETED, collection.id, {"name": collection.name})
 
 
 @router.get("/{name}/retention", responses=errors(404))
@@ -42,11 +49,22 @@ def get_retention(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> Rete
 
 
 @router.put("/{name}/retention", responses={**WITH_BODY, **errors(404)})
-def set_retention(name: Text, body: RetentionIO, runtime: RuntimeDep, caller: AdminDep) -> RetentionIO:
+def set_retention(
+    name: Text, body: RetentionIO, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep
+) -> RetentionIO:
     """Set how long the collection keeps documents and answers; `docrag retention` purges (scheduled)."""
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     policy = RetentionStore(runtime.store).set_policy(
         caller.tenant_id, collection.id, Retention(body.documents_days, body.answers_days)
+    )
+    audit.record(
+        RETENTION_CHANGED,
+        collection.id,
+        {
+            "name": collection.name,
+            "documents_days": policy.documents_days,
+            "answers_days": policy.answers_days,
+        },
     )
     return RetentionIO(documents_days=policy.documents_days, answers_days=policy.answers_days)
 
@@ -59,10 +77,15 @@ def get_pii(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> PiiIO:
 
 
 @router.put("/{name}/pii", responses={**WITH_BODY, **errors(404)})
-def set_pii(name: Text, body: PiiIO, runtime: RuntimeDep, caller: AdminDep) -> PiiIO:
+def set_pii(name: Text, body: PiiIO, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep) -> PiiIO:
     """Redact PII in the documents indexed from now on, keeping their originals encrypted or not."""
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     policy = PiiPolicies(runtime.store).set_policy(
         caller.tenant_id, collection.id, PiiPolicy(body.redact, body.keep_original)
+    )
+    audit.record(
+        PII_POLICY_CHANGED,
+        collection.id,
+        {"name": collection.name, "redact": policy.redact, "keep_original": policy.keep_original},
     )
     return PiiIO(redact=policy.redact, keep_original=policy.keep_original)

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
+from docrag.api.audit import AuditDep
 from docrag.api.deps import PrincipalDep, RuntimeDep, WriterDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.api.inputs import MAX_OFFSET, Text, single_form_fields
@@ -19,6 +20,7 @@ from docrag.ingest.detect import detect_type
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit, submit_version
 from docrag.services import Runtime
+from docrag.store.audit import DOCUMENT_DELETED, DOCUMENT_REPLACED, DOCUMENT_UPLOADED
 from docrag.store.jobs import Enqueued, Outcome
 
 router = APIRouter(tags=["documents"])
@@ -43,6 +45,7 @@ async def upload_document(
     caller: WriterDep,
     response: Response,
     form: Annotated[DocumentForm, File()],
+    audit: AuditDep,
     wait: Annotated[
         bool, Query(description="Answer only once the document is indexed (201) or failed (its error)")
     ] = False,
@@ -58,6 +61,10 @@ async def upload_document(
     collection = await run_in_threadpool(runtime.collection, caller.tenant_id, name, create=True)
     upload = Upload(data, form.file.filename, form.title)
     queued = await run_in_threadpool(submit, runtime.jobs, runtime.ingestor, collection, upload)
+    if queued.outcome != "existing":
+        await run_in_threadpool(
+            audit.record, DOCUMENT_UPLOADED, queued.document.id, _detail(queued, collection.name)
+        )
     return await _answer(runtime, queued, response, wait=wait)
 
 
@@ -78,6 +85,7 @@ async def replace_document(
     caller: WriterDep,
     response: Response,
     form: Annotated[DocumentForm, File()],
+    audit: AuditDep,
     wait: Annotated[
         bool, Query(description="Answer only once the new version is served (201) or failed (its error)")
     ] = False,
@@ -98,6 +106,10 @@ async def replace_document(
         document_id,
         Upload(data, form.file.filename, form.title),
     )
+    if queued.outcome != "existing":
+        await run_in_threadpool(
+            audit.record, DOCUMENT_REPLACED, document_id, _detail(queued, collection.name)
+        )
     return await _answer(runtime, queued, response, wait=wait)
 
 
@@ -157,11 +169,17 @@ def get_document(document_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -
 
 
 @router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-def delete_document(document_id: UUID, runtime: RuntimeDep, caller: WriterDep) -> None:
+def delete_document(document_id: UUID, runtime: RuntimeDep, caller: WriterDep, audit: AuditDep) -> None:
     """Remove the document with every chunk and vector (one transaction), and the cached
     answers of its collection. Searches and answers started before the delete drop its chunks
     when they check their hits against the database."""
     runtime.delete_document(caller.tenant_id, document_id)
+    audit.record(DOCUMENT_DELETED, document_id)
+
+
+def _detail(queued: Enqueued, collection: str) -> dict[str, object]:
+    """The audit detail of an upload: where it went and how big it is, never its text or title."""
+    return {"collection": collection, "outcome": queued.outcome, "size_bytes": queued.document.size_bytes}
 
 
 def _valid_name(name: str) -> bool:

@@ -8,16 +8,21 @@ tenant with ``docrag tenants delete T --yes`` on the database itself.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
+import psycopg
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from docrag.api.audit import AuditDep
 from docrag.api.deps import AdminDep, RuntimeDep
 from docrag.api.documented import errors
 from docrag.errors import NotFound
+from docrag.store.audit import DATA_EXPORTED, TENANT_ERASED
 from docrag.store.export import export_zip
+from docrag.store.subject import TenantErasure
 
 router = APIRouter(tags=["subject rights"])
 
@@ -36,6 +41,7 @@ class TenantErasedOut(BaseModel):
 def export(
     runtime: RuntimeDep,
     caller: AdminDep,
+    audit: AuditDep,
     actor: UUID | None = Query(
         default=None, description="Only what this principal (an API key's id) created"
     ),
@@ -44,6 +50,7 @@ def export(
     answers and feedback as a zip of JSON files with a manifest of counts and checksums;
     with ``actor``, only that principal's conversations, answers and feedback."""
     name = f"docrag-export-{caller.tenant_id}{'-' + str(actor) if actor else ''}.zip"
+    audit.record(DATA_EXPORTED, actor or caller.tenant_id, {"scope": "actor" if actor else "tenant"})
     return StreamingResponse(
         export_zip(runtime.store, caller.tenant_id, actor, sealer=runtime.jobs.sealer),
         media_type="application/zip",
@@ -52,10 +59,15 @@ def export(
 
 
 @router.delete("/v1/tenants/{tenant_id}", responses=errors(404))
-def erase_tenant(tenant_id: UUID, runtime: RuntimeDep, caller: AdminDep) -> TenantErasedOut:
+def erase_tenant(tenant_id: UUID, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep) -> TenantErasedOut:
     """Erase the caller's own tenant: every row of it in every table (keys included: this key
     stops working), its cached answers in Redis and in memory. Cannot be undone."""
     if tenant_id != caller.tenant_id:
         raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
-    erased = runtime.erase_tenant(tenant_id)
+
+    def record(conn: psycopg.Connection[Any], erasure: TenantErasure) -> None:
+        # In the erasing transaction; the event outlives the tenant (the audit log keeps it).
+        audit.record_on(conn, TENANT_ERASED, tenant_id, {"rows": sum(erasure.rows.values())})
+
+    erased = runtime.erase_tenant(tenant_id, on_erased=record)
     return TenantErasedOut(tenant_id=erased.tenant_id, rows=erased.rows)

@@ -1,0 +1,102 @@
+"""Request and response bodies of the API keys and audit routes (issue 14.4, 14.7)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+
+from docrag.api.inputs import Text
+from docrag.api.schemas import RequestBody
+from docrag.store.audit import AuditEvent
+from docrag.store.keys import ApiKey
+
+Role = Literal["reader", "editor", "admin"]
+_NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text, as the schema says (pydantic would also take a Unix time number)."""
+    if not isinstance(value, str | datetime) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date and time with a time zone")
+    return value
+
+
+#: A moment with a time zone, written as ISO 8601 text (a JSON body's or a query's).
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
+class KeyIn(RequestBody):
+    name: Text = Field(min_length=1, max_length=200, description="A label for the key")
+    role: Role
+    collections: list[Text] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Scope the key to these existing collections; omitted: every collection of the tenant",
+    )
+    expires_at: Moment | None = Field(
+        default=None, description="When the key stops working (with a time zone); omitted: never"
+    )
+
+
+class KeyOut(BaseModel):
+    id: UUID
+    name: str
+    role: str
+    collections: list[str] | None = Field(description="Names of the collections it is scoped to; null: all")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="Within a minute")
+    revoked_at: datetime | None
+    created_by: UUID | None
+
+    @classmethod
+    def of(cls, k: ApiKey) -> KeyOut:
+        return cls(
+            id=k.id,
+            name=k.name,
+            role=k.role,
+            collections=None if k.collections is None else list(k.collections),
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            last_used_at=k.last_used_at,
+            revoked_at=k.revoked_at,
+            created_by=k.created_by,
+        )
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The secret: shown this once, stored only as a hash")
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str = Field(description="key:<id>, user:<id> or cli")
+    action: str
+    target: str | None
+    source: str | None = Field(description="The client's address")
+    request_id: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: AuditEvent) -> AuditEventOut:
+        return cls(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            target=e.target,
+            source=e.source,
+            request_id=e.request_id,
+            detail=e.detail,
+        )
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; null: no more")
