@@ -263,7 +263,17 @@ def test_an_erased_tenant_leaves_no_trace_and_the_other_keeps_everything(
     for where, secret in a.canaries.items():
         assert holding(database_url, secret) == {}, where
         assert redis_keys_holding(secret) == [], where
-    assert rows_holding(database_url, str(a.id)) == {}  # not even the tenant's id, in any table
+    # Not even the tenant's id, in any table but the audit log, which keeps what happened: the
+    # erasure itself among it, with counts and ids only.
+    assert set(rows_holding(database_url, str(a.id))) == {"public.audit_log"}
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        events = conn.execute(
+            "SELECT action, target, detail::text AS detail FROM audit_log WHERE tenant_id = %s ORDER BY id",
+            (a.id,),
+        ).fetchall()
+    erased = [e for e in events if e["action"] == "tenant.erased"]
+    assert len(erased) == 1 and erased[0]["target"] == str(a.id), events
+    assert any(e["action"] == "data.exported" for e in events), events
     assert a.admin.get("/v1/collections").status_code == 401  # its keys went with it
 
     # B keeps every row, and is answered (from its documents, not a stale cache).
