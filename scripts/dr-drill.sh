@@ -115,7 +115,9 @@ if [ "$pitr" = 1 ]; then
   "$pgbin/psql" "${pg[@]}" -d postgres -q -c "ALTER SYSTEM SET synchronous_standby_names = 'pg_receivewal'" \
     -c "SELECT pg_reload_conf()" >/dev/null
   created_at=$(date -u +%FT%T.%3N+00:00)
-  "$pgbin/pg_basebackup" "${pg[@]}" -D "$latest/base" -X stream -c fast
+  if ! "$pgbin/pg_basebackup" "${pg[@]}" -D "$latest/base" -X stream -c fast 2>"$work/basebackup.err"; then
+    cat "$work/basebackup.err" >&2; exit 1
+  fi
   printf '{"created_at": "%s", "finished_at": "%s"}\n' "$created_at" "$(date -u +%FT%T.%3N+00:00)" \
     >"$latest/manifest.json"
 else
@@ -174,5 +176,5 @@ touch "$work/stop"
 wait "$writer_pid"
 writer_pid=""
 "$PY" "$HELPER" report --url "$url" --key "$key" --log "$work/writes.jsonl" --backup "$latest" \
-  --destroyed-at "$destroyed_at" --back-at "$back_at" \
+  --destroyed-at "$destroyed_at" --restored-at "$restored_at" --back-at "$back_at" \
   --steps "stop and delete=$stopped_at,$step=$restored_at,start until searching=$back_at"

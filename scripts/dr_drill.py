@@ -131,7 +131,7 @@ def wait(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> None:
     """Classify every acknowledged write by when it was acknowledged (before the backup's
-    snapshot, during the backup, after it, after the restore) and check it exists now."""
+    snapshot, during the backup, after it) or sent (after the restore) and check it exists now."""
     manifest = json.loads((args.backup / "manifest.json").read_text())
     snapshot = datetime.fromisoformat(manifest["created_at"]).timestamp()  # taken just after this
     finished = datetime.fromisoformat(manifest["finished_at"]).timestamp()
@@ -149,14 +149,17 @@ def report(args: argparse.Namespace) -> None:
             if got.status_code not in (200, 404):
                 raise SystemExit(f"GET /v1/documents/{r['id']}: {got.status_code} {got.text[:200]}")
             r["present"] = got.status_code == 200
-            if r["acked_at"] < snapshot:
+            # Sent once the restore was done: only the restored service can have taken it. An
+            # acknowledgement after the disaster began but for a write sent before the restore
+            # came from the old server finishing its requests while it stopped: the old data's.
+            if r["sent_at"] >= args.restored_at:
+                phase = "after restore"
+            elif r["acked_at"] < snapshot:
                 phase = "before backup"
             elif r["acked_at"] < finished:
                 phase = "during backup"
-            elif r["acked_at"] < args.destroyed_at:
-                phase = "after backup"
             else:
-                phase = "after restore"
+                phase = "after backup"
             phases[phase].append(r)
     lost = [r for r in acked if not r["present"]]
     failed = [r for r in records if "acked_at" not in r]
@@ -228,6 +231,7 @@ def main() -> None:
             p.add_argument("--backup", type=Path, required=True)
             p.add_argument("--destroyed-at", type=float, required=True)
             p.add_argument("--back-at", type=float, required=True)
+            p.add_argument("--restored-at", type=float, required=True, help="when the restore was done")
             p.add_argument("--steps", default="", help="NAME=END_EPOCH,... : the RTO's parts, in order")
     args = parser.parse_args()
     args.run(args)
