@@ -49,6 +49,7 @@ while [ $# -gt 0 ]; do
 done
 data_dir=$(realpath -m "${data_dir:-/tmp/docrag-dr-$chunks}")
 backup_dir=$(realpath -m "${backup_dir:-$data_dir-backups}")
+pgdata=$data_dir/postgres
 query="water and light"  # any words: the check is that search answers with hits from the corpus
 port=${port:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 url=http://127.0.0.1:$port
@@ -67,9 +68,17 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
 }
+stop_postgres() {  # the embedded server, when the service's exit left it running
+  local pid
+  pid=$(head -n 1 "$pgdata/postmaster.pid" 2>/dev/null) || return 0
+  kill -INT "$pid" 2>/dev/null || return 0   # PostgreSQL's fast shutdown
+  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
 cleanup() {
   for pid in $writer_pid $receiver_pid; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   stop_server
+  stop_postgres
   rm -rf "$work"
   if [ "$keep" = 0 ]; then rm -rf "$data_dir" "$backup_dir"; fi
 }
@@ -98,7 +107,6 @@ log "writer: one upload every $interval s"
   --interval "$interval" &
 writer_pid=$!
 sleep "$before_backup"
-pgdata=$data_dir/postgres
 if [ "$pitr" = 1 ]; then
   # A base backup plus the WAL streamed synchronously to the backup folder: each commit waits
   # until pg_receivewal has flushed it, so a write acknowledged is a write recoverable.
@@ -147,6 +155,7 @@ if [ "$pitr" = 1 ]; then
 else
   log "DISASTER: stopping the server and deleting $pgdata"
   stop_server
+  stop_postgres   # gone with the service, unless another process still held it
 fi
 rm -rf "${pgdata:?}"
 stopped_at=$(date +%s.%N)

@@ -12,10 +12,22 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def data() -> Iterator[Path]:
+    """A data folder outside pytest's basetemp: a concurrent pytest run resets the mode of
+    /tmp/pytest-of-<user> to 0700, and the embedded server's OS user then loses its way in."""
+    with tempfile.TemporaryDirectory(prefix="docrag-dr-test-") as folder:
+        yield Path(folder) / "dr"
 
 
 def drill(data: Path, *options: str) -> tuple[str, dict[str, Any]]:
@@ -39,8 +51,8 @@ def drill(data: Path, *options: str) -> tuple[str, dict[str, Any]]:
     return out, summary
 
 
-def test_dr_drill_reports_rto_and_rpo_and_keeps_every_write_before_the_backup(tmp_path: Path) -> None:
-    out, summary = drill(tmp_path / "dr")
+def test_dr_drill_reports_rto_and_rpo_and_keeps_every_write_before_the_backup(data: Path) -> None:
+    out, summary = drill(data)
     assert re.search(
         r"^RTO: \d+\.\d s = stop and delete .* docrag restore .* start until searching", out, re.M
     )
@@ -55,10 +67,10 @@ def test_dr_drill_reports_rto_and_rpo_and_keeps_every_write_before_the_backup(tm
     assert acked["after restore"] > 0 and lost["after restore"] == 0
 
 
-def test_dr_drill_with_streamed_wal_loses_no_acknowledged_write(tmp_path: Path) -> None:
+def test_dr_drill_with_streamed_wal_loses_no_acknowledged_write(data: Path) -> None:
     """--pitr: a base backup and the WAL streamed synchronously; the disaster is a crash
     (SIGKILL of PostgreSQL), and every write acknowledged before it comes back: RPO 0."""
-    out, summary = drill(tmp_path / "dr", "--pitr")
+    out, summary = drill(data, "--pitr")
     assert re.search(r"^RTO: \d+\.\d s = stop and delete .* base backup and WAL copied .*", out, re.M)
     acked, lost = summary["acknowledged"], summary["lost"]
     assert acked["before backup"] > 0 and acked["after backup"] > 0 and acked["after restore"] > 0
