@@ -176,7 +176,7 @@ else
   "$DOCRAG" restore "$latest"
 fi
 restored_at=$(date +%s.%N)
-log "starting the service again (PostgreSQL replays the WAL first)"
+log "starting the service again$([ "$pitr" = 1 ] && echo " (PostgreSQL replays the WAL first)")"
 start_server
 back_at=$(wait_back)
 log "service back: ready, and searching"
