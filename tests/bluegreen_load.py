@@ -32,6 +32,8 @@ class Load:
     max_requests: int = 5000
     max_seconds: float = 300.0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: Requests sent a second time after a kept-alive connection closed before any answer.
+    resent: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -59,11 +61,7 @@ class Load:
                 kind = "search" if (i + n) % 2 else "ready"
                 start = time.perf_counter()
                 try:
-                    if kind == "search":
-                        query = {"query": "lighthouse keeper", "collections": [self.collection]}
-                        got = http.post("/v1/search", json=query)
-                    else:
-                        got = http.get("/health/ready")
+                    got = self._send(http, kind)
                 except httpx.HTTPError as exc:
                     self._record(Outcome(kind, 0, time.perf_counter() - start, "", "", repr(exc)))
                     continue
@@ -77,6 +75,23 @@ class Load:
                         "" if got.status_code == 200 else got.text[:200],
                     )
                 )
+
+    def _send(self, http: httpx.Client, kind: str) -> httpx.Response:
+        """One request; sent once more if the server closed a kept-alive connection before any
+        answer (nginx closes idle ones on reload: a request sent that same instant never reached
+        it), as HTTP clients do for requests that change nothing (RFC 9110 9.2.2). Counted."""
+        for attempt in (1, 2):
+            try:
+                if kind == "search":
+                    query = {"query": "lighthouse keeper", "collections": [self.collection]}
+                    return http.post("/v1/search", json=query)
+                return http.get("/health/ready")
+            except httpx.RemoteProtocolError as exc:
+                if attempt == 2 or "without sending a response" not in str(exc):
+                    raise
+                with self._lock:
+                    self.resent += 1
+        raise AssertionError("unreachable")
 
     def _record(self, outcome: Outcome) -> None:
         with self._lock:
@@ -95,6 +110,7 @@ class Load:
             by_color[o.color or "-"] = by_color.get(o.color or "-", 0) + 1
         colors = ", ".join(f"{c} {n}" for c, n in sorted(by_color.items()))
         return (
-            f"{len(self.outcomes)} requests, {len(self.failed())} failed, p95 {self.p95_ms():.1f} ms; "
+            f"{len(self.outcomes)} requests, {len(self.failed())} failed ({self.resent} resent on a"
+            f" closed keep-alive connection), p95 {self.p95_ms():.1f} ms; "
             f"answered by: {colors}"
         )
