@@ -12,19 +12,24 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docrag.api.auth import credentials
 from docrag.api.documented import EVERY_ROUTE, GUARDED
-from docrag.api.guard import RATE_LIMITS_STATE, AuthenticatorFactory, Guard, api_keys
+from docrag.api.guard import RATE_LIMITS_STATE, AuthenticatorFactory, Guard
+from docrag.api.lockout import LoginLockout
 from docrag.api.ratelimit import RateLimits
 from docrag.api.routes import (
     answers,
     assets,
+    auth,
     collections,
     conversations,
     documents,
     health,
     health_components,
     query,
+    users,
 )
+from docrag.api.routes.auth import LOCKOUT_STATE
 from docrag.api.security import SecurityHeaders, install_cors, security_headers
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
@@ -51,7 +56,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     runtime: Runtime | None = None,
-    authenticator: AuthenticatorFactory = api_keys,
+    authenticator: AuthenticatorFactory = credentials,
 ) -> FastAPI:
     """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one.
     ``authenticator`` builds, from the runtime, what turns a request's headers into its caller."""
@@ -73,6 +78,8 @@ def create_app(
         # from the app's settings (a caller's runtime may have been opened with others).
         rate_limits = RateLimits(settings) if settings.rate_limiting else None
         setattr(app.state, RATE_LIMITS_STATE, rate_limits)
+        lockout = LoginLockout(settings)  # failed logins lock accounts even with rate limits off
+        setattr(app.state, LOCKOUT_STATE, lockout)
         worker = None
         if app.state.runtime.settings.inprocess_worker:
             worker = app.state.runtime.worker()
@@ -86,6 +93,7 @@ def create_app(
                 await run_in_threadpool(worker.join, 30.0)
             if rate_limits is not None:
                 await rate_limits.close()
+            await lockout.close()
             setattr(app.state, RATE_LIMITS_STATE, None)
             if owned:
                 await run_in_threadpool(app.state.runtime.close)
@@ -141,8 +149,9 @@ def create_app(
 
     for module in (health, health_components):
         app.include_router(module.router)
-    for module in (collections, documents, query, conversations, answers):
+    for module in (collections, documents, query, conversations, answers, users):
         app.include_router(module.router, responses=GUARDED)
+    app.include_router(auth.router)  # login and refresh are public: each route lists its errors
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
     install_observability(app, settings)
     # Outermost: every answer that passes through the middleware gets the headers.

@@ -26,9 +26,14 @@ class RoutePolicy:
     #: upload: a multipart document, capped at DOCRAG_MAX_UPLOAD_BYTES; json: DOCRAG_MAX_JSON_BYTES.
     body: Body = "json"
     limit: RateClass = "other"
+    #: A signed-in user's own route (sessions, MFA, password): it needs an access token, not an API
+    #: key, and stays open to an admin who must enroll in MFA first (docs/auth.md).
+    user: bool = False
 
 
 PUBLIC = RoutePolicy(None)
+LOGIN = RoutePolicy(None, limit="login")
+USER = RoutePolicy("reader", user=True)
 READER = RoutePolicy("reader")
 EDITOR = RoutePolicy("editor")
 ADMIN = RoutePolicy("admin")
@@ -65,6 +70,20 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/answers/{answer_id}"): READER,
     ("POST", "/v1/answers/{answer_id}/feedback"): READER,
     ("GET", "/v1/feedback/summary"): ADMIN,
+    ("POST", "/v1/auth/login"): LOGIN,
+    ("POST", "/v1/auth/refresh"): LOGIN,
+    ("POST", "/v1/auth/logout"): USER,
+    ("GET", "/v1/auth/sessions"): USER,
+    ("DELETE", "/v1/auth/sessions/{session_id}"): USER,
+    ("POST", "/v1/auth/mfa/enroll"): USER,
+    ("POST", "/v1/auth/mfa/verify"): USER,
+    ("GET", "/v1/users"): ADMIN,
+    ("POST", "/v1/users"): ADMIN,
+    ("GET", "/v1/users/me"): USER,
+    ("POST", "/v1/users/me/password"): USER,
+    ("PATCH", "/v1/users/{user_id}"): ADMIN,
+    ("GET", "/v1/tenant/settings"): ADMIN,
+    ("PUT", "/v1/tenant/settings"): ADMIN,
 }
 
 
@@ -92,11 +111,14 @@ def markdown() -> str:
     lines = [
         "# Roles",
         "",
-        "Each API key (and, later, each user) has one role per tenant. Roles are ranked: an `admin` may",
-        "do all an `editor` may, an `editor` all a `reader` may. The guard checks the role from the",
-        "request headers before any body is read: no credential gives 401 `unauthenticated`, a role",
-        "below the route's gives 403 `forbidden`. Each guarded request then counts against its key's",
-        "and its tenant's rate limits of the route's class (docs/rate-limits.md).",
+        "Each API key and each user (docs/auth.md) has one role in one tenant. Roles are ranked: an",
+        "`admin` may do all an `editor` may, an `editor` all a `reader` may. The guard checks the role",
+        "from the request headers before any body is read: no credential gives 401 `unauthenticated`,",
+        "a role below the route's gives 403 `forbidden`. A route marked *user* is a signed-in user's",
+        "own (an access token, not an API key: 403 otherwise), and the only kind open to an admin who",
+        "must enroll in MFA first (403 `mfa_enrollment_required` elsewhere). Each guarded request then",
+        "counts against its key's (or user's) and its tenant's rate limits of the route's class",
+        "(docs/rate-limits.md); `login` routes count against the client address and the account.",
         "Generated from `src/docrag/api/roles.py`.",
         "",
         "| method | route | role needed | body | rate class |",
@@ -105,6 +127,7 @@ def markdown() -> str:
     for (method, path), policy in ROUTES.items():
         upload = policy.body == "upload"
         body = "upload (DOCRAG_MAX_UPLOAD_BYTES)" if upload else "JSON (DOCRAG_MAX_JSON_BYTES)"
-        limit = policy.limit if policy.role is not None else "-"
-        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} | {limit} |")
+        limit = policy.limit if policy.role is not None or policy.limit == "login" else "-"
+        needed = (policy.role or "public") + (" (user)" if policy.user else "")
+        lines.append(f"| {method} | `{path}` | {needed} | {body} | {limit} |")
     return "\n".join(lines) + "\n"
