@@ -139,7 +139,8 @@ def test_a_password_change_ends_the_other_sessions(anon: httpx.Client, runtime: 
     here = tokens(anon, user.email)
     elsewhere = tokens(anon, user.email)
     path, auth = "/v1/users/me/password", bearer(here["access_token"])
-    wrong = anon.post(path, json={"current_password": "not it at all", "new_password": "x" * 20}, headers=auth)
+    wrong_body = {"current_password": "not it at all", "new_password": "x" * 20}
+    wrong = anon.post(path, json=wrong_body, headers=auth)
     assert wrong.status_code == 401 and code(wrong) == "invalid_credentials"
     short = anon.post(path, json={"current_password": PASSWORD, "new_password": "short"}, headers=auth)
     assert short.status_code == 422
@@ -177,7 +178,8 @@ def test_users_are_managed_by_admins_of_their_tenant(
     other = make_user(runtime, "admin", tenant="auth-other-tenant")
     foreign = bearer(tokens(anon, other.email, tenant="auth-other-tenant")["access_token"])
     assert [u["email"] for u in anon.get("/v1/users", headers=foreign).json()] == [other.email]
-    assert anon.patch(f"/v1/users/{made.json()['id']}", json={"role": "reader"}, headers=foreign).status_code == 404
+    changed = anon.patch(f"/v1/users/{made.json()['id']}", json={"role": "reader"}, headers=foreign)
+    assert changed.status_code == 404
     # The same email in another tenant is another account.
     assert login(anon, address, tenant="auth-other-tenant").status_code == 401
     # An API key has no user: the user's own routes are not for it.
@@ -185,7 +187,9 @@ def test_users_are_managed_by_admins_of_their_tenant(
     assert client.post("/v1/auth/logout").status_code == 403
 
 
-def _attempts(anon: httpx.Client, address: str, n: int, tenant: str = "default") -> list[tuple[int, str, float]]:
+def _attempts(
+    anon: httpx.Client, address: str, n: int, tenant: str = "default"
+) -> list[tuple[int, str, float]]:
     found = []
     for _ in range(n):
         start = time.perf_counter()
