@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from docrag.services import Runtime
 from docrag.settings import Settings
+from docrag.store.roles import with_user
 from users_factory import PASSWORD, bearer, code, email, login, make_user, tokens
 
 
@@ -267,3 +270,18 @@ def test_the_cli_makes_a_user_from_a_password_on_standard_input(
         timeout=300,
     )
     assert address in listed.stdout
+
+
+def test_the_service_role_never_deletes_users_sessions_or_refresh_tokens(
+    database_url: str, service_role: str | None
+) -> None:
+    """Least privilege (store/roles.py ``WITHHELD``): they are disabled, revoked or spent instead."""
+    if service_role is None:
+        pytest.skip("DOCRAG_TEST_DATABASE_URL's server: its roles are its operator's")
+    with psycopg.connect(with_user(database_url, service_role), autocommit=True) as conn:
+        conn.execute("SELECT set_config('docrag.tenant', '*', false)")
+        for table in ("users", "sessions", "refresh_tokens"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+            assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+        conn.execute("DELETE FROM recovery_codes WHERE false")  # replaced at each enrollment

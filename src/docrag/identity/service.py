@@ -38,6 +38,7 @@ class Tokens:
     expires_in: int  # seconds the access token lives
     session_id: UUID
     user_id: UUID
+    tenant_id: UUID
 
 
 def new_refresh_token() -> str:
@@ -153,9 +154,8 @@ class Identity:
             address=address[:100] if address else None,
             mfa=mfa,
         )
-        return Tokens(
-            self._access(tenant_id, user_id, session), refresh, s.access_token_seconds, session, user_id
-        )
+        access = self._access(tenant_id, user_id, session)
+        return Tokens(access, refresh, s.access_token_seconds, session, user_id, tenant_id)
 
     def refresh(self, refresh_token: str) -> Tokens:
         """A new access token and the next refresh token; the one given is spent.
@@ -169,7 +169,8 @@ class Identity:
             timedelta(seconds=self.settings.refresh_token_seconds),
         )
         access = self._access(found.tenant_id, found.user_id, found.session_id)
-        return Tokens(access, following, self.settings.access_token_seconds, found.session_id, found.user_id)
+        seconds = self.settings.access_token_seconds
+        return Tokens(access, following, seconds, found.session_id, found.user_id, found.tenant_id)
 
     def _access(self, tenant_id: UUID, user_id: UUID, session_id: UUID) -> str:
         s = self.settings
