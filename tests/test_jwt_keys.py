@@ -1,19 +1,31 @@
 """Where access tokens' keys come from (docs/auth.md): the key made in the data dir at first
-start, once, even by processes racing; configured keys, and keys that are not Ed25519."""
+start, once, even by processes racing; configured keys, and keys that are not Ed25519. And the
+ring's memory of verified tokens."""
 
 from __future__ import annotations
 
 import stat
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
-from docrag.errors import Unavailable
-from docrag.identity.tokens import DEFAULT_KEY_PATH, KeyRing, default_signing_key, key_id, new_private_pem
+from docrag.errors import TokenExpired, Unauthenticated, Unavailable
+from docrag.identity.tokens import (
+    DEFAULT_KEY_PATH,
+    LEEWAY_SECONDS,
+    KeyRing,
+    access_claims,
+    default_signing_key,
+    key_id,
+    new_private_pem,
+)
 from docrag.settings import Settings
 
 
@@ -77,3 +89,19 @@ def test_verification_keys_are_a_comma_separated_setting(
 ) -> None:
     monkeypatch.setenv("DOCRAG_JWT_VERIFICATION_KEY_FILES", f"{tmp_path}/a.pem, {tmp_path}/b.pem")
     assert Settings().jwt_verification_key_files == [tmp_path / "a.pem", tmp_path / "b.pem"]
+
+
+def test_a_remembered_token_still_expires() -> None:
+    """Verified tokens are remembered (no second signature check), never past their expiry."""
+    ring = KeyRing(Ed25519PrivateKey.generate())
+    ids = {"user_id": uuid.uuid4(), "tenant_id": uuid.uuid4(), "session_id": uuid.uuid4()}
+    claims = access_claims(**ids, issuer="i", audience="a", seconds=30)
+    claims["exp"] = int(time.time()) + 1  # LEEWAY_SECONDS more, and it is over
+    token = ring.sign(claims)
+    assert ring.verify(token, issuer="i", audience="a")["sid"] == str(ids["session_id"])
+    assert ring.verify(token, issuer="i", audience="a")["exp"] == claims["exp"]  # remembered
+    with pytest.raises(Unauthenticated):
+        ring.verify(token, issuer="i", audience="other")  # remembered per issuer and audience
+    time.sleep(LEEWAY_SECONDS + 1.5)
+    with pytest.raises(TokenExpired):
+        ring.verify(token, issuer="i", audience="a")

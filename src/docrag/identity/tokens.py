@@ -22,7 +22,9 @@ import logging
 import os
 import secrets
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ ALGORITHM = "EdDSA"
 LEEWAY_SECONDS = 5
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "tid", "sid", "exp", "iat", "nbf")
 DEFAULT_KEY_PATH = Path("jwt") / "signing-key.pem"
+#: Verified tokens remembered per process (about 1 KiB each).
+VERIFIED_CACHE = 4096
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -61,12 +65,20 @@ def looks_like_jwt(token: str) -> bool:
 
 
 class KeyRing:
-    """The signing key and every key whose tokens are accepted (the signing key's among them)."""
+    """The signing key and every key whose tokens are accepted (the signing key's among them).
+
+    A token that verified is remembered (at most :data:`VERIFIED_CACHE` of them) until its expiry,
+    so that a client's next requests with it skip the signature check and its parsing; its
+    session is still looked up on every request (``identity/service.py``). The keys of a ring
+    never change: a rotation is a restart with other settings, and a new ring.
+    """
 
     def __init__(self, signing: Ed25519PrivateKey, previous: Iterable[Ed25519PublicKey] = ()) -> None:
         self._signing = signing
         self.kid = key_id(signing.public_key())
         self._verifying = {key_id(k): k for k in (*previous, signing.public_key())}
+        self._verified: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def kids(self) -> tuple[str, ...]:
@@ -94,6 +106,22 @@ class KeyRing:
         :raises Unauthenticated: anything else wrong: another algorithm, an unknown ``kid``, a bad
             signature, not yet valid, another issuer or audience, a claim missing.
         """
+        remembered = (token, issuer, audience)
+        with self._lock:
+            claims = self._verified.get(remembered)
+        if claims is not None:
+            if claims["exp"] + LEEWAY_SECONDS > time.time():
+                return dict(claims)
+            with self._lock:
+                self._verified.pop(remembered, None)
+        claims = self._verify(token, issuer=issuer, audience=audience)
+        with self._lock:
+            self._verified[remembered] = claims
+            while len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
+        return dict(claims)
+
+    def _verify(self, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
