@@ -273,9 +273,10 @@ def test_the_cli_makes_a_user_from_a_password_on_standard_input(
 
 
 def test_the_service_role_never_deletes_users_sessions_or_refresh_tokens(
-    database_url: str, service_role: str | None
+    runtime: Runtime, database_url: str, service_role: str | None
 ) -> None:
-    """Least privilege (store/roles.py ``WITHHELD``): they are disabled, revoked or spent instead."""
+    """Least privilege (store/roles.py ``WITHHELD``, granted as the runtime started): they are
+    disabled, revoked or spent instead."""
     if service_role is None:
         pytest.skip("DOCRAG_TEST_DATABASE_URL's server: its roles are its operator's")
     with psycopg.connect(with_user(database_url, service_role), autocommit=True) as conn:
@@ -285,3 +286,22 @@ def test_the_service_role_never_deletes_users_sessions_or_refresh_tokens(
                 conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
             assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
         conn.execute("DELETE FROM recovery_codes WHERE false")  # replaced at each enrollment
+
+
+def test_a_user_rates_an_answer_once_as_a_key_does(
+    anon: httpx.Client, client: httpx.Client, runtime: Runtime
+) -> None:
+    auth = bearer(tokens(anon, make_user(runtime, "editor").email)["access_token"])
+    assert anon.post("/v1/collections", json={"name": "user-feedback"}, headers=auth).status_code == 201
+    asked = anon.post(
+        "/v1/ask", json={"question": "What is this?", "collections": ["user-feedback"]}, headers=auth
+    )
+    assert asked.status_code == 200, asked.text
+    path = f"/v1/answers/{asked.json()['answer_id']}/feedback"
+    before = client.get("/v1/feedback/summary").json()
+    assert anon.post(path, json={"rating": "up"}, headers=auth).status_code == 201
+    again = anon.post(path, json={"rating": "down", "comment": "changed my mind"}, headers=auth)
+    assert again.status_code == 201 and again.json()["rating"] == "down", again.text
+    assert client.post(path, json={"rating": "up"}).status_code == 201  # the admin key's own rating
+    after = client.get("/v1/feedback/summary").json()
+    assert (after["up"] - before["up"], after["down"] - before["down"]) == (1, 1)
