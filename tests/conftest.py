@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from docrag.api.app import create_app
+from docrag.identity.tokens import new_private_pem
 from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
@@ -44,6 +45,13 @@ os.environ.setdefault("DOCRAG_IP_RATE_LIMITS", f"login={_GENEROUS},auth_failure=
 os.environ.setdefault(
     "DOCRAG_MASTER_KEY", "test:" + base64.b64encode(b"docrag-test-master-key-32-bytes!").decode()
 )
+# Likewise the lockout of failed logins (docs/auth.md): schemathesis tries many; tests/test_auth.py
+# passes its own.
+os.environ.setdefault("DOCRAG_LOGIN_LOCKOUT", _GENEROUS)
+os.environ.setdefault("DOCRAG_LOGIN_SLOWDOWN_SECONDS", "0")
+# One JWT signing key for the session's runtimes, so that none makes one in ./data (tests of the
+# keys themselves pass their own).
+os.environ.setdefault("DOCRAG_JWT_SIGNING_KEY", new_private_pem().decode())
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

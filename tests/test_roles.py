@@ -14,6 +14,7 @@ import pytest
 
 from docrag.api.roles import ROUTES, markdown
 from docrag.services import Runtime, new_api_key
+from users_factory import make_user, tokens
 
 BELOW = {"editor": "reader", "admin": "editor"}
 # Served but not described in the OpenAPI document: the page and the documentation itself.
@@ -46,7 +47,9 @@ def _call(http: httpx.Client, method: str, template: str, key: str | None) -> ht
     return http.request(method, _concrete(template), headers=headers, **body)
 
 
-GUARDED = [(m, p, pol.role) for (m, p), pol in ROUTES.items() if pol.role is not None]
+GUARDED = [(m, p, pol.role) for (m, p), pol in ROUTES.items() if pol.role is not None and not pol.user]
+#: A signed-in user's own routes (sessions, MFA, password): for access tokens, not API keys.
+USER = [(m, p) for (m, p), pol in ROUTES.items() if pol.user]
 
 
 def test_every_route_of_the_api_is_in_the_table(http: httpx.Client) -> None:
@@ -87,3 +90,17 @@ def test_an_editor_cannot_delete_a_collection_but_an_admin_can(
     admin = {"Authorization": f"Bearer {keys['admin']}"}
     assert http.delete("/v1/collections/roles-doomed", headers=admin).status_code == 204
     assert http.get("/v1/collections/roles-doomed", headers=editor).status_code == 404
+
+
+@pytest.mark.parametrize(("method", "template"), USER, ids=[f"{m} {p}" for m, p in USER])
+def test_each_user_route_needs_an_access_token(
+    http: httpx.Client, keys: dict[str, str], runtime: Runtime, method: str, template: str
+) -> None:
+    anonymous = _call(http, method, template, None)
+    assert anonymous.status_code == 401, anonymous.text
+    key = _call(http, method, template, keys["reader"])
+    assert key.status_code == 403 and key.json()["error"]["code"] == "forbidden", key.text
+    # A fresh session each time: the probe may be a logout.
+    access = tokens(http, make_user(runtime, "reader").email)["access_token"]
+    allowed = _call(http, method, template, access)
+    assert allowed.status_code not in (401, 403), allowed.text

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from docrag.identity.accounts import Accounts
 from docrag.ingest.pipeline import Upload
 from docrag.services import Runtime
 from docrag.store.audit import AuditLog, key_actor
@@ -29,7 +30,7 @@ def tenant_tables(url: str) -> list[str]:
 def fill(rt: Runtime, database_url: str, name: str) -> UUID:
     """A tenant with a row in every tenant table: key, collection, indexed document and chunks,
     a queued upload and its job and data key, a kept original, a conversation, an answer and
-    feedback on it, an audit event."""
+    feedback on it, an audit event, a user with recovery codes and a session with its refresh token."""
     tenant = rt.store.ensure_tenant(name)
     key_id = rt.store.add_api_key(tenant, f"{name} key", f"drg_{name}_row_security", "admin")
     coll = rt.collection(tenant, "rls", create=True)
@@ -45,6 +46,10 @@ def fill(rt: Runtime, database_url: str, name: str) -> UUID:
     )
     conversation = rt.answers.create_conversation(tenant, f"{name} chat")
     AuditLog(rt.store).record(tenant, "key.created", actor=key_actor(key_id), target=str(key_id))
+    # A user with MFA pending (recovery codes) and a session (with its refresh token).
+    user = Accounts(rt.identity).create(tenant, f"{name}@example.com", "a long enough password", "reader")
+    rt.identity.users.begin_totp(tenant, user.id, "JBSWY3DPEHPK3PXP", [name.encode().ljust(32, b"_")])
+    rt.identity.start_session(tenant, user.id, mfa=False, user_agent=None, address=None)
     with psycopg.connect(database_url) as conn:  # the fixture's superuser: past row security
         answer = conn.execute(
             "INSERT INTO answers (tenant_id, conversation_id, turn, question, resolved_question, answer,"

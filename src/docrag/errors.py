@@ -30,15 +30,28 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   └── DuplicateDocument       409 duplicate_document (a new version's bytes are another
     │                                   document's of the same collection)
     ├── AuthError
-    │   ├── Unauthenticated         401 unauthenticated
+    │   ├── Unauthenticated         401 unauthenticated (no credential, or an unknown, revoked or
+    │   │   │                           invalid one: a bad JWT, a revoked session, a disabled user)
+    │   │   ├── InvalidCredentials  401 invalid_credentials (login: wrong email, password or tenant,
+    │   │   │                           or a disabled user; never says which)
+    │   │   ├── MfaRequired         401 mfa_required (login: the user has MFA; send `totp`)
+    │   │   ├── InvalidMfaCode      401 invalid_mfa_code (login: a wrong, used or replayed code)
+    │   │   ├── TokenExpired        401 token_expired (an access token past its `exp`: refresh it)
+    │   │   └── RefreshTokenReused  401 refresh_token_reused (a spent refresh token came back: its
+    │   │                               whole session is revoked)
     │   └── Forbidden               403 forbidden (also: an admin-only route for a non-admin key, a
-    │                                   tenant-wide route for a key scoped to collections)
+    │       │                           tenant-wide route for a key scoped to collections)
+    │       └── MfaEnrollmentRequired 403 mfa_enrollment_required (an admin of a tenant that
+    │                                   requires MFA has none yet: enroll first, docs/auth.md)
     ├── NotFound                    404 collection_not_found | document_not_found | conversation_not_found
     │                                   | answer_not_found | tenant_not_found | key_not_found | not_found
     │                                   (also: what a key scoped to other collections may not see)
     ├── Conflict                    409 collection_exists | embedding_model_mismatch |
-    │                                   reindex_in_progress | own_key (a key revoking itself)
+    │                                   reindex_in_progress | own_key (a key revoking itself) |
+    │                                   email_taken | mfa_already_enabled | own_account
     ├── RateLimited                 429 rate_limited (too many requests: wait Retry-After seconds)
+    │   └── AccountLocked           429 account_locked (too many failed logins for this account:
+    │                                   wait Retry-After seconds; unknown emails alike)
     ├── GeneratorFailed             502 generator_failed (the LLM server refused the request or
     │                                   answered in an unknown format: retrying can't help)
     └── Unavailable                 503 unavailable (database or model not ready)
@@ -184,6 +197,36 @@ class Forbidden(AuthError):
     status = 403
 
 
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    status = 401
+
+
+class MfaRequired(Unauthenticated):
+    code = "mfa_required"
+    status = 401
+
+
+class InvalidMfaCode(Unauthenticated):
+    code = "invalid_mfa_code"
+    status = 401
+
+
+class TokenExpired(Unauthenticated):
+    code = "token_expired"
+    status = 401
+
+
+class RefreshTokenReused(Unauthenticated):
+    code = "refresh_token_reused"
+    status = 401
+
+
+class MfaEnrollmentRequired(Forbidden):
+    code = "mfa_enrollment_required"
+    status = 403
+
+
 class DuplicateDocument(BadInput):
     code = "duplicate_document"
     status = 409
@@ -226,6 +269,11 @@ class RateLimited(DocRAGError):
         if self.retry_after is not None:
             found["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
         return found
+
+
+class AccountLocked(RateLimited):
+    code = "account_locked"
+    status = 429
 
 
 class GeneratorFailed(DocRAGError):

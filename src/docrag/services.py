@@ -21,6 +21,7 @@ from docrag.domain import Collection
 from docrag.errors import NotFound
 from docrag.groundedness.detector import GroundednessDetector
 from docrag.groundedness.judge import LLMJudge
+from docrag.identity.service import Identity
 from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
@@ -72,6 +73,8 @@ class Runtime:
     asker: AskService
     embedded: EmbeddedPostgres | None
     default_tenant: UUID
+    #: Users, sessions and MFA (docs/auth.md); its JWT keys are read (or made) at open.
+    identity: Identity
     #: Set only on the very first start: the admin key, to be shown once.
     bootstrap_key: str | None = None
     #: The configured reranker (DOCRAG_RERANKER), if any.
@@ -97,6 +100,7 @@ class Runtime:
             embedder = timed_embedder(build_embedder(settings), metrics=settings.metrics)
             reranker = timed_reranker(build_reranker(settings), metrics=settings.metrics)
             generator = timed_generator(build_generator(settings), metrics=settings.metrics)
+            identity = Identity(store, settings)  # reads (or, the first time, makes) the JWT key
         except Exception:
             store.close()
             if embedded is not None:
@@ -151,6 +155,7 @@ class Runtime:
             asker=AskService(store, answers, answerer, settings),
             embedded=embedded,
             default_tenant=tenant,
+            identity=identity,
             bootstrap_key=bootstrap_key,
             reranker=reranker,
             generator=generator,

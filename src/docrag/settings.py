@@ -115,6 +115,31 @@ class Settings(BaseSettings):
     admission_queue: int = Field(default=32, ge=0, le=100_000)
     admission_wait_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    #: Users and sessions (docs/auth.md). Access tokens are EdDSA (Ed25519) JWTs signed with this
+    #: private key (PEM); with neither it nor ``jwt_signing_key`` set, ``<data_dir>/jwt/signing-key.pem``
+    #: is made at first start (several API processes on other machines must share one: set it).
+    jwt_signing_key_file: Path | None = None
+    #: The signing key as PEM text (from a secret store's environment, say); wins over the file.
+    jwt_signing_key: SecretStr | None = None
+    #: Earlier signing keys whose tokens are still accepted (PEM files, public or private keys,
+    #: comma-separated): key rotation. Tokens of a key no longer listed are refused.
+    jwt_verification_key_files: Annotated[list[Path], NoDecode] = []
+    jwt_issuer: str = "docrag"
+    jwt_audience: str = "docrag-api"
+    #: Lifetime of an access token; a refresh token's (each refresh issues a new one); a session's
+    #: (from login: refreshing never extends it).
+    access_token_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_seconds: int = Field(default=14 * 86_400, ge=60)
+    session_max_seconds: int = Field(default=30 * 86_400, ge=60)
+    #: Failed logins per account (tenant and email, whether it exists or not) in a moving window:
+    #: past it the account is locked (429 ``account_locked``) until the window has room again. In
+    #: Redis with DOCRAG_REDIS_URL (all API processes), else per process.
+    login_lockout: str = "10/15 minutes"
+    #: After this many failures in that window, each attempt waits ``login_slowdown_seconds`` per
+    #: failure past it (at most 10 s) before its password is checked (0 seconds: no slowdown).
+    login_slowdown_after: int = Field(default=3, ge=0)
+    login_slowdown_seconds: float = Field(default=0.5, ge=0, le=10)
+
     #: Largest accepted upload, in bytes.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     #: Largest accepted body of any other request (JSON), in bytes.
@@ -263,7 +288,7 @@ class Settings(BaseSettings):
     #: 0: kept forever).
     audit_history_days: float = Field(default=0.0, ge=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "jwt_verification_key_files", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -274,6 +299,14 @@ class Settings(BaseSettings):
     @classmethod
     def _rate_limits_parse(cls, value: str) -> str:
         rate_limit_table(value)  # raises ValueError naming the bad part
+        return value
+
+    @field_validator("login_lockout")
+    @classmethod
+    def _lockout_parses(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError naming what is wrong
         return value
 
     @model_validator(mode="after")

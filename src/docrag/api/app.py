@@ -14,13 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from docrag.api.admission import Admission
+from docrag.api.auth import credentials
 from docrag.api.documented import EVERY_ROUTE, GUARDED
-from docrag.api.guard import RATE_LIMITS_STATE, AuthenticatorFactory, Guard, api_keys
+from docrag.api.guard import RATE_LIMITS_STATE, AuthenticatorFactory, Guard
+from docrag.api.lockout import LoginLockout
 from docrag.api.ratelimit import RateLimits
 from docrag.api.routes import (
     answers,
     assets,
     audit,
+    auth,
     collections,
     conversations,
     documents,
@@ -29,7 +32,9 @@ from docrag.api.routes import (
     keys,
     query,
     subject,
+    users,
 )
+from docrag.api.routes.auth import LOCKOUT_STATE
 from docrag.api.security import SecurityHeaders, install_cors, security_headers
 from docrag.errors import DocRAGError
 from docrag.observability.install import install_observability
@@ -73,7 +78,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     runtime: Runtime | None = None,
-    authenticator: AuthenticatorFactory = api_keys,
+    authenticator: AuthenticatorFactory = credentials,
 ) -> FastAPI:
     """The DocRAG app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens one.
     ``authenticator`` builds, from the runtime, what turns a request's headers into its caller."""
@@ -96,6 +101,8 @@ def create_app(
         rate_limits = RateLimits(settings) if settings.rate_limiting else None
         setattr(app.state, RATE_LIMITS_STATE, rate_limits)
         sweeper = _start_sweeper(app.state.runtime, settings.memory_sweep_seconds)
+        lockout = LoginLockout(settings)  # failed logins lock accounts even with rate limits off
+        setattr(app.state, LOCKOUT_STATE, lockout)
         worker = None
         if app.state.runtime.settings.inprocess_worker:
             worker = app.state.runtime.worker()
@@ -111,6 +118,7 @@ def create_app(
                 await run_in_threadpool(worker.join, 30.0)
             if rate_limits is not None:
                 await rate_limits.close()
+            await lockout.close()
             setattr(app.state, RATE_LIMITS_STATE, None)
             if owned:
                 await run_in_threadpool(app.state.runtime.close)
@@ -166,8 +174,9 @@ def create_app(
 
     for module in (health, health_components):
         app.include_router(module.router)
-    for module in (collections, documents, query, conversations, answers, subject, keys, audit):
+    for module in (collections, documents, query, conversations, answers, subject, keys, audit, users):
         app.include_router(module.router, responses=GUARDED)
+    app.include_router(auth.router)  # login and refresh are public: each route lists its errors
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))
     # Outside the guard: an overloaded process refuses before it spends a database query on the key.
     app.add_middleware(

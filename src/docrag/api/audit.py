@@ -11,7 +11,15 @@ from fastapi import Depends, Request
 
 from docrag.api.deps import PrincipalDep, RuntimeDep
 from docrag.domain import Principal
-from docrag.store.audit import AuditLog, append, key_actor
+from docrag.store.audit import AuditLog, append, key_actor, user_actor
+
+
+def actor_of(caller: Principal) -> str:
+    """The audit log's actor: the signed-in user, else the API key."""
+    if caller.user_id is not None:
+        return user_actor(caller.user_id)
+    assert caller.key_id is not None  # a principal is a user or a key
+    return key_actor(caller.key_id)
 
 
 class RequestAudit:
@@ -26,7 +34,7 @@ class RequestAudit:
         self._log.record(
             self._caller.tenant_id,
             action,
-            actor=key_actor(self._caller.key_id),
+            actor=actor_of(self._caller),
             target=None if target is None else str(target),
             detail=detail,
             source=self._source,
@@ -45,7 +53,7 @@ class RequestAudit:
             conn,
             self._caller.tenant_id,
             action,
-            actor=key_actor(self._caller.key_id),
+            actor=actor_of(self._caller),
             target=None if target is None else str(target),
             detail=detail,
             source=self._source,

@@ -1,8 +1,9 @@
 """Who is calling, read from the request's headers alone (never its body).
 
 An :class:`Authenticator` turns headers into a :class:`~docrag.domain.Principal`. The guard
-middleware (``api/guard.py``) runs the configured one before any route reads a body; API keys
-are the built-in kind, and other kinds (sessions, JWTs) are more authenticators chained in front.
+middleware (``api/guard.py``) runs the configured one before any route reads a body. The
+built-in chain (:func:`credentials`): a bearer token shaped like a JWT is a user's access token
+(:class:`AccessTokenAuthenticator`, docs/auth.md), anything else an API key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from typing import Protocol
 
 from docrag.domain import Principal
 from docrag.errors import Unauthenticated
+from docrag.identity.service import Identity
+from docrag.identity.tokens import looks_like_jwt
+from docrag.services import Runtime
 from docrag.store.postgres import Store
 
 
@@ -50,6 +54,20 @@ class ApiKeyAuthenticator:
         return principal
 
 
+class AccessTokenAuthenticator:
+    """``Authorization: Bearer <JWT>``: a signed-in user's access token, whose session is checked
+    on every request (revoked, expired or disabled: 401 at once)."""
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        token = bearer_token(headers)
+        if token is None or not looks_like_jwt(token):
+            return None  # not a JWT: an API key, maybe
+        return self._identity.principal_for_token(token)
+
+
 class ChainAuthenticator:
     """The first of ``authenticators`` that recognises a credential decides."""
 
@@ -68,5 +86,12 @@ def require_principal(authenticator: Authenticator, headers: Mapping[str, str]) 
     """:raises Unauthenticated: no credential, or an invalid one."""
     principal = authenticator.authenticate(headers)
     if principal is None:
-        raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
+        raise Unauthenticated("send an API key or an access token as 'Authorization: Bearer <token>'")
     return principal
+
+
+def credentials(runtime: Runtime) -> Authenticator:
+    """What the API accepts by default: users' access tokens and API keys."""
+    return ChainAuthenticator(
+        [AccessTokenAuthenticator(runtime.identity), ApiKeyAuthenticator(runtime.store)]
+    )

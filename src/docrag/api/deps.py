@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from docrag.api.auth import ApiKeyAuthenticator, require_principal
+from docrag.api.auth import credentials, require_principal
 from docrag.domain import Principal
 from docrag.errors import Forbidden, Unavailable
 from docrag.services import Runtime
@@ -27,7 +27,7 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         # Only reachable for a route the role matrix marks public: authenticate here too.
-        principal = require_principal(ApiKeyAuthenticator(runtime.store), request.headers)
+        principal = require_principal(credentials(runtime), request.headers)
     return principal
 
 

@@ -16,13 +16,16 @@ from docrag.api.schemas import ErrorResponse
 
 ERRORS: dict[int, str] = {
     400: "The body can't be parsed: not UTF-8, or a broken multipart form (`invalid_request`)",
-    401: "No API key, or one that is unknown, revoked or expired (`unauthenticated`)",
-    403: "The key's role is below the one this route needs, or a key scoped to collections calls a"
-    " tenant-wide route (`forbidden`)",
+    401: "No credential, or an API key or access token that is unknown, revoked or expired"
+    " (`unauthenticated`, `token_expired`)",
+    403: "The caller's role is below the one this route needs, a key scoped to collections calls a"
+    " tenant-wide route, or the route is a signed-in user's own and an API key called it (`forbidden`,"
+    " `mfa_enrollment_required`)",
     404: "What the path or body names does not exist in this tenant (`*_not_found`)",
     408: "The body stalled or came slower than DOCRAG_BODY_TIMEOUT_SECONDS allows (`body_timeout`)",
     409: "Conflicts with what is stored (`collection_exists`, `duplicate_document`,"
-    " `embedding_model_mismatch`, `reindex_in_progress`, `own_key`: a key revoking itself)",
+    " `embedding_model_mismatch`, `reindex_in_progress`, `email_taken`, `mfa_already_enabled`,"
+    " `own_account`, `own_key`: a key revoking itself)",
     413: "The body is past its cap (`body_too_large`; an upload: `file_too_large`)",
     415: "The upload is not a supported document type (`unsupported_file_type`)",
     422: "The request does not match the schema, or holds text PostgreSQL can't store (NUL, a lone"

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from docrag.api.auth import ApiKeyAuthenticator, Authenticator, require_principal
+from docrag.api.auth import ApiKeyAuthenticator, Authenticator, credentials, require_principal
 from docrag.api.ratelimit import RateLimits
 from docrag.api.roles import RoutePolicy, allows, policy_for
 from docrag.domain import Principal
@@ -37,6 +37,7 @@ from docrag.errors import (
     FileTooLarge,
     Forbidden,
     InvalidRequest,
+    MfaEnrollmentRequired,
     Unauthenticated,
     Unavailable,
 )
@@ -54,11 +55,12 @@ AuthenticatorFactory = Callable[[Runtime], Authenticator]
 
 
 def api_keys(runtime: Runtime) -> Authenticator:
+    """API keys alone (no access tokens)."""
     return ApiKeyAuthenticator(runtime.store)
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, authenticator: AuthenticatorFactory = api_keys) -> None:
+    def __init__(self, app: ASGIApp, authenticator: AuthenticatorFactory = credentials) -> None:
         self.app = app
         self._factory = authenticator
         self._built: tuple[Runtime, Authenticator] | None = None
@@ -83,6 +85,13 @@ class Guard:
                 principal = await self._principal(runtime, scope, rate_limits, address)
                 if rate_limits is not None:
                     rate_headers = await rate_limits.admit(principal, policy.limit)
+                if policy.user and principal.user_id is None:
+                    raise Forbidden("this needs a signed-in user's access token, not an API key")
+                if principal.enrollment_only and not policy.user:
+                    raise MfaEnrollmentRequired(
+                        "this tenant requires MFA for admins: enroll first"
+                        " (POST /v1/auth/mfa/enroll, then POST /v1/auth/mfa/verify)"
+                    )
                 if not allows(principal.role, policy.role):
                     raise Forbidden(f"role {principal.role} may not do this (needs {policy.role})")
                 if policy.tenant_wide and principal.collections is not None:

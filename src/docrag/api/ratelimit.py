@@ -68,7 +68,7 @@ class _Verdict:
         )
 
 
-class _Windows:
+class Windows:
     """Moving windows in Redis while it answers, else in this process's memory."""
 
     def __init__(self, redis_url: str | None, outage_share: float, retry_seconds: float) -> None:
@@ -128,6 +128,15 @@ class _Windows:
             item = type(item)(max(1, int(item.amount * self._share)), item.multiples, item.namespace)
         return await _apply(self._memory, item, ids, consume)
 
+    async def clear(self, item: RateLimitItem, *ids: str) -> None:
+        """Empty the window (in Redis, if it answers, and in this process)."""
+        if self._redis is not None and time.monotonic() >= self._down_until:
+            try:
+                await self._redis.clear(item, *ids)
+            except Exception as exc:  # what is left in Redis only ages out: the window still closes
+                _log.warning("rate limits: Redis failed to clear a window (%s: %s)", type(exc).__name__, exc)
+        await self._memory.clear(item, *ids)
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
@@ -147,7 +156,7 @@ class RateLimits:
         self.per_key = _limits(settings.rate_limits, "rate_limits")
         self.per_tenant = _limits(settings.tenant_rate_limits, "tenant_rate_limits")
         self.per_address = _limits(settings.ip_rate_limits, "ip_rate_limits")
-        self.windows = _Windows(
+        self.windows = Windows(
             settings.redis_url, settings.rate_limit_outage_share, settings.rate_limit_redis_retry_seconds
         )
 
@@ -159,9 +168,11 @@ class RateLimits:
         headers: dict[str, str] = {}
         key_limit = self.per_key.get(route_class)
         if key_limit is not None:
-            verdict = await self.windows.hit(key_limit, "key", str(principal.key_id), route_class)
+            kind, subject = principal.subject  # an API key, or a signed-in user (all sessions)
+            verdict = await self.windows.hit(key_limit, kind, subject, route_class)
             if not verdict.allowed:
-                raise verdict.refusal(f"this API key's {route_class} limit")
+                whose = "this API key" if kind == "key" else "this user"
+                raise verdict.refusal(f"{whose}'s {route_class} limit")
             headers = verdict.headers()
         tenant_limit = self.per_tenant.get(route_class)
         if tenant_limit is not None:

@@ -29,9 +29,14 @@ class RoutePolicy:
     #: Acts on the whole tenant (its keys, its audit log, a new collection): refused (403) to a
     #: key scoped to collections, which may only act inside them (docs/keys.md).
     tenant_wide: bool = False
+    #: A signed-in user's own route (sessions, MFA, password): it needs an access token, not an API
+    #: key, and stays open to an admin who must enroll in MFA first (docs/auth.md).
+    user: bool = False
 
 
 PUBLIC = RoutePolicy(None)
+LOGIN = RoutePolicy(None, limit="login")
+USER = RoutePolicy("reader", user=True)
 READER = RoutePolicy("reader")
 EDITOR = RoutePolicy("editor")
 ADMIN = RoutePolicy("admin")
@@ -78,6 +83,20 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/audit"): ADMIN_TENANT,
     ("GET", "/v1/export"): ADMIN_TENANT,  # subject rights (docs/subject-rights.md)
     ("DELETE", "/v1/tenants/{tenant_id}"): ADMIN_TENANT,
+    ("POST", "/v1/auth/login"): LOGIN,
+    ("POST", "/v1/auth/refresh"): LOGIN,
+    ("POST", "/v1/auth/logout"): USER,
+    ("GET", "/v1/auth/sessions"): USER,
+    ("DELETE", "/v1/auth/sessions/{session_id}"): USER,
+    ("POST", "/v1/auth/mfa/enroll"): USER,
+    ("POST", "/v1/auth/mfa/verify"): USER,
+    ("GET", "/v1/users"): ADMIN_TENANT,
+    ("POST", "/v1/users"): ADMIN_TENANT,
+    ("GET", "/v1/users/me"): USER,
+    ("POST", "/v1/users/me/password"): USER,
+    ("PATCH", "/v1/users/{user_id}"): ADMIN_TENANT,
+    ("GET", "/v1/tenant/settings"): ADMIN_TENANT,
+    ("PUT", "/v1/tenant/settings"): ADMIN_TENANT,
 }
 
 
@@ -105,12 +124,15 @@ def markdown() -> str:
     lines = [
         "# Roles",
         "",
-        "Each API key (and, later, each user) has one role per tenant. Roles are ranked: an `admin` may",
-        "do all an `editor` may, an `editor` all a `reader` may. The guard checks the role from the",
-        "request headers before any body is read: no credential gives 401 `unauthenticated`, a role",
-        "below the route's gives 403 `forbidden`. Each guarded request then counts against its key's",
-        "and its tenant's rate limits of the route's class (docs/rate-limits.md). A key scoped to",
-        "collections (docs/keys.md) may not call the tenant-wide routes (403 `forbidden`).",
+        "Each API key and each user (docs/auth.md) has one role in one tenant. Roles are ranked: an",
+        "`admin` may do all an `editor` may, an `editor` all a `reader` may. The guard checks the role",
+        "from the request headers before any body is read: no credential gives 401 `unauthenticated`,",
+        "a role below the route's gives 403 `forbidden`. A route marked *user* is a signed-in user's",
+        "own (an access token, not an API key: 403 otherwise), and the only kind open to an admin who",
+        "must enroll in MFA first (403 `mfa_enrollment_required` elsewhere). Each guarded request then",
+        "counts against its key's (or user's) and its tenant's rate limits of the route's class",
+        "(docs/rate-limits.md); `login` routes count against the client address and the account. A key",
+        "scoped to collections (docs/keys.md) may not call the tenant-wide routes (403 `forbidden`).",
         "Generated from `src/docrag/api/roles.py`.",
         "",
         "| method | route | role needed | body | rate class | tenant-wide |",
@@ -119,7 +141,8 @@ def markdown() -> str:
     for (method, path), policy in ROUTES.items():
         upload = policy.body == "upload"
         body = "upload (DOCRAG_MAX_UPLOAD_BYTES)" if upload else "JSON (DOCRAG_MAX_JSON_BYTES)"
-        limit = policy.limit if policy.role is not None else "-"
+        limit = policy.limit if policy.role is not None or policy.limit == "login" else "-"
+        needed = (policy.role or "public") + (" (user)" if policy.user else "")
         wide = "yes" if policy.tenant_wide else ""
-        lines.append(f"| {method} | `{path}` | {policy.role or 'public'} | {body} | {limit} | {wide} |")
+        lines.append(f"| {method} | `{path}` | {needed} | {body} | {limit} | {wide} |")
     return "\n".join(lines) + "\n"

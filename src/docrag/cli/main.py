@@ -4,7 +4,7 @@ With ``--url`` (or ``DOCRAG_URL``) and ``--key`` (or ``DOCRAG_API_KEY``), ``inge
 ``search``, ``documents`` and ``collections`` work through a DocRAG server's API
 (:mod:`docrag.cli.remote`, over :mod:`docrag.client`); without, on the local database (embedded or
 ``DOCRAG_DATABASE_URL``) in the default tenant (:mod:`docrag.cli.local`). ``serve``, ``worker``,
-``migrate``, ``reindex``, ``keys`` and ``eval`` are local only. Typed errors become the exit
+``migrate``, ``reindex``, ``keys``, ``users`` and ``eval`` are local only. Typed errors become the exit
 statuses of :mod:`docrag.cli.exits`. Heavy imports happen inside commands so that ``docrag --help``
 and shell completion stay instant.
 """
@@ -15,14 +15,14 @@ import sys
 
 import typer
 
-from docrag.cli import admin, backup, content, crypto, evals, exits, library, ops, subject
+from docrag.cli import admin, backup, content, crypto, evals, exits, library, ops, subject, users
 
 app = typer.Typer(
     help=(
         "DocRAG: answers from your documents, every sentence cited.\n\n"
         "With --url (DOCRAG_URL) and --key (DOCRAG_API_KEY), ingest, ask, search, documents and "
         "collections work through a DocRAG server; without, on the local database. serve, worker, "
-        "migrate, reindex, keys and eval are local only."
+        "migrate, reindex, keys, users and eval are local only."
     ),
     epilog=exits.EPILOG,
     no_args_is_help=True,
@@ -35,6 +35,7 @@ evals.register(app)
 backup.register(app)
 subject.register(app)
 crypto.register(app)
+users.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -291,16 +291,32 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an API key's tenant and role, and the collections it is scoped to."""
+    """Who is calling: an API key's, or a signed-in user's, tenant and role, and the collections
+    an API key is scoped to.
 
-    key_id: UUID
+    A user's principal (an access token, docs/auth.md) has ``user_id`` and ``session_id`` and no
+    ``key_id``; with ``enrollment_only`` its tenant requires MFA of admins and this admin has none
+    yet, so it may only enroll (api/roles.py).
+    """
+
+    key_id: UUID | None
     tenant_id: UUID
     role: str  # admin | editor | reader
     #: The only collections (ids) the key may see; None: every collection of its tenant.
     collections: frozenset[UUID] | None = None
+    user_id: UUID | None = None
+    session_id: UUID | None = None
+    enrollment_only: bool = False
 
     def can_write(self) -> bool:
         return self.role in ("admin", "editor")
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        """Whose rate limits a request counts against: ("key", id) or ("user", id)."""
+        if self.user_id is not None:
+            return ("user", str(self.user_id))
+        return ("key", str(self.key_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,18 +167,30 @@ class AnswerStore:
     # -- feedback ------------------------------------------------------------------------
 
     def rate(
-        self, tenant_id: UUID, answer_id: UUID, key_id: UUID, rating: Rating, comment: str | None
+        self,
+        tenant_id: UUID,
+        answer_id: UUID,
+        key_id: UUID | None,
+        rating: Rating,
+        comment: str | None,
+        *,
+        user_id: UUID | None = None,
     ) -> Feedback:
-        """Record (or replace) this key's rating of the answer."""
+        """Record (or replace) this key's (or, with ``user_id``, this user's) rating of the answer."""
+        # One rating per answer and rater: a key's (migration 0005) or a user's (migration 0090).
+        target = (
+            "(answer_id, key_id)" if user_id is None else "(answer_id, user_id) WHERE user_id IS NOT NULL"
+        )
         with self._store.connection(tenant_id) as conn:
             row = conn.execute(
-                "INSERT INTO feedback (tenant_id, answer_id, key_id, rating, comment)"
-                " SELECT a.tenant_id, a.id, %s, %s, %s FROM answers a WHERE a.tenant_id = %s AND a.id = %s"
+                "INSERT INTO feedback (tenant_id, answer_id, key_id, user_id, rating, comment)"
+                " SELECT a.tenant_id, a.id, %s, %s, %s, %s FROM answers a"
+                " WHERE a.tenant_id = %s AND a.id = %s"
                 " AND docrag_answer_in_scope(a.tenant_id, a.collections)"
-                " ON CONFLICT (answer_id, key_id) DO UPDATE SET rating = EXCLUDED.rating,"
+                f" ON CONFLICT {target} DO UPDATE SET rating = EXCLUDED.rating,"
                 " comment = EXCLUDED.comment, updated_at = now()"
                 " RETURNING answer_id, rating, comment, created_at, updated_at",
-                (key_id, rating, comment, tenant_id, answer_id),
+                (None if user_id else key_id, user_id, rating, comment, tenant_id, answer_id),
             ).fetchone()
         if row is None:
             raise _answer_missing(answer_id)

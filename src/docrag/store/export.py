@@ -14,7 +14,7 @@ files. Layout::
     conversations.json  answers.json  feedback.json
     manifest.json                                       (last: counts, sizes and SHA-256 of every file)
 
-An actor's export (``actor``: the API key id recorded in ``created_by``/``feedback.key_id``,
+An actor's export (``actor``: the API key or user id recorded in ``created_by``/``feedback``,
 migration 0120) holds its key, conversations, answers and feedback: documents record no
 creator, they are the tenant's. Append to :data:`SECTIONS` for a new table; ``sealer`` decrypts
 the originals (uploads waiting for a worker, and originals a PII-redacted collection keeps).
@@ -56,7 +56,7 @@ _ANSWERS = (
     " collections, sentences, source_deleted, redacted_at, created_by, created_at FROM answers"
 )
 _CONVERSATIONS = "SELECT id, title, created_by, created_at, updated_at FROM conversations"
-_FEEDBACK = "SELECT id, answer_id, key_id, rating, comment, created_at, updated_at FROM feedback"
+_FEEDBACK = "SELECT id, answer_id, key_id, user_id, rating, comment, created_at, updated_at FROM feedback"
 _KEYS = "SELECT id, name, role, created_at, revoked_at FROM api_keys"  # never the key's hash
 
 SECTIONS: list[Section] = [
@@ -85,7 +85,7 @@ SECTIONS: list[Section] = [
     Section(
         "feedback",
         f"{_FEEDBACK} WHERE tenant_id = %(t)s ORDER BY id",
-        f"{_FEEDBACK} WHERE tenant_id = %(t)s AND key_id = %(a)s ORDER BY id",
+        f"{_FEEDBACK} WHERE tenant_id = %(t)s AND (key_id = %(a)s OR user_id = %(a)s) ORDER BY id",
     ),
 ]
 

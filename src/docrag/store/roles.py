@@ -67,6 +67,13 @@ FROM pg_roles r WHERE r.rolname = current_user
 """
 
 
+#: Rights the service's role is refused on some tables though it has them on every other (revoked
+#: after the grants, at every start). It never deletes a user, a session or a refresh token: a user
+#: is disabled, a session revoked, a token spent (a tenant's deletion still cascades to them: the
+#: foreign keys' actions run as the tables' owner).
+WITHHELD: dict[str, str] = {"users": "DELETE", "sessions": "DELETE", "refresh_tokens": "DELETE"}
+
+
 @dataclass
 class Database:
     """The service's connection URL, and the embedded server behind it (None: an external one)."""
@@ -230,6 +237,13 @@ def grant_service(owner: psycopg.Connection[Any], role: str) -> None:
             owner.execute(
                 sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {role}").format(
                     sql.Identifier(_SCHEMA, table), **ident
+                )
+            )
+    for table, rights in WITHHELD.items():
+        if owner.execute("SELECT to_regclass(%s)", (f"{_SCHEMA}.{table}",)).fetchone() != (None,):
+            owner.execute(
+                sql.SQL("REVOKE {} ON {} FROM {role}").format(
+                    sql.SQL(rights), sql.Identifier(_SCHEMA, table), **ident
                 )
             )
 

@@ -8,7 +8,7 @@ migration adds without a cascade is emptied too. It runs on a connection scoped 
 tenant: row-level security (migration 0071) makes another tenant's rows out of its reach
 whatever the SQL says. Caches are the caller's (``Runtime.erase_tenant``).
 
-A principal's erasure (``created_by``, migration 0120; ``feedback.key_id``) deletes the
+A principal's erasure (``created_by``, migration 0120; ``feedback.key_id`` or ``user_id``) deletes the
 conversations and answers it created and the feedback it gave.
 
 Hook points for what other branches add (see docs/subject-rights.md):
@@ -134,7 +134,8 @@ def erase_actor(
             {"t": tenant_id, "a": actor},
         ).fetchall()
         feedback = conn.execute(
-            "DELETE FROM feedback WHERE tenant_id = %s AND key_id = %s", (tenant_id, actor)
+            "DELETE FROM feedback WHERE tenant_id = %s AND (key_id = %s OR user_id = %s)",
+            (tenant_id, actor, actor),
         ).rowcount
         answers = conn.execute(
             "DELETE FROM answers WHERE tenant_id = %s AND created_by = %s", (tenant_id, actor)

@@ -5,8 +5,9 @@ The store's own WHERE clauses scope every query by tenant; row security is the b
 one that forgets. It binds the service's role (store/roles.py: neither owner, superuser nor
 BYPASSRLS); the owner, who runs migrations, is not bound. A checkout without a tenant sees no
 rows. The few statements that are cross-tenant by nature (an API key's lookup, the count of
-keys at first start, the default tenant, a worker claiming the next job and extending its
-leases, the queue gauges) ask for :data:`ALL_TENANTS` by name.
+keys at first start, the default tenant, a login's tenant by its name, a refresh token's lookup,
+a worker claiming the next job and extending its leases, the queue gauges) ask for
+:data:`ALL_TENANTS` by name.
 """
 
 from __future__ import annotations

@@ -21,11 +21,13 @@ def get_answer(answer_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> St
 
 @router.post("/answers/{answer_id}/feedback", status_code=201, responses={**WITH_BODY, **errors(404)})
 def rate_answer(answer_id: UUID, body: FeedbackIn, runtime: RuntimeDep, caller: PrincipalDep) -> FeedbackOut:
-    """Rate an answer up or down (again: replaces this key's rating), with an optional comment."""
+    """Rate an answer up or down (again: replaces this key's or user's rating), with an optional comment."""
     if body.rating not in RATINGS:
         raise InvalidRating(f"rating must be one of {', '.join(RATINGS)}, not {body.rating!r}")
     rating: Rating = "up" if body.rating == "up" else "down"
-    feedback = runtime.answers.rate(caller.tenant_id, answer_id, caller.key_id, rating, body.comment)
+    feedback = runtime.answers.rate(
+        caller.tenant_id, answer_id, caller.key_id, rating, body.comment, user_id=caller.user_id
+    )
     return FeedbackOut.of(feedback)
 
 

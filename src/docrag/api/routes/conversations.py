@@ -18,7 +18,9 @@ def create_conversation(
     """A new, empty conversation: ask with its id to add turns."""
     title = body.title if body is not None else None
     return ConversationOut.of(
-        runtime.answers.create_conversation(caller.tenant_id, title, created_by=caller.key_id)
+        runtime.answers.create_conversation(
+            caller.tenant_id, title, created_by=caller.user_id or caller.key_id
+        )
     )
 
 

@@ -43,7 +43,11 @@ def ask(
     """An answer whose every sentence cites a stored passage and carries a groundedness verdict,
     or 'I don't know'; streamed as Server-Sent Events on request."""
     prepared = runtime.asker.prepare(
-        caller.tenant_id, body.collections, body.question, body.conversation_id, created_by=caller.key_id
+        caller.tenant_id,
+        body.collections,
+        body.question,
+        body.conversation_id,
+        created_by=caller.user_id or caller.key_id,
     )
     if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
         return AskOut.of(runtime.asker.ask(prepared))

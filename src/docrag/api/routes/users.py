@@ -1,0 +1,70 @@
+"""Users of the caller's tenant (admins), a user's own account, and the tenant's settings."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from docrag.api.auth_schemas import (
+    PasswordChangedOut,
+    PasswordChangeIn,
+    TenantSettingsIO,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
+from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep
+from docrag.api.documented import WITH_BODY, errors
+from docrag.identity.accounts import Accounts
+
+router = APIRouter(prefix="/v1", tags=["users"])
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **errors(409)})
+def create_user(body: UserIn, runtime: RuntimeDep, caller: AdminDep) -> UserOut:
+    """Add a user to this tenant (emails are unique per tenant, whatever their case)."""
+    return UserOut.of(
+        Accounts(runtime.identity).create(caller.tenant_id, body.email, body.password, body.role)
+    )
+
+
+@router.get("/users")
+def list_users(runtime: RuntimeDep, caller: AdminDep) -> list[UserOut]:
+    return [UserOut.of(u) for u in Accounts(runtime.identity).list(caller.tenant_id)]
+
+
+@router.get("/users/me")
+def me(runtime: RuntimeDep, caller: PrincipalDep) -> UserOut:
+    """The signed-in user."""
+    return UserOut.of(Accounts(runtime.identity).me(caller))
+
+
+@router.post("/users/me/password", responses=WITH_BODY)
+def change_password(body: PasswordChangeIn, runtime: RuntimeDep, caller: PrincipalDep) -> PasswordChangedOut:
+    """Change the signed-in user's password (the current one is asked for); the user's other
+    sessions end."""
+    revoked = Accounts(runtime.identity).change_password(caller, body.current_password, body.new_password)
+    return PasswordChangedOut(revoked_sessions=revoked)
+
+
+@router.patch("/users/{user_id}", responses={**WITH_BODY, **errors(404, 409)})
+def update_user(user_id: UUID, body: UserPatch, runtime: RuntimeDep, caller: AdminDep) -> UserOut:
+    """Change a user's role, or disable (their sessions end at once) or enable them."""
+    accounts = Accounts(runtime.identity)
+    return UserOut.of(accounts.update(caller, user_id, role=body.role, disabled=body.disabled))
+
+
+@router.get("/tenant/settings")
+def get_tenant_settings(runtime: RuntimeDep, caller: AdminDep) -> TenantSettingsIO:
+    required = runtime.identity.users.mfa_required_for_admins(caller.tenant_id)
+    return TenantSettingsIO(mfa_required_for_admins=required)
+
+
+@router.put("/tenant/settings", responses=WITH_BODY)
+def set_tenant_settings(body: TenantSettingsIO, runtime: RuntimeDep, caller: AdminDep) -> TenantSettingsIO:
+    """Require MFA of this tenant's admins (from their next request on) or not."""
+    required = runtime.identity.users.set_mfa_required_for_admins(
+        caller.tenant_id, body.mfa_required_for_admins
+    )
+    return TenantSettingsIO(mfa_required_for_admins=required)
