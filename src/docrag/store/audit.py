@@ -38,10 +38,20 @@ RETENTION_CHANGED = "retention.changed"
 PII_POLICY_CHANGED = "pii_policy.changed"
 DATA_EXPORTED = "data.exported"
 TENANT_ERASED = "tenant.erased"
+LOGIN_SUCCEEDED = "login.succeeded"
+LOGIN_FAILED = "login.failed"
+SESSION_ENDED = "session.ended"
+MFA_ENROLLMENT_STARTED = "mfa.enrollment_started"
+MFA_ENABLED = "mfa.enabled"
+USER_CREATED = "user.created"
+USER_CHANGED = "user.changed"
+PASSWORD_CHANGED = "password.changed"
+TENANT_SETTINGS_CHANGED = "tenant_settings.changed"
 ACTOR_ERASED = "actor.erased"
 
 MAX_PAGE = 500
 CLI_ACTOR = "cli"
+ANONYMOUS_ACTOR = "anonymous"  # a failed login: nobody proved who they are
 
 
 def key_actor(key_id: UUID) -> str:

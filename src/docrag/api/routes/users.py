@@ -6,6 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, status
 
+from docrag.api.audit import AuditDep
 from docrag.api.auth_schemas import (
     PasswordChangedOut,
     PasswordChangeIn,
@@ -17,16 +18,17 @@ from docrag.api.auth_schemas import (
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.identity.accounts import Accounts
+from docrag.store.audit import PASSWORD_CHANGED, TENANT_SETTINGS_CHANGED, USER_CHANGED, USER_CREATED
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **errors(409)})
-def create_user(body: UserIn, runtime: RuntimeDep, caller: AdminDep) -> UserOut:
+def create_user(body: UserIn, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep) -> UserOut:
     """Add a user to this tenant (emails are unique per tenant, whatever their case)."""
-    return UserOut.of(
-        Accounts(runtime.identity).create(caller.tenant_id, body.email, body.password, body.role)
-    )
+    user = Accounts(runtime.identity).create(caller.tenant_id, body.email, body.password, body.role)
+    audit.record(USER_CREATED, user.id, {"role": user.role})
+    return UserOut.of(user)
 
 
 @router.get("/users")
@@ -41,18 +43,24 @@ def me(runtime: RuntimeDep, caller: PrincipalDep) -> UserOut:
 
 
 @router.post("/users/me/password", responses=WITH_BODY)
-def change_password(body: PasswordChangeIn, runtime: RuntimeDep, caller: PrincipalDep) -> PasswordChangedOut:
+def change_password(
+    body: PasswordChangeIn, runtime: RuntimeDep, caller: PrincipalDep, audit: AuditDep
+) -> PasswordChangedOut:
     """Change the signed-in user's password (the current one is asked for); the user's other
     sessions end."""
     revoked = Accounts(runtime.identity).change_password(caller, body.current_password, body.new_password)
+    audit.record(PASSWORD_CHANGED, caller.user_id, {"revoked_sessions": revoked})
     return PasswordChangedOut(revoked_sessions=revoked)
 
 
 @router.patch("/users/{user_id}", responses={**WITH_BODY, **errors(404, 409)})
-def update_user(user_id: UUID, body: UserPatch, runtime: RuntimeDep, caller: AdminDep) -> UserOut:
+def update_user(
+    user_id: UUID, body: UserPatch, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep
+) -> UserOut:
     """Change a user's role, or disable (their sessions end at once) or enable them."""
-    accounts = Accounts(runtime.identity)
-    return UserOut.of(accounts.update(caller, user_id, role=body.role, disabled=body.disabled))
+    user = Accounts(runtime.identity).update(caller, user_id, role=body.role, disabled=body.disabled)
+    audit.record(USER_CHANGED, user_id, {"role": body.role, "disabled": body.disabled})
+    return UserOut.of(user)
 
 
 @router.get("/tenant/settings")
@@ -62,9 +70,12 @@ def get_tenant_settings(runtime: RuntimeDep, caller: AdminDep) -> TenantSettings
 
 
 @router.put("/tenant/settings", responses=WITH_BODY)
-def set_tenant_settings(body: TenantSettingsIO, runtime: RuntimeDep, caller: AdminDep) -> TenantSettingsIO:
+def set_tenant_settings(
+    body: TenantSettingsIO, runtime: RuntimeDep, caller: AdminDep, audit: AuditDep
+) -> TenantSettingsIO:
     """Require MFA of this tenant's admins (from their next request on) or not."""
     required = runtime.identity.users.set_mfa_required_for_admins(
         caller.tenant_id, body.mfa_required_for_admins
     )
+    audit.record(TENANT_SETTINGS_CHANGED, caller.tenant_id, {"mfa_required_for_admins": required})
     return TenantSettingsIO(mfa_required_for_admins=required)
