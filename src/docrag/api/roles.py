@@ -95,6 +95,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/users/me"): USER,
     ("POST", "/v1/users/me/password"): USER,
     ("PATCH", "/v1/users/{user_id}"): ADMIN_TENANT,
+    ("DELETE", "/v1/users/{user_id}"): ADMIN_TENANT,
     ("GET", "/v1/tenant/settings"): ADMIN_TENANT,
     ("PUT", "/v1/tenant/settings"): ADMIN_TENANT,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -70,6 +71,15 @@ class Accounts:
         if disabled:
             self._sessions.revoke_all(caller.tenant_id, user_id, "user disabled")
         return user
+
+    def remove(self, caller: Principal, user_id: UUID) -> None:
+        """Remove a user: the account's personal data is erased (store ``anonymize``), it can't sign
+        in, its sessions end. What it created stays unless the caller erases that too.
+
+        :raises Conflict: ``own_account``, an admin removing themselves. :raises NotFound:."""
+        if user_id == caller.user_id:
+            raise Conflict("an admin can't remove their own account", code="own_account")
+        self._users.anonymize(caller.tenant_id, user_id, hash_password(secrets.token_urlsafe(32)))
 
     def set_disabled(self, tenant_id: UUID, email: str, *, disabled: bool) -> User:
         """The CLI's way in: by email, with no caller. :raises NotFound: no such user."""

@@ -95,6 +95,33 @@ class UserStore:
             raise _missing(user_id)
         return _user(row)
 
+    def anonymize(self, tenant_id: UUID, user_id: UUID, password_hash: str) -> None:
+        """Erase the account's personal data in one transaction, keeping the row (the service may
+        not delete users: their ids stay referenced): the email becomes ``erased-<id>@erased.invalid``,
+        the password a random one's hash, TOTP and recovery codes go, the user is disabled, and its
+        sessions are revoked with their device and address forgotten.
+
+        :raises NotFound: no such user in this tenant."""
+        with self._store.connection(tenant_id) as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE users SET email = 'erased-' || id::text || '@erased.invalid', password_hash = %s,"
+                " totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL,"
+                " totp_last_step = NULL, disabled_at = coalesce(disabled_at, now()), updated_at = now()"
+                " WHERE tenant_id = %s AND id = %s RETURNING id",
+                (password_hash, tenant_id, user_id),
+            ).fetchone()
+            if row is None:
+                raise _missing(user_id)
+            conn.execute(
+                "UPDATE sessions SET revoked_at = coalesce(revoked_at, now()),"
+                " revoked_reason = coalesce(revoked_reason, 'user erased'), user_agent = NULL, address = NULL"
+                " WHERE tenant_id = %s AND user_id = %s",
+                (tenant_id, user_id),
+            )
+            conn.execute(
+                "DELETE FROM recovery_codes WHERE tenant_id = %s AND user_id = %s", (tenant_id, user_id)
+            )
+
     def set_password(self, tenant_id: UUID, user_id: UUID, password_hash: str) -> None:
         with self._store.connection(tenant_id) as conn:
             conn.execute(

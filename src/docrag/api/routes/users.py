@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
 
 from docrag.api.audit import AuditDep
 from docrag.api.auth_schemas import (
@@ -18,7 +19,13 @@ from docrag.api.auth_schemas import (
 from docrag.api.deps import AdminDep, PrincipalDep, RuntimeDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.identity.accounts import Accounts
-from docrag.store.audit import PASSWORD_CHANGED, TENANT_SETTINGS_CHANGED, USER_CHANGED, USER_CREATED
+from docrag.store.audit import (
+    PASSWORD_CHANGED,
+    TENANT_SETTINGS_CHANGED,
+    USER_CHANGED,
+    USER_CREATED,
+    USER_REMOVED,
+)
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -61,6 +68,39 @@ def update_user(
     user = Accounts(runtime.identity).update(caller, user_id, role=body.role, disabled=body.disabled)
     audit.record(USER_CHANGED, user_id, {"role": body.role, "disabled": body.disabled})
     return UserOut.of(user)
+
+
+class UserRemovedOut(BaseModel):
+    user_id: UUID
+    #: With ``erase``: rows of what the user created that were deleted, per kind.
+    erased: dict[str, int]
+
+
+@router.delete("/users/{user_id}", responses=errors(404, 409))
+def remove_user(
+    user_id: UUID,
+    runtime: RuntimeDep,
+    caller: AdminDep,
+    audit: AuditDep,
+    erase: bool = Query(
+        False, description="Also erase what the user created: conversations, answers, feedback"
+    ),
+) -> UserRemovedOut:
+    """Remove a user: their email, password, MFA secrets and recovery codes are erased and their
+    sessions end (the account row stays, anonymised, as ids refer to it). With ``erase=true``
+    also everything they created (docs/subject-rights.md), and cached answers holding their questions.
+    The audit log records it, with counts only."""
+    Accounts(runtime.identity).remove(caller, user_id)
+    counts: dict[str, int] = {}
+    if erase:
+        erased = runtime.erase_actor(caller.tenant_id, user_id)
+        counts = {
+            "conversations": erased.conversations,
+            "answers": erased.answers,
+            "feedback": erased.feedback,
+        }
+    audit.record(USER_REMOVED, user_id, {"erase": erase, **counts})
+    return UserRemovedOut(user_id=user_id, erased=counts)
 
 
 @router.get("/tenant/settings")
