@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from docrag.api.app import create_app
@@ -39,11 +40,16 @@ REQUIRED_VALUES: dict[str, Any] = {
     "name": "isolation-probe",
     "role": "reader",
     "rating": "up",
+    "redact": False,
 }
 PROBE_FILE = ("probe.md", b"# Probe\n\nThe probe document mentions nothing secret.\n", "text/markdown")
 #: Routes that create what they name when it does not exist: another tenant's request lands in
 #: its own namespace (and is checked not to touch A's), never in A's.
 CREATES_BY_NAME = {("POST", "/v1/collections/{name}/documents")}
+#: Attacked like every route, but never run by its owner here: erasing tenant A would end the
+#: module (tests/test_subject_rights.py erases a tenant of its own).
+NEVER_SUCCEEDED = {("DELETE", "/v1/tenants/{tenant_id}")}
+PASSWORD = "isolation suite password"
 _counter = itertools.count()
 
 
@@ -67,8 +73,9 @@ class Case:
     operation: dict[str, Any]
 
 
-def seed(client: httpx.Client, collection: str, canary: str) -> dict[str, Any]:
-    """A collection with a canary document, a conversation with an answer over it, feedback."""
+def seed(client: httpx.Client, collection: str, canary: str, tenant: str = "default") -> dict[str, Any]:
+    """A collection with a canary document, a conversation with an answer over it, feedback, a
+    key, and a signed-in user of the tenant (its id, session and token)."""
     text = f"# Keeper notes\n\nThe {canary} lamp oil is kept in the cellar of the {collection} tower.\n"
     doc = upload(client, collection, f"{collection}.md", text.encode(), f"{canary} notes")
     assert doc.status_code == 201, doc.text
@@ -88,7 +95,18 @@ def seed(client: httpx.Client, collection: str, canary: str) -> dict[str, Any]:
         client.post(f"/v1/answers/{answer['answer_id']}/feedback", json={"rating": "up"}).status_code == 201
     )
     key = client.post("/v1/keys", json={"name": f"{canary} key", "role": "reader"}).json()
+    address = f"{collection}-{next(_counter)}@example.com"
+    user = client.post("/v1/users", json={"email": address, "password": PASSWORD, "role": "reader"})
+    assert user.status_code == 201, user.text
+    signed_in = client.post("/v1/auth/login", json={"email": address, "password": PASSWORD, "tenant": tenant})
+    assert signed_in.status_code == 200, signed_in.text
+    token = signed_in.json()["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
     return {
+        "user_id": user.json()["id"],
+        "session_id": claims["sid"],
+        "tenant_id": claims["tid"],
+        "user_token": token,
         "name": collection,
         "collections": [collection],
         "document_id": doc.json()["id"],
@@ -118,7 +136,7 @@ def world(client: httpx.Client, admin_key: str, base_url: str, runtime: Runtime)
         return {
             "a": (admin_key, alpha),
             "scoped": (scoped_key, seed_scoped(scoped, beta)),
-            "b": (b_key, seed(stranger, "bravo", "bravocanary")),
+            "b": (b_key, seed(stranger, "bravo", "bravocanary", tenant="tenant-b")),
         }
 
 
@@ -229,6 +247,9 @@ def attack(spec: dict[str, Any], case: Case, attacker: Party, victim: dict[str, 
     attacker.responses.append(response)
     where = f"{case.method} {case.path} [{case.target}]"
     wide = policy_for(case.method, case.path).tenant_wide
+    if policy_for(case.method, case.path).user:  # a signed-in user's own route: no key reaches it
+        assert response.status_code == 403 and error_code(response) == "forbidden", (where, response.text)
+        return
     if (case.method, case.path) in CREATES_BY_NAME and not attacker.scoped:
         # Another tenant's upload into a name it lacks makes its own collection of that name.
         assert response.status_code in (201, 202), (where, response.text)
@@ -243,7 +264,11 @@ def attack(spec: dict[str, Any], case: Case, attacker: Party, victim: dict[str, 
 
 
 def succeed(spec: dict[str, Any], case: Case, owner: Party, values: dict[str, Any]) -> None:
-    response = owner.client.request(**request(spec, case, values, values))
+    if policy_for(case.method, case.path).user:  # the user whose values these are, signed in
+        with _client(str(owner.client.base_url), values["user_token"]) as user:
+            response = user.request(**request(spec, case, values, values))
+    else:
+        response = owner.client.request(**request(spec, case, values, values))
     assert 200 <= response.status_code < 300, (case.method, case.path, case.target, response.text)
 
 
@@ -271,12 +296,22 @@ def test_no_route_lets_another_tenant_or_scope_reach_a_resource(
     for case in sorted(found, key=lambda c: (c.method, c.path) in CREATES_BY_NAME):
         for attacker in (b, scoped):
             attack(spec, case, attacker, victim)
+    # A signed-in user of B presenting A's values on the users' own routes.
+    with _client(str(b.client.base_url), b.values["user_token"]) as b_user:
+        for case in found:
+            if policy_for(case.method, case.path).user:
+                response = b_user.request(**request(spec, case, victim, b.values))
+                assert response.status_code == 404, (case.method, case.path, response.text)
+                b.responses.append(response)
     assert a.client.get("/v1/collections/alpha").json()["document_count"] == before
     assert a.client.get(f"/v1/documents/{victim['document_id']}").json()["version"] == 1
     for case in found:
+        if (case.method, case.path) in NEVER_SUCCEEDED:
+            continue
         destroys = case.method in ("DELETE", "PUT") and not case.path.endswith("/retention")
         succeed(spec, case, a, fresh(a.client) if destroys else a.values)
-        if not policy_for(case.method, case.path).tenant_wide and not destroys:
+        policy = policy_for(case.method, case.path)
+        if not policy.tenant_wide and not policy.user and not destroys:
             succeed(spec, case, scoped, scoped.values)  # the same route works inside the scope
     for party in (b, scoped):
         for response in party.responses:
@@ -309,7 +344,8 @@ def test_listings_and_searches_show_nothing_of_the_others(
             party.client.post("/v1/ask", json={"question": lure, "collections": own, "stream": True}),
         ]
         for response in answers:
-            if policy_for(response.request.method, response.request.url.path).tenant_wide and party is scoped:
+            policy = policy_for(response.request.method, response.request.url.path)
+            if (policy.tenant_wide and party is scoped) or policy.user:  # user routes: not for keys
                 assert response.status_code == 403
                 continue
             assert response.status_code == 200, (response.request.url, response.text)
