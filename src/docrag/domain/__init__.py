@@ -36,12 +36,37 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class TextBox:
+    """Where OCR read ``text[start:end]`` (one line): its page and pixel box on that page's
+    image (left, top, right, bottom; origin top left), the image ``width`` and ``height``."""
+
+    start: int
+    end: int
+    page: int
+    box: tuple[int, int, int, int]
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedDocument:
     text: str
     blocks: tuple[Block, ...]
     mime: str
     title: str | None = None
     page_count: int | None = None
+    #: OCR'd lines, in text order (docrag/ingest/parsers/ocr.py); empty for born-digital text.
+    boxes: tuple[TextBox, ...] = ()
+
+    def boxes_in(self, start: int, end: int) -> list[TextBox]:
+        """The OCR line boxes overlapping ``text[start:end]`` (a chunk's or a quote's span)."""
+        first = bisect.bisect_right([b.end for b in self.boxes], start)
+        found = []
+        for box in self.boxes[first:]:
+            if box.start >= end:
+                break
+            found.append(box)
+        return found
 
     def page_starts(self) -> list[int]:
         """Offset in ``text`` where each page begins (index 0 is page 1); empty without pages."""
@@ -103,13 +128,19 @@ class DocumentBuilder:
         self._length += len(text)
         self._blocks.append(Block(kind, start, self._length, page, path, level))
 
-    def build(self) -> ParsedDocument:
+    @property
+    def length(self) -> int:
+        """Characters of ``text`` so far (where the next block starts, after its separator)."""
+        return self._length
+
+    def build(self, boxes: tuple[TextBox, ...] = ()) -> ParsedDocument:
         return ParsedDocument(
             text="".join(self._parts),
             blocks=tuple(self._blocks),
             mime=self._mime,
             title=self.title,
             page_count=self.page_count,
+            boxes=boxes,
         )
 
 

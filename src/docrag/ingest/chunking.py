@@ -26,6 +26,7 @@ __all__ = ["chunk_document"]
 
 _WORD = re.compile(r"\S+")
 _NON_SPACE = re.compile(r"\S")
+_LINE = re.compile(r"[^\n]+")
 #: [CLS] and [SEP], counted once per encoded text.
 _SPECIAL = 2
 _MIN_MAX_TOKENS = 8
@@ -33,6 +34,8 @@ _MIN_MAX_TOKENS = 8
 #: deviations under the section's median similarity) a gap must dip to earn an extra cut.
 _GAP_WINDOW = 3
 _SHIFT_STDS = 1.0
+#: Past this many sentences a section is packed by size (bench/parse_throughput.py).
+_SEMANTIC_MAX_PIECES = 1000
 
 TokenCounter = Callable[[str], int]
 #: Unit-length vectors for a list of texts (rows in order); used to find topic shifts.
@@ -54,6 +57,8 @@ class _Piece:
 class _Section:
     path: tuple[str, ...]
     blocks: tuple[tuple[int, int, int | None], ...]  # trimmed (start, end, page)
+    #: Starts of the TABLE blocks: cut between their rows (lines), never inside one.
+    tables: frozenset[int] = frozenset()
 
 
 def chunk_document(
@@ -98,16 +103,27 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    for match in _LINE.finditer(text, start, end):
+        trimmed = _trim(text, match.start(), match.end())
+        if trimmed is not None:
+            spans.append(trimmed)
+    return spans
+
+
 def _sections(doc: ParsedDocument) -> list[_Section]:
     """Runs of non-heading blocks between headings (a heading path change also splits)."""
     sections: list[_Section] = []
     current: list[tuple[int, int, int | None]] = []
     current_path: tuple[str, ...] = ()
+    tables: set[int] = set()
 
     def close() -> None:
         if current:
-            sections.append(_Section(current_path, tuple(current)))
+            sections.append(_Section(current_path, tuple(current), frozenset(tables)))
             current.clear()
+            tables.clear()
 
     for block in doc.blocks:
         if block.kind is BlockKind.HEADING:
@@ -120,6 +136,8 @@ def _sections(doc: ParsedDocument) -> list[_Section]:
             close()
         current_path = block.heading_path
         current.append((span[0], span[1], block.page))
+        if block.kind is BlockKind.TABLE:
+            tables.add(span[0])
     close()
     if sections:
         return sections
@@ -189,7 +207,10 @@ class _SectionChunker:
     def _pieces(self) -> list[_Piece]:
         pieces: list[_Piece] = []
         for start, end, page in self.section.blocks:
-            sentences = split_sentences(self.text, start, end)
+            if start in self.section.tables:  # a table's rows are its sentences
+                sentences = _lines(self.text, start, end)
+            else:
+                sentences = split_sentences(self.text, start, end)
             self.sentences.extend(sentences)
             tokens = self._tokens(start, end)
             if tokens <= self.budget:
@@ -271,7 +292,11 @@ class _SectionChunker:
     def _needs_cuts(self, pieces: Sequence[_Piece]) -> bool:
         """Whether the section spans more than three chunks: only then is there a real choice
         of where its topics change, worth a model pass over every sentence (as much work as
-        embedding the chunks themselves). Shorter sections (abstracts) are cut by size."""
+        embedding the chunks themselves). Shorter sections (abstracts) are cut by size, and so
+        are sections of more than :data:`_SEMANTIC_MAX_PIECES` sentences (logs, listings, data
+        dumps: thousands of short lines), whose model pass would double their ingestion time."""
+        if len(pieces) > _SEMANTIC_MAX_PIECES:
+            return False
         return len(pieces) > 3 and sum(p.tokens for p in pieces) > 3 * self.budget
 
     def _pack_semantic(self, pieces: Sequence[_Piece], embed: SentenceEmbedder) -> list[list[_Piece]]:

@@ -21,7 +21,7 @@ import numpy as np
 from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, ParsedDocument, StoredChunk
 from docrag.errors import DocRAGError, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
-from docrag.ingest.parsers import ParseLimits, parse
+from docrag.ingest.parsers import OcrOptions, ParseLimits, parse
 from docrag.ingest.sandbox import ParseSandbox
 from docrag.providers.protocol import Embedder
 from docrag.providers.registry import check_model
@@ -64,7 +64,11 @@ class Ingestor:
         self._embedder = embedder
         self._settings = settings
         self._limits = ParseLimits(
-            max_pages=settings.max_pages, max_decompressed_bytes=settings.max_decompressed_bytes
+            max_pages=settings.max_pages,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            ocr=OcrOptions(settings.ocr_languages, settings.ocr_page_seconds, settings.ocr_max_pixels)
+            if settings.ocr == "on"
+            else None,
         )
         #: Parsing runs in child processes under the memory and time limits (docrag/ingest/sandbox.py).
         self.sandbox = (
