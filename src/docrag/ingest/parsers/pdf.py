@@ -1,4 +1,7 @@
-"""PDF text extraction with pypdf: one block per paragraph, with its 1-based page."""
+"""PDF text extraction with pypdf: one block per paragraph, with its 1-based page.
+
+Pages with ruled tables are read by pdfplumber instead (docrag/ingest/parsers/pdf_tables.py),
+and pages without a text layer by OCR when it is on (docrag/ingest/parsers/ocr.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedErr
 from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument, TextBox
 from docrag.errors import DecompressionBomb, DocRAGError, EncryptedFile, TooManyPages, UnreadableFile
 from docrag.ingest.parsers.ocr import OcrOptions, ScannedPages
+from docrag.ingest.parsers.pdf_tables import PageTables
+from docrag.ingest.tables import table_text
 
 MIME = "application/pdf"
 MAX_PAGES = 2000
@@ -98,6 +103,7 @@ def _parse(data: bytes, max_pages: int, ocr: OcrOptions | None) -> ParsedDocumen
     outline = _outline_by_page(reader)
     errors: list[Exception] = []
     scans = ScannedPages(data, ocr) if ocr is not None else None
+    tables = PageTables(data)
     boxes: list[TextBox] = []
     for number, page in enumerate(pages, start=1):
         try:
@@ -116,7 +122,12 @@ def _parse(data: bytes, max_pages: int, ocr: OcrOptions | None) -> ParsedDocumen
         if not text.strip() and scans is not None:  # no text layer: a scanned page
             boxes.extend(scans.ocr(number, builder))
             continue
-        _add_page(builder, text, number, outline.get(number, []))
+        regions = tables.regions(number) if text.strip() else None
+        for kind, content in regions or [("text", text)]:
+            if kind == "table":
+                builder.add(BlockKind.TABLE, table_text(content), page=number)
+            else:
+                _add_page(builder, content, number, outline.get(number, []))
     doc = builder.build(tuple(boxes))
     if not doc.blocks and errors:
         first = errors[0]
