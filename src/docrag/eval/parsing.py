@@ -141,7 +141,8 @@ def documents(root: Path) -> Iterator[Path]:
 
 
 def run_parsing(root: Path, *, limits: ParseLimits | None = None, limit: int | None = None) -> ParsingReport:
-    """Parse every document under ``root`` (at most ``limit`` per format) and score it."""
+    """Parse every document under ``root`` and score it; ``limit``: at most this many files per
+    format besides those with an expected text or page count (and ICDAR files)."""
     report = ParsingReport()
     expected = _expected_texts(root)
     pages = _expected_pages(root)
@@ -150,7 +151,7 @@ def run_parsing(root: Path, *, limits: ParseLimits | None = None, limit: int | N
         for path in documents(root):
             kind = path.suffix.lower().lstrip(".") or "(none)"
             stats = report.formats[kind]
-            if limit is not None and stats.files >= limit and path not in expected:
+            if limit is not None and stats.files >= limit and path not in expected and path not in pages:
                 continue
             stats.files += 1
             document = _parse(sandbox, path, stats, report)
