@@ -3,25 +3,28 @@
 pdfplumber lays a page out with pdfminer, about a second a page here, against a few
 milliseconds for pypdf's text: so a page is only looked at when PDFium counts at least
 :data:`MIN_PATHS` vector paths on it (a ruled table draws its lines as paths), and only the
-first :data:`MAX_PAGES_LOOKED_AT` such pages of a document. A page with tables is then read
-whole from pdfplumber: its text outside the tables, band by band from top to bottom, with
-each table (header and rows, docrag/ingest/tables.py) where it sits. Any other page, and any
-page pdfplumber fails on, keeps pypdf's text.
+first :data:`MAX_PAGES_LOOKED_AT` such pages of a document, within :data:`MAX_SECONDS`. A page
+with tables is then read whole from pdfplumber: its text outside the tables, band by band from
+top to bottom, with each table (header and rows, docrag/ingest/tables.py) where it sits. Any
+other page, and any page pdfplumber fails on, keeps pypdf's text.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAX_PAGES_LOOKED_AT", "MIN_PATHS", "PageTables", "Region"]
+__all__ = ["MAX_PAGES_LOOKED_AT", "MAX_SECONDS", "MIN_PATHS", "PageTables", "Region"]
 
 #: Vector paths a page needs before it is searched for tables.
 MIN_PATHS = 6
-#: Pages of one document searched for tables (each costs about a second).
-MAX_PAGES_LOOKED_AT = 100
+#: Pages of one document searched for tables (each costs about a second), and the seconds all
+#: of them may take, so that a long PDF still parses well within DOCRAG_PARSE_TIMEOUT_SECONDS.
+MAX_PAGES_LOOKED_AT = 30
+MAX_SECONDS = 30.0
 
 #: ("text", str) or ("table", rows) in reading order.
 Region = tuple[str, Any]
@@ -35,10 +38,13 @@ class PageTables:
         self._pdfium: Any = None
         self._plumber: Any = None
         self.looked_at = 0
+        self._deadline = time.monotonic() + MAX_SECONDS
 
     def regions(self, page: int) -> list[Region] | None:
         """The content of 1-based ``page`` with its tables, or ``None`` when it has none."""
-        if self.looked_at >= MAX_PAGES_LOOKED_AT or not self._has_paths(page):
+        if self.looked_at >= MAX_PAGES_LOOKED_AT or time.monotonic() > self._deadline:
+            return None
+        if not self._has_paths(page):
             return None
         self.looked_at += 1
         try:
