@@ -167,6 +167,8 @@ class ChunkDraft:
     page_start: int | None
     page_end: int | None
     sentences: tuple[tuple[int, int], ...] = ()  # sentence spans, offsets into the parsed text
+    #: OCR'd lines of the chunk with their page boxes (empty for born-digital text).
+    boxes: tuple[TextBox, ...] = ()
 
     @property
     def contextual_text(self) -> str:
@@ -196,6 +198,7 @@ class Hit:
     lexical_score: float | None = None
     rerank_score: float | None = None  # set when a reranker reordered this hit
     document_version: int = 1  # the document version this chunk belongs to (served now)
+    boxes: tuple[TextBox, ...] = ()  # OCR'd lines with their page boxes
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 import numpy as np
@@ -179,6 +179,8 @@ class Ingestor:
         )
         if not drafts:
             raise NoTextFound("the document holds no text DocRAG can index")
+        if parsed.boxes:  # OCR'd: each chunk keeps where its lines sit on their pages
+            drafts = [replace(d, boxes=tuple(parsed.boxes_in(d.start, d.end))) for d in drafts]
         return drafts
 
     def embed(
