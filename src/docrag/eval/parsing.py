@@ -9,7 +9,7 @@ parses it:
 - ``text_f1``: character-level F1 of the parsed text against the expected text where a set
   has one (pypdf's expected-text ``.txt`` files, unstructured's ``gold_standard_cct``, the
   plain-text copy of ``language-docs/eng_spa_mult.*``; for the images of a page whose PDF is in
-  the set, that PDF's text layer):
+  the set, the text layer of that PDF's first page):
   both sides whitespace-normalised, matched characters are those of the longest matching
   blocks (difflib), precision over the parsed text and recall over the expected one;
 - ``page_accuracy``: the share of PDFs whose page count equals py-pdf/sample-files'
@@ -46,7 +46,7 @@ _GOLD_CCT = "unstructured/test_evaluate_files/gold_standard_cct"
 _NOT_DOCUMENTS = {"PROVENANCE.txt", "MANIFEST.tsv", "LICENSE", "LICENSE.md", "files.json"}
 _SPACES = re.compile(r"\s+")
 _HEX = re.compile(r"[0-9a-fA-F\s]+")
-#: Images of a page whose born-digital PDF is in the set: OCR is scored against its text layer.
+#: Images of a page whose born-digital PDF is in the set: OCR is scored against its first page's text.
 _SCANS = {
     "DA-1p": "unstructured/pdf/DA-1p.pdf",
     "layout-parser-paper-fast": "unstructured/pdf/layout-parser-paper-fast.pdf",
@@ -205,9 +205,10 @@ def _expected_texts(root: Path) -> dict[Path, str]:
     for stem, pdf in _SCANS.items():
         if (root / pdf).is_file():
             try:
-                text = parse((root / pdf).read_bytes(), pdf).text
+                parsed = parse((root / pdf).read_bytes(), pdf)
             except DocRAGError:
                 continue
+            text = "\n\n".join(parsed.text[b.start : b.end] for b in parsed.blocks if b.page == 1)
             for image in sorted((root / "unstructured" / "img").glob(stem + ".*")):
                 found[image] = text
     gold = root / _GOLD_CCT
