@@ -24,7 +24,7 @@ from pathlib import Path
 
 from docrag.errors import DocRAGError
 from docrag.ingest.chunking import chunk_document
-from docrag.ingest.parsers import ParseLimits, parse
+from docrag.ingest.parsers import OcrOptions, ParseLimits, parse
 
 _FORMATS = {
     ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".md": "markdown",
@@ -33,7 +33,7 @@ _FORMATS = {
 
 
 def per_format(data: Path, limit: int, ocr: bool) -> None:
-    limits = ParseLimits(ocr=ocr)
+    limits = ParseLimits(ocr=OcrOptions() if ocr else None)
     files: dict[str, list[Path]] = defaultdict(list)
     for path in sorted(data.rglob("*")):
         kind = _FORMATS.get(path.suffix.lower())
@@ -113,7 +113,16 @@ def main() -> None:
     parser.add_argument("--ocr", action="store_true")
     parser.add_argument("--skip-formats", action="store_true")
     parser.add_argument("--skip-long", action="store_true", help="skip the 450 KB case")
+    parser.add_argument(
+        "--semantic-everywhere",
+        action="store_true",
+        help="the behaviour before issue 19: semantic cuts in sections of any length (for comparison)",
+    )
     args = parser.parse_args()
+    if args.semantic_everywhere:
+        import docrag.ingest.chunking
+
+        docrag.ingest.chunking._SEMANTIC_MAX_PIECES = 10**9
     if not args.skip_formats:
         per_format(args.data, args.limit, args.ocr)
     if not args.skip_long:
