@@ -367,7 +367,7 @@ def test_upload_errors_are_typed(client: httpx.Client) -> None:
     cases = [
         ("empty.txt", b"", 422, "empty_file"),
         ("blank.txt", b"  \n\t \n", 422, "empty_file"),
-        ("image.txt", PNG_BYTES + bytes(64), 415, "unsupported_file_type"),
+        ("image.txt", PNG_BYTES + bytes(64), 415, "ocr_disabled"),  # OCR is off by default
         ("latin1.txt", "Un café très crème, s'il vous plaît.".encode("latin-1"), 422, "unreadable_file"),
         ("broken.docx", b"PK\x03\x04" + b"\x00" * 40, 422, "unreadable_file"),
     ]

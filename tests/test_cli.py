@@ -75,7 +75,7 @@ def test_ingest_reports_new_files_and_typed_failures(
     assert "2 new, 0 already stored, 1 failed" in first.stdout
     failure = [line for line in first.stdout.splitlines() if "failed" in line and "photo.png" in line]
     assert len(failure) == 1, first.stdout
-    assert "unsupported_file_type" in failure[0]
+    assert "ocr_disabled" in failure[0]  # an image, while OCR is off (the default)
     # The very first start against an empty database shows the bootstrap admin key once.
     assert re.search(r"shown once\): drg_\S+", first.stdout), first.stdout
 

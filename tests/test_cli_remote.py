@@ -82,7 +82,7 @@ def test_ingest_uploads_waits_and_reports(
     assert first.returncode == 0, first.stderr
     assert "2 new, 0 already stored, 1 failed" in first.stdout, first.stdout
     failure = [line for line in first.stdout.splitlines() if "failed" in line and "photo.png" in line]
-    assert len(failure) == 1 and "unsupported_file_type" in failure[0], first.stdout
+    assert len(failure) == 1 and "ocr_disabled" in failure[0], first.stdout  # OCR is off by default
     assert "uploaded" in first.stderr and "indexed" in first.stderr  # the two progress bars
     assert second.returncode == 0, second.stderr
     assert "0 new, 2 already stored, 1 failed" in second.stdout, second.stdout

@@ -73,10 +73,7 @@ def test_pdf_magic_after_leading_junk() -> None:
 @pytest.mark.parametrize(
     ("relative", "what"),
     [
-        ("unstructured/img/DA-1p.png", "PNG"),
-        ("unstructured/img/DA-1p.jpg", "JPEG"),
         ("unstructured/img/bmp_24.bmp", "BMP"),
-        ("unstructured/img/layout-parser-paper-fast.tiff", "TIFF"),
         ("unstructured/CantinaBand3.wav", "WAV"),
         ("unstructured/simple.zip", "ZIP"),
         ("unstructured/simple.doc", "legacy Word"),

@@ -211,8 +211,10 @@ def test_docx_tables_in_body_order() -> None:
     kinds = [b.kind for b in doc.blocks]
     assert kinds == [BlockKind.PARAGRAPH, BlockKind.TABLE] * 3
     tables = texts(doc, BlockKind.TABLE)
-    assert tables[0] == "Header Col 1 | Header Col 2\nLorem ipsum | A link example"
-    assert tables[1].splitlines()[0] == "a | >b< | c"
+    # Each row names its columns (docrag/ingest/tables.py); merged cells are not repeated across.
+    assert tables[0] == "Header Col 1: Lorem ipsum | Header Col 2: A link example"
+    assert tables[1].splitlines()[0] == "a: d | c: i"
+    assert tables[2].splitlines() == ["a | b: c | d", "a: e | d"]
     assert texts(doc)[0] == "Simple uniform table"
 
 
@@ -257,7 +259,10 @@ def test_html_structure() -> None:
     assert headings[:3] == [(1, "My First Heading"), (2, "My Second Heading"), (3, "A Third Heading")]
     assert "With sub-bullets!" in texts(doc, BlockKind.LIST_ITEM)
     table = texts(doc, BlockKind.TABLE)[0]
-    assert table.splitlines()[:2] == ["Column 1 | Column 2", "Row 1, Cell 1 | Row 1, Cell 2"]
+    assert table.splitlines()[:2] == [
+        "Column 1: Row 1, Cell 1 | Column 2: Row 1, Cell 2",
+        "Column 1: Row 2, Cell 1 | Column 2: Row 2, Cell 2",
+    ]
     table_block = next(b for b in doc.blocks if b.kind is BlockKind.TABLE)
     assert table_block.heading_path == ("My First Heading", "My Second Heading", "A Third Heading")
 

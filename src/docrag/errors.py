@@ -11,10 +11,15 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │   │   └── InvalidRating       422 invalid_rating (feedback rating other than up or down)
     │   ├── EmptyFile               422 empty_file
     │   ├── UnsupportedFileType     415 unsupported_file_type
+    │   │   └── OcrDisabled         415 ocr_disabled (an image, while DOCRAG_OCR is off)
     │   ├── UnreadableFile          422 unreadable_file
     │   ├── EncryptedFile           422 encrypted_file
     │   ├── NoTextFound             422 no_text_found
+    │   │   └── NoTextLayer         422 no_text_layer (a scanned PDF, while DOCRAG_OCR is off)
+    │   ├── OcrFailed               422 ocr_failed (Tesseract missing, failing or past
+    │   │                               DOCRAG_OCR_PAGE_SECONDS on a page)
     │   ├── FileTooLarge            413 file_too_large (also: an upload's body past the upload cap)
+    │   │   └── ImageTooLarge       413 image_too_large (more pixels than DOCRAG_OCR_MAX_PIXELS)
     │   ├── BodyTooLarge            413 body_too_large (a non-upload body past DOCRAG_MAX_JSON_BYTES)
     │   ├── BodyTimeout             408 body_timeout (the body stalled, or came slower than
     │   │                               DOCRAG_BODY_TIMEOUT_SECONDS allows)
@@ -147,6 +152,21 @@ class DocumentOverBudget(BadInput):
     status = 422
 
 
+class NoTextLayer(NoTextFound):
+    code = "no_text_layer"
+    status = 422
+
+
+class OcrDisabled(UnsupportedFileType):
+    code = "ocr_disabled"
+    status = 415
+
+
+class OcrFailed(UnreadableFile):
+    code = "ocr_failed"
+    status = 422
+
+
 class FileTooLarge(BadInput):
     code = "file_too_large"
     status = 413
@@ -154,6 +174,11 @@ class FileTooLarge(BadInput):
 
 class DecompressionBomb(FileTooLarge):
     code = "decompression_bomb"
+    status = 413
+
+
+class ImageTooLarge(FileTooLarge):
+    code = "image_too_large"
     status = 413
 
 

@@ -159,6 +159,14 @@ class Settings(BaseSettings):
     #: Parse in child processes under the memory, CPU and time limits (false: in-process, no limits
     #: but the page and decompression ones).
     parse_sandbox: bool = True
+    #: OCR with Tesseract (docs/ocr-and-tables.md): images and PDF pages without a text layer.
+    #: Off by default (a page takes seconds); off, an image is refused with 415 ocr_disabled.
+    ocr: Literal["on", "off"] = "off"
+    #: Tesseract language codes joined by "+" (each needs its tesseract-ocr-<code> package).
+    ocr_languages: str = Field(default="eng", pattern=r"^[a-z][a-z_]{1,15}(\+[a-z][a-z_]{1,15}){0,7}$")
+    #: Wall-clock seconds Tesseract may take on one page, and the most pixels one image may have.
+    ocr_page_seconds: float = Field(default=60.0, gt=0)
+    ocr_max_pixels: int = Field(default=40_000_000, ge=10_000)
 
     #: Per-document budget (one upload must not hold a worker for hours): a parsed text longer
     #: than this many characters, or one making more than this many chunks, fails with

@@ -27,7 +27,8 @@ ERRORS: dict[int, str] = {
     " `embedding_model_mismatch`, `reindex_in_progress`, `email_taken`, `mfa_already_enabled`,"
     " `own_account`, `own_key`: a key revoking itself)",
     413: "The body is past its cap (`body_too_large`; an upload: `file_too_large`)",
-    415: "The upload is not a supported document type (`unsupported_file_type`)",
+    415: "The upload is not a supported document type (`unsupported_file_type`; an image while"
+    " DOCRAG_OCR is off: `ocr_disabled`)",
     422: "The request does not match the schema, or holds text PostgreSQL can't store (NUL, a lone"
     " surrogate) (`invalid_request`, and the upload codes of errors.py)",
     429: "Too many requests: wait Retry-After seconds (`rate_limited`)",

@@ -161,6 +161,19 @@ class SearchIn(RequestBody):
     limit: int = Field(default=10, ge=1, le=100, strict=True)  # true is not a count
 
 
+class BoxOut(BaseModel):
+    """Where an OCR'd line of the hit sits: its page, and its pixel box (left, top, right,
+    bottom) on that page's image of ``width`` x ``height``; ``start``/``end``: the line's
+    offsets in the document's text."""
+
+    page: int
+    box: tuple[int, int, int, int]
+    width: int
+    height: int
+    start: int
+    end: int
+
+
 class HitOut(BaseModel):
     chunk_id: int
     document_id: UUID
@@ -177,6 +190,8 @@ class HitOut(BaseModel):
     dense_score: float | None
     lexical_score: float | None
     rerank_score: float | None = None
+    #: OCR'd text only (docs/ocr-and-tables.md): where each of its lines sits on its page.
+    boxes: list[BoxOut] = []
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
@@ -196,6 +211,10 @@ class HitOut(BaseModel):
             dense_score=h.dense_score,
             lexical_score=h.lexical_score,
             rerank_score=h.rerank_score,
+            boxes=[
+                BoxOut(page=b.page, box=b.box, width=b.width, height=b.height, start=b.start, end=b.end)
+                for b in h.boxes
+            ],
         )
 
 

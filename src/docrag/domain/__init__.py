@@ -48,6 +48,19 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class TextBox:
+    """Where OCR read ``text[start:end]`` (one line): its page and pixel box on that page's
+    image (left, top, right, bottom; origin top left), the image ``width`` and ``height``."""
+
+    start: int
+    end: int
+    page: int
+    box: tuple[int, int, int, int]
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedDocument:
     text: str
     blocks: tuple[Block, ...]
@@ -56,6 +69,18 @@ class ParsedDocument:
     page_count: int | None = None
     #: Files the worker submits as documents of their own, in the same collection.
     attachments: tuple[Attachment, ...] = ()
+    #: OCR'd lines, in text order (docrag/ingest/parsers/ocr.py); empty for born-digital text.
+    boxes: tuple[TextBox, ...] = ()
+
+    def boxes_in(self, start: int, end: int) -> list[TextBox]:
+        """The OCR line boxes overlapping ``text[start:end]`` (a chunk's or a quote's span)."""
+        first = bisect.bisect_right([b.end for b in self.boxes], start)
+        found = []
+        for box in self.boxes[first:]:
+            if box.start >= end:
+                break
+            found.append(box)
+        return found
 
     def page_starts(self) -> list[int]:
         """Offset in ``text`` where each page begins (index 0 is page 1); empty without pages."""
@@ -125,7 +150,12 @@ class DocumentBuilder:
         for text in table.row_texts():
             self.add(BlockKind.TABLE_ROW, text, page=page)
 
-    def build(self) -> ParsedDocument:
+    @property
+    def length(self) -> int:
+        """Characters of ``text`` so far (where the next block starts, after its separator)."""
+        return self._length
+
+    def build(self, boxes: tuple[TextBox, ...] = ()) -> ParsedDocument:
         return ParsedDocument(
             text="".join(self._parts),
             blocks=tuple(self._blocks),
@@ -133,6 +163,7 @@ class DocumentBuilder:
             title=self.title,
             page_count=self.page_count,
             attachments=tuple(self.attachments),
+            boxes=boxes,
         )
 
 
@@ -159,6 +190,8 @@ class ChunkDraft:
     page_start: int | None
     page_end: int | None
     sentences: tuple[tuple[int, int], ...] = ()  # sentence spans, offsets into the parsed text
+    #: OCR'd lines of the chunk with their page boxes (empty for born-digital text).
+    boxes: tuple[TextBox, ...] = ()
 
     @property
     def contextual_text(self) -> str:
@@ -188,6 +221,7 @@ class Hit:
     lexical_score: float | None = None
     rerank_score: float | None = None  # set when a reranker reordered this hit
     document_version: int = 1  # the document version this chunk belongs to (served now)
+    boxes: tuple[TextBox, ...] = ()  # OCR'd lines with their page boxes
 
 
 @dataclass(frozen=True, slots=True)

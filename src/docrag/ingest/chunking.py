@@ -26,6 +26,7 @@ __all__ = ["chunk_document"]
 
 _WORD = re.compile(r"\S+")
 _NON_SPACE = re.compile(r"\S")
+_LINE = re.compile(r"[^\n]+")
 #: [CLS] and [SEP], counted once per encoded text.
 _SPECIAL = 2
 _MIN_MAX_TOKENS = 8
@@ -33,6 +34,8 @@ _MIN_MAX_TOKENS = 8
 #: deviations under the section's median similarity) a gap must dip to earn an extra cut.
 _GAP_WINDOW = 3
 _SHIFT_STDS = 1.0
+#: Past this many sentences a section is packed by size (bench/parse_throughput.py).
+_SEMANTIC_MAX_PIECES = 1000
 
 TokenCounter = Callable[[str], int]
 #: Unit-length vectors for a list of texts (rows in order); used to find topic shifts.
@@ -55,6 +58,8 @@ class _Section:
     path: tuple[str, ...]
     blocks: tuple[tuple[int, int, int | None], ...]  # trimmed (start, end, page)
     rows: frozenset[int] = frozenset()  # starts of the blocks that are table rows
+    #: Starts of the TABLE blocks: cut between their rows (lines), never inside one.
+    tables: frozenset[int] = frozenset()
 
 
 def chunk_document(
@@ -99,18 +104,29 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    for match in _LINE.finditer(text, start, end):
+        trimmed = _trim(text, match.start(), match.end())
+        if trimmed is not None:
+            spans.append(trimmed)
+    return spans
+
+
 def _sections(doc: ParsedDocument) -> list[_Section]:
     """Runs of non-heading blocks between headings (a heading path change also splits)."""
     sections: list[_Section] = []
     current: list[tuple[int, int, int | None]] = []
     rows: set[int] = set()
     current_path: tuple[str, ...] = ()
+    tables: set[int] = set()
 
     def close() -> None:
         if current:
-            sections.append(_Section(current_path, tuple(current), frozenset(rows)))
+            sections.append(_Section(current_path, tuple(current), frozenset(rows), frozenset(tables)))
             current.clear()
             rows.clear()
+            tables.clear()
 
     for block in doc.blocks:
         if block.kind is BlockKind.HEADING:
@@ -125,6 +141,8 @@ def _sections(doc: ParsedDocument) -> list[_Section]:
         current.append((span[0], span[1], block.page))
         if block.kind is BlockKind.TABLE_ROW:
             rows.add(span[0])
+        if block.kind is BlockKind.TABLE:
+            tables.add(span[0])
     close()
     if sections:
         return sections
@@ -194,9 +212,14 @@ class _SectionChunker:
     def _pieces(self) -> list[_Piece]:
         pieces: list[_Piece] = []
         for start, end, page in self.section.blocks:
-            # A table row is one sentence: packed and quoted whole.
-            rows = self.section.rows
-            sentences = [(start, end)] if start in rows else split_sentences(self.text, start, end)
+            # A table row block is one sentence, and a table block's rows (lines) are its
+            # sentences: packed and quoted whole, never cut inside.
+            if start in self.section.rows:
+                sentences = [(start, end)]
+            elif start in self.section.tables:
+                sentences = _lines(self.text, start, end)
+            else:
+                sentences = split_sentences(self.text, start, end)
             self.sentences.extend(sentences)
             tokens = self._tokens(start, end)
             if tokens <= self.budget:
@@ -278,7 +301,11 @@ class _SectionChunker:
     def _needs_cuts(self, pieces: Sequence[_Piece]) -> bool:
         """Whether the section spans more than three chunks: only then is there a real choice
         of where its topics change, worth a model pass over every sentence (as much work as
-        embedding the chunks themselves). Shorter sections (abstracts) are cut by size."""
+        embedding the chunks themselves). Shorter sections (abstracts) are cut by size, and so
+        are sections of more than :data:`_SEMANTIC_MAX_PIECES` sentences (logs, listings, data
+        dumps: thousands of short lines), whose model pass would double their ingestion time."""
+        if len(pieces) > _SEMANTIC_MAX_PIECES:
+            return False
         return len(pieces) > 3 and sum(p.tokens for p in pieces) > 3 * self.budget
 
     def _pack_semantic(self, pieces: Sequence[_Piece], embed: SentenceEmbedder) -> list[list[_Piece]]:

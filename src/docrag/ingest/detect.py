@@ -15,6 +15,12 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 HTML = "text/html"
 MARKDOWN = "text/markdown"
 TEXT = "text/plain"
+PNG = "image/png"
+JPEG = "image/jpeg"
+TIFF = "image/tiff"
+#: Images read with OCR (docrag/ingest/parsers/ocr.py), when DOCRAG_OCR is on.
+IMAGES = frozenset({PNG, JPEG, TIFF})
+_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG), (b"II*\x00", TIFF), (b"MM\x00*", TIFF))
 
 _MARKDOWN_EXTS = (".md", ".markdown", ".mdown", ".mkd", ".mkdn")
 _SNIFF = 8192
@@ -92,6 +98,9 @@ def detect_type(data: bytes, filename: str | None = None) -> str:
         return _zip_type(data)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return ole_kind(data)  # Outlook .msg, or a typed refusal (legacy Office, encrypted)
+    for magic, image in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return image
     kind = _binary_kind(data)
     if kind is not None and kind != "RTF document":
         raise UnsupportedFileType(f"unsupported file type: {kind}")

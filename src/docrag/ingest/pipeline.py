@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, ParsedDocument, StoredChunk
 from docrag.errors import DocRAGError, DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound
 from docrag.ingest.chunking import chunk_document
-from docrag.ingest.parsers import ParseLimits, parse
+from docrag.ingest.parsers import OcrOptions, ParseLimits, parse
 from docrag.ingest.redaction import redact_document
 from docrag.ingest.sandbox import ParseSandbox
 from docrag.providers.protocol import Embedder
@@ -68,7 +68,11 @@ class Ingestor:
         self._embedder = embedder
         self._settings = settings
         self._limits = ParseLimits(
-            max_pages=settings.max_pages, max_decompressed_bytes=settings.max_decompressed_bytes
+            max_pages=settings.max_pages,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            ocr=OcrOptions(settings.ocr_languages, settings.ocr_page_seconds, settings.ocr_max_pixels)
+            if settings.ocr == "on"
+            else None,
         )
         #: Parsing runs in child processes under the memory and time limits (docrag/ingest/sandbox.py).
         self.sandbox = (
@@ -199,6 +203,8 @@ class Ingestor:
                 f" {self._settings.max_document_chunks:,} (DOCRAG_MAX_DOCUMENT_CHUNKS): split it,"
                 " or raise the limit"
             )
+        if parsed.boxes:  # OCR'd: each chunk keeps where its lines sit on their pages
+            drafts = [replace(d, boxes=tuple(parsed.boxes_in(d.start, d.end))) for d in drafts]
         return drafts
 
     def embed(

@@ -49,6 +49,7 @@ __all__ = ["MAX_USES", "ParseSandbox"]
 MAX_USES = 200
 #: Modules the forkserver imports once, so that children start with them loaded.
 _PRELOAD = ["docrag.ingest.sandbox", "pypdf", "docx", "bs4", "markdown_it", "lxml.etree", "pptx", "openpyxl"]
+_PRELOAD += ["PIL.Image", "pypdfium2"]  # OCR (docrag/ingest/parsers/ocr.py)
 _MiB = 1024 * 1024
 
 

@@ -20,6 +20,8 @@ from psycopg_pool import ConnectionPool
 
 from docrag.domain import Collection, DocumentInfo, Hit, ParsedDocument, Principal, StoredChunk
 from docrag.errors import Conflict, NotFound, Unavailable
+from docrag.store.chunk_rows import box_from
+from docrag.store.chunk_rows import insert_chunks as insert_chunks
 from docrag.store.erasure import collection_documents, redact_stale_answers
 from docrag.store.keys import KeyStore, hash_key
 from docrag.store.tenancy import ALL_TENANTS, scope_to
@@ -40,7 +42,7 @@ DOC_COLUMNS = (
 )
 _HIT_COLUMNS = (
     "c.id, c.document_id, c.collection_id, d.title, c.ord, c.start_offset, c.end_offset, c.body,"
-    " c.heading_path, c.page_start, c.page_end, d.version"
+    " c.heading_path, c.page_start, c.page_end, d.version, c.boxes"
 )
 
 
@@ -555,43 +557,6 @@ class Store:
         }
 
 
-def insert_chunks(
-    conn: psycopg.Connection[Any],
-    tenant_id: UUID,
-    collection_id: UUID,
-    document_id: UUID,
-    chunks: Sequence[StoredChunk],
-) -> None:
-    """Insert a document's chunks (inside the caller's transaction); UNIQUE (document_id, ord)
-    makes a second copy of any chunk impossible."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO chunks (tenant_id, collection_id, document_id, ord, start_offset,"
-            " end_offset, heading_path, page_start, page_end, content, body, embedding,"
-            " sentence_spans, sentence_vectors)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    tenant_id,
-                    collection_id,
-                    document_id,
-                    c.draft.ord,
-                    c.draft.start,
-                    c.draft.end,
-                    list(c.draft.heading_path),
-                    c.draft.page_start,
-                    c.draft.page_end,
-                    c.content,
-                    c.draft.body,
-                    np.asarray(c.embedding, dtype=np.float32),
-                    [offset for span in c.draft.sentences for offset in span],
-                    c.sentence_vectors,
-                )
-                for c in chunks
-            ],
-        )
-
-
 def embedded_spans(row: dict[str, Any]) -> list[tuple[int, int]]:
     """A stored chunk's sentence spans as offsets into its embedded text (heading path + body),
     from a row with ``content``, ``body``, ``start_offset`` and ``sentence_spans``: the spans
@@ -647,4 +612,5 @@ def _hit(row: dict[str, Any], score: float) -> Hit:
         page_end=row["page_end"],
         score=score,
         document_version=row["version"],
+        boxes=tuple(box_from(b) for b in row.get("boxes") or ()),
     )

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from docrag.domain import ParsedDocument
-from docrag.errors import DocRAGError, NoTextFound, ParseMemoryExceeded, UnreadableFile
+from docrag.errors import DocRAGError, NoTextFound, NoTextLayer, ParseMemoryExceeded, UnreadableFile
 from docrag.ingest import formats
-from docrag.ingest.detect import DOCX, HTML, MARKDOWN, PDF, TEXT, detect_type
+from docrag.ingest.detect import DOCX, HTML, IMAGES, MARKDOWN, PDF, TEXT, detect_type
 from docrag.ingest.parsers.delimited import parse_csv
 from docrag.ingest.parsers.docx import MAX_UNCOMPRESSED, parse_docx
 from docrag.ingest.parsers.epub import parse_epub
@@ -16,6 +16,7 @@ from docrag.ingest.parsers.html import parse_html
 from docrag.ingest.parsers.mail import parse_eml
 from docrag.ingest.parsers.markdown import parse_markdown
 from docrag.ingest.parsers.msg import parse_msg
+from docrag.ingest.parsers.ocr import OcrOptions, disabled_message, parse_image
 from docrag.ingest.parsers.opendocument import parse_ods, parse_odt
 from docrag.ingest.parsers.pdf import MAX_PAGES, parse_pdf
 from docrag.ingest.parsers.pptx import parse_pptx
@@ -24,7 +25,7 @@ from docrag.ingest.parsers.rtf import parse_rtf
 from docrag.ingest.parsers.sheets import parse_xlsx
 from docrag.ingest.parsers.text import parse_text
 
-__all__ = ["BOUNDED_PARSERS", "PARSERS", "ParseLimits", "parse"]
+__all__ = ["BOUNDED_PARSERS", "PARSERS", "OcrOptions", "ParseLimits", "parse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class ParseLimits:
 
     max_pages: int = MAX_PAGES
     max_decompressed_bytes: int = MAX_UNCOMPRESSED
+    #: OCR for images and PDF pages without text (DOCRAG_OCR=on); ``None``: off.
+    ocr: OcrOptions | None = None
 
 
 PARSERS: dict[str, Callable[[bytes], ParsedDocument]] = {
@@ -72,8 +75,13 @@ def parse(data: bytes, filename: str | None = None, limits: ParseLimits | None =
         mime = detect_type(data, filename)
         if mime == PDF:
             document = parse_pdf(
-                data, max_pages=limits.max_pages, max_decompressed=limits.max_decompressed_bytes
+                data,
+                max_pages=limits.max_pages,
+                max_decompressed=limits.max_decompressed_bytes,
+                ocr=limits.ocr,
             )
+        elif mime in IMAGES:
+            document = parse_image(data, mime, limits.ocr, max_pages=limits.max_pages)
         elif mime == DOCX:
             document = parse_docx(data, max_uncompressed=limits.max_decompressed_bytes)
         elif mime in BOUNDED_PARSERS:
@@ -87,6 +95,7 @@ def parse(data: bytes, filename: str | None = None, limits: ParseLimits | None =
     except Exception as exc:  # a parser bug or a library failing on odd input
         raise UnreadableFile(f"the file could not be parsed: {type(exc).__name__}: {exc}") from exc
     if not document.blocks:
-        hint = " (a scanned PDF needs OCR first)" if mime == PDF else ""
-        raise NoTextFound(f"no text was found in the document{hint}")
+        if mime == PDF and limits.ocr is None:
+            raise NoTextLayer(disabled_message("the PDF has no text layer (a scan?): it"))
+        raise NoTextFound("no text was found in the document")
     return document

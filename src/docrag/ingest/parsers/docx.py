@@ -10,6 +10,7 @@ from typing import Any
 
 from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
 from docrag.errors import DecompressionBomb, DocRAGError, UnreadableFile
+from docrag.ingest.tables import table_text
 
 MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_UNCOMPRESSED = 200 * 1024 * 1024
@@ -129,11 +130,15 @@ def _is_numbered(paragraph: Any) -> bool:
 
 
 def _table_text(table: Any) -> str:
-    from docx.table import _Cell
+    """Rows with their column names (docrag/ingest/tables.py); a row marked as the table's
+    repeated header (``w:tblHeader``) names the columns, else the first row if it looks so."""
+    from docx.oxml.ns import qn
 
-    rows: list[str] = []
-    for tr in table._tbl.tr_lst:
-        cells = [" ".join(_Cell(tc, table).text.split()) for tc in tr.tc_lst]
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return "\n".join(rows)
+    rows: list[list[str | None]] = []
+    for row in table.rows:
+        cells = row.cells  # one per grid column: a merged cell repeats (vertically: kept)
+        merged = [i > 0 and cell._tc is cells[i - 1]._tc for i, cell in enumerate(cells)]
+        rows.append([None if across else cell.text for cell, across in zip(cells, merged, strict=True)])
+    first = table._tbl.tr_lst[0] if table._tbl.tr_lst else None
+    marked = first is not None and first.find(f"{qn('w:trPr')}/{qn('w:tblHeader')}") is not None
+    return table_text(rows, header=True if marked else None)

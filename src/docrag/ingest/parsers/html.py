@@ -8,6 +8,7 @@ from typing import Any
 
 from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
 from docrag.ingest.detect import decode_text
+from docrag.ingest.tables import table_text
 
 MIME = "text/html"
 
@@ -114,9 +115,11 @@ def _rows(table: Any) -> list[Any]:
 
 
 def _table_text(table: Any) -> str:
-    lines: list[str] = []
-    for row in _rows(table):
-        cells = [_inline_text(cell) for cell in row.find_all(["td", "th"], recursive=False)]
-        if any(cells):
-            lines.append(" | ".join(cells))
-    return "\n".join(lines)
+    """Rows with their column names (docrag/ingest/tables.py): a first row of ``<th>`` cells
+    names the columns, else the first row if it looks like a header."""
+    rows = [row.find_all(["td", "th"], recursive=False) for row in _rows(table)]
+    rows = [row for row in rows if row]
+    if not rows:
+        return ""
+    header = True if all(cell.name == "th" for cell in rows[0]) else None
+    return table_text([[_inline_text(cell) for cell in row] for row in rows], header=header)

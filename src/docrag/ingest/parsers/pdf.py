@@ -1,4 +1,7 @@
-"""PDF text extraction with pypdf: one block per paragraph, with its 1-based page."""
+"""PDF text extraction with pypdf: one block per paragraph, with its 1-based page.
+
+Pages with ruled tables are read by pdfplumber instead (docrag/ingest/parsers/pdf_tables.py),
+and pages without a text layer by OCR when it is on (docrag/ingest/parsers/ocr.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from typing import Any
 import pypdf
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
-from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
+from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument, TextBox
 from docrag.errors import DecompressionBomb, DocRAGError, EncryptedFile, TooManyPages, UnreadableFile
+from docrag.ingest.parsers.ocr import OcrOptions, ScannedPages
+from docrag.ingest.parsers.pdf_tables import PageTables
+from docrag.ingest.tables import table_text
 
 MIME = "application/pdf"
 MAX_PAGES = 2000
@@ -29,14 +35,17 @@ _SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+(?:\.\d+)*)[.)]?\s+")
 
 
 def parse_pdf(
-    data: bytes, max_pages: int = MAX_PAGES, max_decompressed: int = MAX_DECOMPRESSED
+    data: bytes,
+    max_pages: int = MAX_PAGES,
+    max_decompressed: int = MAX_DECOMPRESSED,
+    ocr: OcrOptions | None = None,
 ) -> ParsedDocument:
     """:raises TooManyPages: past ``max_pages`` real pages (the page tree is walked; ``/Count``
     may lie); :raises DecompressionBomb: when a stream expands past ``max_decompressed`` bytes."""
     with warnings.catch_warnings(), _limits(max_decompressed):
         warnings.simplefilter("ignore")
         try:
-            return _parse(data, max_pages)
+            return _parse(data, max_pages, ocr)
         except (DocRAGError, MemoryError):
             raise
         except LimitReachedError as exc:
@@ -73,7 +82,7 @@ def _limit_error(exc: LimitReachedError) -> DocRAGError:
     return UnreadableFile(f"the PDF could not be read: a limit was reached: {message}")
 
 
-def _parse(data: bytes, max_pages: int) -> ParsedDocument:
+def _parse(data: bytes, max_pages: int, ocr: OcrOptions | None) -> ParsedDocument:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data), strict=False)
@@ -93,6 +102,9 @@ def _parse(data: bytes, max_pages: int) -> ParsedDocument:
         raise TooManyPages(f"the PDF has {builder.page_count} pages; the limit is {max_pages}")
     outline = _outline_by_page(reader)
     errors: list[Exception] = []
+    scans = ScannedPages(data, ocr) if ocr is not None else None
+    tables = PageTables(data)
+    boxes: list[TextBox] = []
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
@@ -107,8 +119,16 @@ def _parse(data: bytes, max_pages: int) -> ParsedDocument:
                 raise EncryptedFile(f"the PDF is encrypted and can't be decrypted here: {exc}") from exc
             errors.append(exc)
             continue
-        _add_page(builder, text, number, outline.get(number, []))
-    doc = builder.build()
+        if not text.strip() and scans is not None:  # no text layer: a scanned page
+            boxes.extend(scans.ocr(number, builder))
+            continue
+        regions = tables.regions(number) if text.strip() else None
+        for kind, content in regions or [("text", text)]:
+            if kind == "table":
+                builder.add(BlockKind.TABLE, table_text(content), page=number)
+            else:
+                _add_page(builder, content, number, outline.get(number, []))
+    doc = builder.build(tuple(boxes))
     if not doc.blocks and errors:
         first = errors[0]
         raise UnreadableFile(

@@ -1,0 +1,141 @@
+"""Tables in born-digital PDFs, found by pdfplumber from the page's ruling lines, or else from
+text aligned in columns when that makes a grid of numbers (a statistical table, not prose).
+
+pdfplumber lays a page out with pdfminer, about a second a page here, against a few
+milliseconds for pypdf's text: so a page is only looked at when PDFium counts at least
+:data:`MIN_PATHS` vector paths on it (a ruled table draws its lines as paths), and only the
+first :data:`MAX_PAGES_LOOKED_AT` such pages of a document, within :data:`MAX_SECONDS`. A page
+with tables is then read whole from pdfplumber: its text outside the tables, band by band from
+top to bottom, with each table (header and rows, docrag/ingest/tables.py) where it sits. Any
+other page, and any page pdfplumber fails on, keeps pypdf's text.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["MAX_PAGES_LOOKED_AT", "MAX_SECONDS", "MIN_PATHS", "PageTables", "Region"]
+
+#: Vector paths a page needs before it is searched for tables.
+MIN_PATHS = 6
+#: Pages of one document searched for tables (each costs about a second), and the seconds all
+#: of them may take, so that a long PDF still parses well within DOCRAG_PARSE_TIMEOUT_SECONDS.
+MAX_PAGES_LOOKED_AT = 30
+MAX_SECONDS = 30.0
+
+#: Tables without ruling lines are found from text alignment, and kept only when at least this
+#: many rows and columns, and this share of numbers among their filled cells.
+MIN_TEXT_ROWS = 4
+MIN_TEXT_COLUMNS = 3
+NUMERIC_SHARE = 0.6
+_BY_TEXT = {"vertical_strategy": "text", "horizontal_strategy": "text"}
+_NUMBER = re.compile(r"[-+(]?[$€£]?\d[\d,. ]*%?\)?|[-–—]|n/?a", re.I)
+
+#: ("text", str) or ("table", rows) in reading order.
+Region = tuple[str, Any]
+
+
+class PageTables:
+    """Lazily opens the PDF with PDFium (to count paths) and pdfplumber (for pages with some)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pdfium: Any = None
+        self._plumber: Any = None
+        self.looked_at = 0
+        self._deadline = time.monotonic() + MAX_SECONDS
+
+    def regions(self, page: int) -> list[Region] | None:
+        """The content of 1-based ``page`` with its tables, or ``None`` when it has none."""
+        if self.looked_at >= MAX_PAGES_LOOKED_AT or time.monotonic() > self._deadline:
+            return None
+        if not self._has_paths(page):
+            return None
+        self.looked_at += 1
+        try:
+            return self._regions(page)
+        except MemoryError:
+            raise
+        except Exception:  # pdfminer on an odd page: pypdf's text of it stands
+            return None
+
+    def _has_paths(self, page: int) -> bool:
+        import pypdfium2
+        import pypdfium2.raw as pdfium_c
+
+        try:
+            if self._pdfium is None:
+                self._pdfium = pypdfium2.PdfDocument(self._data, password="")
+            objects = self._pdfium[page - 1].get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=2)
+            for count, _ in enumerate(objects, start=1):
+                if count >= MIN_PATHS:
+                    return True
+        except Exception:
+            return False
+        return False
+
+    def _regions(self, page_number: int) -> list[Region] | None:
+        import pdfplumber
+
+        logging.getLogger("pdfminer").setLevel(logging.ERROR)
+        if self._plumber is None:
+            self._plumber = pdfplumber.open(io.BytesIO(self._data), password="")
+        page = self._plumber.pages[page_number - 1]
+        try:
+            found = [t for t in page.find_tables() if _grid(t.extract())]
+            if not found:  # no ruled table: one aligned in columns, if it is mostly numbers
+                found = [t for t in page.find_tables(_BY_TEXT) if _numeric_grid(t.extract())]
+            if not found:
+                return None
+            found.sort(key=lambda t: t.bbox[1])
+            boxes = [t.bbox for t in found]
+            outside = page.filter(lambda obj: obj.get("object_type") != "char" or not _inside(obj, boxes))
+            regions: list[Region] = []
+            top = float("-inf")
+            for table in found:
+                _add_text(regions, outside, top, table.bbox[3])
+                regions.append(("table", table.extract()))
+                top = table.bbox[3]
+            _add_text(regions, outside, top, float("inf"))
+            return regions
+        finally:
+            page.close()
+
+
+def _grid(rows: list[list[str | None]]) -> bool:
+    """At least two rows and two columns hold text (figures and boxes also draw rectangles)."""
+    filled_rows = [row for row in rows if any((cell or "").strip() for cell in row)]
+    columns = {i for row in rows for i, cell in enumerate(row) if (cell or "").strip()}
+    return len(filled_rows) >= 2 and len(columns) >= 2
+
+
+def _numeric_grid(rows: list[list[str | None]]) -> bool:
+    """A table found from text alignment alone, kept only when it is a grid of numbers (a
+    statistical table): prose set in columns also aligns, but its cells are words."""
+    cells = [" ".join((cell or "").split()) for row in rows for cell in row]
+    filled = [cell for cell in cells if cell]
+    if len(rows) < MIN_TEXT_ROWS or min(len(row) for row in rows) < MIN_TEXT_COLUMNS or not filled:
+        return False
+    numbers = sum(1 for cell in filled if _NUMBER.fullmatch(cell))
+    return numbers >= NUMERIC_SHARE * len(filled) and len(filled) >= 0.5 * len(cells)
+
+
+def _inside(obj: dict[str, Any], boxes: Sequence[tuple[float, float, float, float]]) -> bool:
+    x = (obj["x0"] + obj["x1"]) / 2
+    y = (obj["top"] + obj["bottom"]) / 2
+    return any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
+
+
+def _add_text(regions: list[Region], page: Any, top: float, bottom: float) -> None:
+    """The text of the chars whose middle lies in ``[top, bottom)``, if any."""
+    band = page.filter(
+        lambda obj: obj.get("object_type") != "char" or top <= (obj["top"] + obj["bottom"]) / 2 < bottom
+    )
+    text = band.extract_text() or ""
+    if text.strip():
+        regions.append(("text", text))
