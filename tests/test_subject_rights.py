@@ -200,7 +200,9 @@ def test_an_actor_export_holds_only_what_that_principal_created(tenants: dict[st
     files = zip_texts(r.content)
     manifest = check_manifest(files)
     assert manifest["actor"] == str(a.reader_key_id)
-    assert manifest["counts"] == {"api_keys": 1, "conversations": 1, "answers": 1, "feedback": 1}
+    assert manifest["counts"] == {
+        "api_keys": 1, "conversations": 1, "answers": 1, "feedback": 1, "users": 0, "sessions": 0, "audit": 0
+    }  # fmt: skip
     everything = b"\n".join(files.values())
     for mine in ("reader_question", "reader_title"):
         assert a.canaries[mine].encode() in everything
@@ -225,7 +227,9 @@ def test_only_a_tenants_admin_exports_or_erases_it(tenants: dict[str, Tenant]) -
     stolen = b.admin.get("/v1/export", params={"actor": str(a.reader_key_id)})
     assert stolen.status_code == 200
     files = zip_texts(stolen.content)
-    assert check_manifest(files)["counts"] == {"api_keys": 0, "conversations": 0, "answers": 0, "feedback": 0}
+    assert check_manifest(files)["counts"] == {
+        "api_keys": 0, "conversations": 0, "answers": 0, "feedback": 0, "users": 0, "sessions": 0, "audit": 0
+    }  # fmt: skip
     assert not any(secret.encode() in data for data in files.values() for secret in a.canaries.values())
     assert a.admin.get("/v1/collections").status_code == 200
 
@@ -361,7 +365,13 @@ def test_the_cli_exports_a_tenant_and_erases_it_only_when_told_yes(
     assert runtime.answers.conversation(tenant, conversation.id).id == conversation.id
     erased = run_cli(database_url, tmp_path, "tenants", "delete", "delta", "--yes")
     assert erased.returncode == 0, erased.stderr
-    assert rows_holding(database_url, str(tenant)) == {}
+    # Only the audit log keeps the tenant's id: the erasure, by the CLI.
+    assert rows_holding(database_url, str(tenant)) == {"public.audit_log": 1}
+    with psycopg.connect(database_url) as conn:
+        events = conn.execute(
+            "SELECT actor, action FROM audit_log WHERE tenant_id = %s", (tenant,)
+        ).fetchall()
+    assert events == [("cli", "tenant.erased")]
     missing = run_cli(database_url, tmp_path, "tenants", "delete", "delta", "--yes")
     assert missing.returncode == 4 and "tenant_not_found" in missing.stderr
 

@@ -8,7 +8,9 @@ only. Without ``erase`` the account's personal data goes and what the user creat
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from typing import Any
 
 import httpx
@@ -66,6 +68,16 @@ def test_a_removed_and_erased_user_leaves_no_trace_and_others_keep_theirs(
         kept, _, kept_marks = _user(runtime, http, "kept")
         for mark in [*gone_marks.values(), *kept_marks.values()]:
             assert rows_holding(database_url, mark), f"precondition: {mark} is stored"
+
+        # The user's own export: their account, session, question, conversation and comment.
+        exported = client.get("/v1/export", params={"actor": str(gone.id)})
+        assert exported.status_code == 200, exported.text
+        with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+            text = " ".join(archive.read(n).decode() for n in archive.namelist())
+        for mark in gone_marks.values():
+            assert mark in text, mark
+        assert not any(mark in text for mark in kept_marks.values())
+        assert "password" not in text and "totp_secret" not in text
 
         removed = client.delete(f"/v1/users/{gone.id}", params={"erase": "true"})
         assert removed.status_code == 200, removed.text

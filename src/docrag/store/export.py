@@ -58,6 +58,13 @@ _ANSWERS = (
 _CONVERSATIONS = "SELECT id, title, created_by, created_at, updated_at FROM conversations"
 _FEEDBACK = "SELECT id, answer_id, key_id, user_id, rating, comment, created_at, updated_at FROM feedback"
 _KEYS = "SELECT id, name, role, created_at, revoked_at FROM api_keys"  # never the key's hash
+_USERS = (  # never a password hash, TOTP secret or recovery code
+    "SELECT id, email, role, created_at, disabled_at, totp_enabled_at IS NOT NULL AS mfa_enabled FROM users"
+)
+_SESSIONS = (
+    "SELECT id, user_id, created_at, refreshed_at, expires_at, revoked_at, user_agent, address FROM sessions"
+)
+_AUDIT = "SELECT id, at, actor, action, target, source, request_id, detail FROM audit_log"
 
 SECTIONS: list[Section] = [
     Section("tenant", "SELECT id, name, created_at FROM tenants WHERE id = %(t)s", None),
@@ -86,6 +93,21 @@ SECTIONS: list[Section] = [
         "feedback",
         f"{_FEEDBACK} WHERE tenant_id = %(t)s ORDER BY id",
         f"{_FEEDBACK} WHERE tenant_id = %(t)s AND (key_id = %(a)s OR user_id = %(a)s) ORDER BY id",
+    ),
+    Section(
+        "users",
+        f"{_USERS} WHERE tenant_id = %(t)s ORDER BY created_at, id",
+        f"{_USERS} WHERE tenant_id = %(t)s AND id = %(a)s",
+    ),
+    Section(
+        "sessions",
+        f"{_SESSIONS} WHERE tenant_id = %(t)s ORDER BY created_at, id",
+        f"{_SESSIONS} WHERE tenant_id = %(t)s AND user_id = %(a)s ORDER BY created_at, id",
+    ),
+    Section(
+        "audit",
+        f"{_AUDIT} WHERE tenant_id = %(t)s ORDER BY id",
+        f"{_AUDIT} WHERE tenant_id = %(t)s AND actor IN ('key:' || %(a)s, 'user:' || %(a)s) ORDER BY id",
     ),
 ]
 
