@@ -61,7 +61,13 @@ expect() {  # expect CODE ACTUAL: fails with the body's head
 
 c_live() { local c; c=$(curl -s -m 10 -o "$tmp/body" -w '%{http_code}' "$URL/health/live"); expect 200 "$c" && echo "live"; }
 c_ready() { local c; c=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' "$URL/health/ready"); expect 200 "$c" && echo "database and model ready"; }
-c_components() { DOCRAG_API_KEY=$KEY "$ROOT/scripts/health-check-comprehensive.sh" "$URL" | head -n 1; }
+c_components() {  # the whole report read first: a reader that stops early breaks the writer's pipe
+  local out rc
+  out=$(DOCRAG_API_KEY=$KEY "$ROOT/scripts/health-check-comprehensive.sh" "$URL")
+  rc=$?
+  echo "${out%%$'\n'*}"
+  return "$rc"
+}
 c_metrics() {
   curl -sf -m 30 "$URL/metrics" >"$tmp/metrics" || { echo "GET /metrics failed"; return 1; }
   for m in docrag_http_requests_total docrag_queue_depth docrag_backup_last_success_timestamp_seconds; do

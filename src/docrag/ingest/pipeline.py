@@ -19,9 +19,11 @@ from pathlib import PurePath
 import numpy as np
 
 from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, ParsedDocument, StoredChunk
-from docrag.errors import DocRAGError, DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound
+from docrag.errors import DocRAGError, DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound, OcrDisabled
 from docrag.ingest.chunking import chunk_document
+from docrag.ingest.detect import IMAGES, detect_type
 from docrag.ingest.parsers import OcrOptions, ParseLimits, parse
+from docrag.ingest.parsers.ocr import disabled_message
 from docrag.ingest.redaction import redact_document
 from docrag.ingest.sandbox import ParseSandbox
 from docrag.providers.protocol import Embedder
@@ -165,6 +167,16 @@ class Ingestor:
         check_model(
             self._embedder, repr(collection.name), collection.embedding_model, collection.embedding_dim
         )
+
+    def check_type(self, data: bytes, filename: str | None) -> str:
+        """The upload's type, detected once before anything is stored.
+
+        :raises UnsupportedFileType: (``ocr_disabled`` for an image while OCR is off) and the other
+            refusals of :func:`~docrag.ingest.detect.detect_type`."""
+        mime = detect_type(data, filename)
+        if mime in IMAGES and self._settings.ocr == "off":
+            raise OcrDisabled(disabled_message("an image"))
+        return mime
 
     def check_size(self, data: bytes) -> None:
         """:raises FileTooLarge, EmptyFile: before anything is parsed or stored."""

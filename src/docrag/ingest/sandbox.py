@@ -48,8 +48,9 @@ __all__ = ["MAX_USES", "ParseSandbox"]
 #: Parses a child serves before it is replaced by a fresh one.
 MAX_USES = 200
 #: Modules the forkserver imports once, so that children start with them loaded.
-_PRELOAD = ["docrag.ingest.sandbox", "pypdf", "docx", "bs4", "markdown_it", "lxml.etree", "pptx", "openpyxl"]
-_PRELOAD += ["PIL.Image", "pypdfium2"]  # OCR (docrag/ingest/parsers/ocr.py)
+# Only what most parses need: each module preloaded here adds to the address space every parse
+# starts with (RLIMIT_AS counts it). Office, spreadsheet and OCR libraries load on first use.
+_PRELOAD = ["docrag.ingest.sandbox", "pypdf", "docx", "bs4", "markdown_it", "lxml.etree"]
 _MiB = 1024 * 1024
 
 

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from docrag.domain import Collection, DocumentInfo
-from docrag.ingest.detect import detect_type
 from docrag.ingest.pipeline import Ingestor, Upload, document_title, safe_filename
 from docrag.store.jobs import Enqueued, JobStore
 from docrag.text.pii import redact
@@ -33,12 +32,13 @@ def _named(ingestor: Ingestor, collection: Collection, upload: Upload) -> Upload
 def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: Upload) -> Enqueued:
     """Queue ``upload`` (one transaction: document, bytes, job), or find the same bytes stored.
 
-    :raises BadInput: (FileTooLarge, EmptyFile, UnsupportedFileType, UnreadableFile) at once.
+    :raises BadInput: (FileTooLarge, EmptyFile, UnsupportedFileType (``ocr_disabled`` for an image
+        while OCR is off), UnreadableFile) at once.
     :raises Conflict: (embedding_model_mismatch) when the collection's vectors are another model's.
     """
     ingestor.check_collection(collection)
     ingestor.check_size(upload.data)
-    mime = detect_type(upload.data, upload.filename)
+    mime = ingestor.check_type(upload.data, upload.filename)
     upload = _named(ingestor, collection, upload)
     explicit = upload.title.strip() if upload.title and upload.title.strip() else None
     return jobs.enqueue(
@@ -63,7 +63,7 @@ def submit_version(
     """
     ingestor.check_collection(collection)
     ingestor.check_size(upload.data)
-    mime = detect_type(upload.data, upload.filename)
+    mime = ingestor.check_type(upload.data, upload.filename)
     upload = _named(ingestor, collection, upload)
     explicit = upload.title.strip() if upload.title and upload.title.strip() else None
     return jobs.enqueue_version(

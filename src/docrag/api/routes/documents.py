@@ -15,9 +15,7 @@ from docrag.api.documented import WITH_BODY, errors
 from docrag.api.inputs import MAX_OFFSET, Text, single_form_fields
 from docrag.api.schemas import NAME_PATTERN, DocumentForm, DocumentOut
 from docrag.domain import DocumentInfo
-from docrag.errors import FileTooLarge, InvalidRequest, OcrDisabled, error_for
-from docrag.ingest.detect import IMAGES, detect_type
-from docrag.ingest.parsers.ocr import disabled_message
+from docrag.errors import FileTooLarge, InvalidRequest, error_for
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit, submit_version
 from docrag.services import Runtime
@@ -120,8 +118,6 @@ async def _read(runtime: Runtime, file: UploadFile) -> bytes:
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise FileTooLarge(f"the upload exceeds the limit of {limit} bytes")
-    if detect_type(data, file.filename) in IMAGES and runtime.settings.ocr == "off":
-        raise OcrDisabled(disabled_message("an image"))
     return data
 
 
