@@ -47,7 +47,8 @@ class LoginLockout:
         """Wait as long as the account's failures say.
 
         :raises AccountLocked: the account's window of failures is full."""
-        verdict = await self.windows.peek(self.item, _NAMESPACE, name)
+        verdict = await self.windows.peek(self.item, _NAMESPACE, name)  # with the window's state
+        assert verdict.stats is not None
         if not verdict.allowed:
             wait = max(1.0, verdict.stats.reset_time - time.time())
             raise AccountLocked(
@@ -60,7 +61,7 @@ class LoginLockout:
             await asyncio.sleep(delay)
 
     async def failed(self, name: str) -> None:
-        await self.windows.hit(self.item, _NAMESPACE, name)
+        await self.windows.hit(self.item, _NAMESPACE, name, stats=False)
 
     async def succeeded(self, name: str) -> None:
         await self.windows.clear(self.item, _NAMESPACE, name)

@@ -15,6 +15,7 @@ failing, the limits fail closed: each process falls back to its own windows at
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -46,10 +47,13 @@ def _limits(configured: str, field: str) -> dict[str, RateLimitItem | None]:
 @dataclass(frozen=True, slots=True)
 class _Verdict:
     allowed: bool
-    stats: WindowStats
+    #: The window's state: read when the caller wants headers, and always on a refusal.
+    stats: WindowStats | None
     item: RateLimitItem  # the limit applied (a share of the configured one during a Redis outage)
 
     def headers(self) -> dict[str, str]:
+        if self.stats is None:
+            return {}
         reset = max(0, round(self.stats.reset_time - time.time()))
         return {
             "RateLimit-Limit": str(self.item.amount),
@@ -59,6 +63,7 @@ class _Verdict:
         }
 
     def refusal(self, what: str) -> RateLimited:
+        assert self.stats is not None  # a refusal always reads its window
         wait = max(1.0, self.stats.reset_time - time.time())
         return RateLimited(
             f"too many requests: {what} allows {self.item.amount} per {self.item.get_expiry()} s; "
@@ -97,17 +102,20 @@ class Windows:
         """Whether the windows are Redis's now (all processes), not this process's."""
         return self._redis is not None and not self.degraded
 
-    async def hit(self, item: RateLimitItem, *ids: str) -> _Verdict:
-        return await self._run(item, ids, consume=True)
+    async def hit(self, item: RateLimitItem, *ids: str, stats: bool = True) -> _Verdict:
+        """Count one request; ``stats``: read the window for headers (a refusal always does)."""
+        return await self._run(item, ids, consume=True, stats=stats)
 
-    async def peek(self, item: RateLimitItem, *ids: str) -> _Verdict:
+    async def peek(self, item: RateLimitItem, *ids: str, stats: bool = True) -> _Verdict:
         """Whether one more hit would be admitted, consuming nothing."""
-        return await self._run(item, ids, consume=False)
+        return await self._run(item, ids, consume=False, stats=stats)
 
-    async def _run(self, item: RateLimitItem, ids: tuple[str, ...], *, consume: bool) -> _Verdict:
+    async def _run(
+        self, item: RateLimitItem, ids: tuple[str, ...], *, consume: bool, stats: bool
+    ) -> _Verdict:
         if self._redis is not None and time.monotonic() >= self._down_until:
             try:
-                verdict = await _apply(self._redis, item, ids, consume)
+                verdict = await _apply(self._redis, item, ids, consume, stats)
             except Exception as exc:  # any failure of Redis: fail closed to this process's windows
                 self._down_until = time.monotonic() + self._retry_seconds
                 if not self.degraded:
@@ -126,7 +134,7 @@ class Windows:
                 return verdict
         if self._redis is not None:
             item = type(item)(max(1, int(item.amount * self._share)), item.multiples, item.namespace)
-        return await _apply(self._memory, item, ids, consume)
+        return await _apply(self._memory, item, ids, consume, stats)
 
     async def clear(self, item: RateLimitItem, *ids: str) -> None:
         """Empty the window (in Redis, if it answers, and in this process)."""
@@ -143,10 +151,12 @@ class Windows:
 
 
 async def _apply(
-    limiter: MovingWindowRateLimiter, item: RateLimitItem, ids: tuple[str, ...], consume: bool
+    limiter: MovingWindowRateLimiter, item: RateLimitItem, ids: tuple[str, ...], consume: bool, stats: bool
 ) -> _Verdict:
     allowed = await (limiter.hit(item, *ids) if consume else limiter.test(item, *ids))
-    return _Verdict(allowed, await limiter.get_window_stats(item, *ids), item)
+    # One round trip less per window (of Redis's two) when nothing needs the window's state.
+    window = await limiter.get_window_stats(item, *ids) if stats or not allowed else None
+    return _Verdict(allowed, window, item)
 
 
 class RateLimits:
@@ -165,21 +175,23 @@ class RateLimits:
         of ``route_class`` have both admitted the request.
 
         :raises RateLimited: either window is full."""
-        headers: dict[str, str] = {}
         key_limit = self.per_key.get(route_class)
-        if key_limit is not None:
-            kind, subject = principal.subject  # an API key, or a signed-in user (all sessions)
-            verdict = await self.windows.hit(key_limit, kind, subject, route_class)
-            if not verdict.allowed:
-                whose = "this API key" if kind == "key" else "this user"
-                raise verdict.refusal(f"{whose}'s {route_class} limit")
-            headers = verdict.headers()
         tenant_limit = self.per_tenant.get(route_class)
-        if tenant_limit is not None:
-            verdict = await self.windows.hit(tenant_limit, "tenant", str(principal.tenant_id), route_class)
-            if not verdict.allowed:
-                raise verdict.refusal(f"this tenant's {route_class} limit")
-        return headers
+        kind, subject = principal.subject  # an API key, or a signed-in user (all sessions)
+        # Both windows at once (two Redis connections): the request waits for one round trip, not two.
+        mine, tenant = await asyncio.gather(
+            self._hit(key_limit, kind, subject, route_class, stats=True),
+            self._hit(tenant_limit, "tenant", str(principal.tenant_id), route_class, stats=False),
+        )
+        if mine is not None and not mine.allowed:
+            whose = "this API key" if kind == "key" else "this user"
+            raise mine.refusal(f"{whose}'s {route_class} limit")
+        if tenant is not None and not tenant.allowed:
+            raise tenant.refusal(f"this tenant's {route_class} limit")
+        return mine.headers() if mine is not None else {}
+
+    async def _hit(self, limit: RateLimitItem | None, *ids: str, stats: bool) -> _Verdict | None:
+        return None if limit is None else await self.windows.hit(limit, *ids, stats=stats)
 
     async def admit_address(self, address: str, route_class: str) -> dict[str, str]:
         """For a public route with a per-address class (login): count the request against it.
@@ -211,7 +223,7 @@ class RateLimits:
         limit = self.per_address.get("auth_failure")
         if limit is None:
             return
-        verdict = await self.windows.peek(limit, "address", address, "auth_failure")
+        verdict = await self.windows.peek(limit, "address", address, "auth_failure", stats=False)
         if not verdict.allowed:
             raise verdict.refusal("this address's limit of refused credentials")
 
@@ -219,7 +231,7 @@ class RateLimits:
         """Count a request refused 401 against its address."""
         limit = self.per_address.get("auth_failure")
         if limit is not None:
-            await self.windows.hit(limit, "address", address, "auth_failure")
+            await self.windows.hit(limit, "address", address, "auth_failure", stats=False)
 
     async def close(self) -> None:
         await self.windows.close()
