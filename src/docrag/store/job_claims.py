@@ -38,7 +38,10 @@ def claim(store: Store, worker_id: str, lease_seconds: float, max_bytes: int | N
                 " LEFT JOIN busy b ON b.tenant_id = j.tenant_id"
                 f" WHERE {where} AND (%(max_bytes)s::bigint IS NULL"
                 " OR coalesce(u.size_bytes, d.size_bytes) <= %(max_bytes)s::bigint)"
-                f" ORDER BY {order} LIMIT 1 FOR UPDATE OF j SKIP LOCKED) c"
+                # The document row too: a delete locks it before the job (its cascade's order), so
+                # a claim that took the job first and then waited for the document could deadlock
+                # with it; skipping a job whose document is locked waits for nothing.
+                f" ORDER BY {order} LIMIT 1 FOR UPDATE OF j, d SKIP LOCKED) c"
                 " WHERE j.id = c.id"
                 " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id,"
                 " c.size_bytes",
