@@ -31,15 +31,8 @@ class RequestAudit:
 
     def record(self, action: str, target: object = None, detail: Mapping[str, object] | None = None) -> None:
         """Append ``action`` on ``target`` by the caller (store/audit.py): no document text, no secret."""
-        self._log.record(
-            self._caller.tenant_id,
-            action,
-            actor=actor_of(self._caller),
-            target=None if target is None else str(target),
-            detail=detail,
-            source=self._source,
-            request_id=self._request_id,
-        )
+        with self._log.connection(self._caller.tenant_id) as conn:
+            self.record_on(conn, action, target, detail)
 
     def record_on(
         self,

@@ -15,6 +15,7 @@ secret (the table caps it at 4 KiB).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,10 @@ def append(
 class AuditLog:
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def connection(self, tenant_id: UUID) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A connection of ``tenant_id`` to :func:`append` on (one event, autocommitted)."""
+        return self._store.connection(tenant_id)
 
     def record(
         self,
