@@ -19,8 +19,12 @@ _READ = 1 << 20
 _MARKUP = (".xml", ".rels", ".opf", ".xhtml", ".html", ".htm", ".ncx")
 
 
-def check_zip(data: bytes, max_uncompressed: int, label: str) -> None:
-    """:raises DecompressionBomb, EncryptedFile, UnreadableFile: ``label`` names the format."""
+def check_zip(data: bytes, max_uncompressed: int, label: str, *, refuse_doctype: bool = False) -> None:
+    """Refuse zip bombs, encrypted members and XML entity declarations before a parser opens the
+    container: declared sizes are summed first (cheap), then every part is streamed with a running
+    cap, since declared sizes can lie. ``refuse_doctype``: any DTD in a markup part is refused too.
+
+    :raises DecompressionBomb, EncryptedFile, UnreadableFile: ``label`` names the format."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
@@ -44,10 +48,12 @@ def check_zip(data: bytes, max_uncompressed: int, label: str) -> None:
                             raise DecompressionBomb(
                                 f"the {label} file expands past the limit of {max_uncompressed} bytes"
                             )
-                        if markup and b"<!ENTITY" in tail + chunk:
-                            raise UnreadableFile(
-                                f"the {label} part {info.filename} declares XML entities; refused"
-                            )
+                        window = tail + chunk
+                        if markup and refuse_doctype and b"<!DOCTYPE" in window:
+                            raise UnreadableFile(f"the {label} part {info.filename} declares a DTD; refused")
+                        if markup and b"<!ENTITY" in window:
+                            what = "a DTD" if refuse_doctype else "XML entities"
+                            raise UnreadableFile(f"the {label} part {info.filename} declares {what}; refused")
                         tail = chunk[-16:]
     except (DocRAGError, MemoryError):
         raise

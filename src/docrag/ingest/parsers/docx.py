@@ -5,23 +5,21 @@ from __future__ import annotations
 import io
 import re
 import warnings
-import zipfile
 from typing import Any
 
 from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument
-from docrag.errors import DecompressionBomb, DocRAGError, UnreadableFile
+from docrag.errors import DocRAGError, UnreadableFile
+from docrag.ingest.parsers.container import check_zip
 from docrag.ingest.tables import table_text
 
 MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_UNCOMPRESSED = 200 * 1024 * 1024
-MAX_ENTRIES = 10_000
-_READ = 1 << 20
 
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
 
 
 def parse_docx(data: bytes, max_uncompressed: int = MAX_UNCOMPRESSED) -> ParsedDocument:
-    _check_container(data, max_uncompressed)
+    check_zip(data, max_uncompressed, "DOCX", refuse_doctype=True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -30,43 +28,6 @@ def parse_docx(data: bytes, max_uncompressed: int = MAX_UNCOMPRESSED) -> ParsedD
         raise
     except Exception as exc:  # python-docx / lxml / zipfile errors on damaged files
         raise UnreadableFile(f"the DOCX file could not be read: {type(exc).__name__}: {exc}") from exc
-
-
-def _check_container(data: bytes, max_uncompressed: int) -> None:
-    """Refuse zip bombs and XML with DTDs (entity expansion) before python-docx opens it.
-
-    The declared sizes are summed first (cheap), then every part is streamed with a running
-    cap, since declared sizes can lie; markup parts are scanned for ``<!DOCTYPE``/``<!ENTITY``.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_ENTRIES:
-                raise DecompressionBomb(f"the DOCX file has too many parts ({len(infos)})")
-            declared = sum(info.file_size for info in infos)
-            if declared > max_uncompressed:
-                raise DecompressionBomb(
-                    f"the DOCX file expands to {declared} bytes, more than the limit of {max_uncompressed}"
-                )
-            total = 0
-            for info in infos:
-                markup = info.filename.endswith((".xml", ".rels"))
-                tail = b""
-                with archive.open(info) as part:
-                    while chunk := part.read(_READ):
-                        total += len(chunk)
-                        if total > max_uncompressed:
-                            raise DecompressionBomb(
-                                f"the DOCX file expands past the limit of {max_uncompressed} bytes"
-                            )
-                        window = tail + chunk
-                        if markup and (b"<!DOCTYPE" in window or b"<!ENTITY" in window):
-                            raise UnreadableFile(f"the DOCX part {info.filename} declares a DTD; refused")
-                        tail = chunk[-16:]
-    except (DocRAGError, MemoryError):
-        raise
-    except Exception as exc:
-        raise UnreadableFile(f"the DOCX container is corrupt: {type(exc).__name__}: {exc}") from exc
 
 
 def _parse(data: bytes) -> ParsedDocument:
