@@ -78,16 +78,18 @@ class Load:
 
     def _send(self, http: httpx.Client, kind: str) -> httpx.Response:
         """One request; sent once more if the server closed a kept-alive connection before any
-        answer (nginx closes idle ones on reload: a request sent that same instant never reached
-        it), as HTTP clients do for requests that change nothing (RFC 9110 9.2.2). Counted."""
+        answer, or reset it (nginx closes idle ones on reload: a request sent that same instant never
+        reached it), as HTTP clients do for requests that change nothing (RFC 9110 9.2.2). Counted."""
         for attempt in (1, 2):
             try:
                 if kind == "search":
                     query = {"query": "lighthouse keeper", "collections": [self.collection]}
                     return http.post("/v1/search", json=query)
                 return http.get("/health/ready")
-            except httpx.RemoteProtocolError as exc:
-                if attempt == 2 or "without sending a response" not in str(exc):
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # Closed, or reset, before any byte of an answer: both ways nginx drops an idle one.
+                unanswered = "without sending a response" in str(exc) or "reset by peer" in str(exc)
+                if attempt == 2 or not unanswered:
                     raise
                 with self._lock:
                     self.resent += 1
