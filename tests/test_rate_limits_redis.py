@@ -86,8 +86,9 @@ def test_two_processes_share_one_redis_and_fail_closed_when_it_dies(
 ) -> None:
     # ``runtime`` migrated the module's database; the processes serve it.
     runtime.collection(runtime.default_tenant, "rate-redis", create=True)
-    key = new_api_key()
+    key, other = new_api_key(), new_api_key()
     runtime.store.add_api_key(runtime.default_tenant, "rate redis", key, "reader")
+    runtime.store.add_api_key(runtime.default_tenant, "rate redis other", other, "reader")
     redis_port = _free_port()
     env = {
         **os.environ,
@@ -101,20 +102,22 @@ def test_two_processes_share_one_redis_and_fail_closed_when_it_dies(
         "DOCRAG_RATE_LIMIT_REDIS_RETRY_SECONDS": "1",
     }
     body = {"query": "bees", "collections": ["rate-redis"]}
-    headers = {"Authorization": f"Bearer {key}"}
 
-    def search(url: str) -> int:
+    def search(url: str, secret: str = other) -> int:
+        headers = {"Authorization": f"Bearer {secret}"}
         return httpx.post(f"{url}/v1/search", json=body, headers=headers, timeout=30).status_code
 
     with redis_server(redis_port) as redis, api_processes(env, 2) as (first, second):
         # Shared: alternating between the processes, 10 admitted in all, not 10 each.
-        codes = [search(url) for _ in range(15) for url in (first, second)]
+        codes = [search(url, key) for _ in range(15) for url in (first, second)]
         assert codes.count(200) == LIMIT, codes
         assert set(codes) == {200, 429}
 
-        # Redis dies mid-run: each process admits its share on its own, never more, never a 500.
+        # Redis dies mid-run: each process admits its share on its own, never more, never a 500;
+        # the key whose shared window was full stays refused (its hits do not age out with Redis).
         redis.kill()
         redis.wait(timeout=10)
+        assert [search(url, key) for url in (first, second)] == [429, 429]
         during = {url: [search(url) for _ in range(LIMIT)] for url in (first, second)}
         for url, got in during.items():
             assert set(got) <= {200, 429}, (url, got)
@@ -127,3 +130,61 @@ def test_two_processes_share_one_redis_and_fail_closed_when_it_dies(
             back = [search(first) for _ in range(LIMIT + 3)]
             assert back.count(200) == LIMIT, back
             assert search(second) == 429
+
+
+def test_one_round_trip_counts_in_the_same_windows_as_limits_own_calls() -> None:
+    """The guard's pipelined hits (the key's and the tenant's windows, and the key's state, in one
+    round trip) use the keys and the arithmetic of ``limits``: its own limiter, reading the same
+    Redis, sees every hit; the RateLimit headers count down; the tenant's window refuses on its own."""
+    import asyncio
+    import uuid
+
+    from limits import parse
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from docrag.api.ratelimit import KEY_PREFIX, RateLimits
+    from docrag.domain import Principal
+    from docrag.errors import RateLimited
+    from docrag.settings import Settings
+
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    async def run() -> None:
+        settings = Settings(
+            redis_url=url, rate_limits="search=5/minute", tenant_rate_limits="search=7/minute"
+        )
+        limits = RateLimits(settings)
+        storage = RedisStorage("async+" + url, implementation="redispy", key_prefix=KEY_PREFIX)
+        tenant = uuid.uuid4()
+        first = Principal(key_id=uuid.uuid4(), tenant_id=tenant, role="reader")
+        second = Principal(key_id=uuid.uuid4(), tenant_id=tenant, role="reader")
+        try:
+            remaining = [(await limits.admit(first, "search"))["RateLimit-Remaining"] for _ in range(5)]
+            assert remaining == ["4", "3", "2", "1", "0"]
+            assert limits.windows.shared, "Redis answered: the windows must be the shared ones"
+            for _ in range(4):  # the first refusal reads Redis, the next ones know the window is full
+                with pytest.raises(RateLimited) as refused:
+                    await limits.admit(first, "search")
+                assert refused.value.headers["RateLimit-Remaining"] == "0"
+                assert 1 <= refused.value.retry_after <= 60
+            # limits' own limiter over the same Redis sees the key's 5 hits and the tenant's 6 (the
+            # first refusal took one of the tenant's, the later ones none): the second key gets 1
+            # more, then the tenant's window (7) refuses it.
+            own = MovingWindowRateLimiter(storage)
+            key_stats = await own.get_window_stats(parse("5/minute"), "key", str(first.key_id), "search")
+            assert key_stats.remaining == 0
+            tenant_stats = await own.get_window_stats(parse("7/minute"), "tenant", str(tenant), "search")
+            assert tenant_stats.remaining == 1
+            await limits.admit(second, "search")
+            with pytest.raises(RateLimited) as by_tenant:
+                await limits.admit(second, "search")
+            assert "tenant" in str(by_tenant.value)
+            assert by_tenant.value.headers["RateLimit-Limit"] == "7"
+        finally:
+            await limits.close()
+            await storage.bridge.get_connection().aclose()
+
+    with redis_server(port):
+        asyncio.run(run())

@@ -15,16 +15,19 @@ failing, the limits fail closed: each process falls back to its own windows at
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.util import WindowStats
+from redis.commands.core import AsyncScript
 
 from docrag.domain import Principal
 from docrag.errors import RateLimited
@@ -39,6 +42,8 @@ _CLEAR_ADDRESSES_MAX = 10_000
 #: Seconds one Redis command may take before this process treats Redis as down.
 REDIS_TIMEOUT_SECONDS = 0.5
 KEY_PREFIX = "docrag-ratelimit"
+#: One window asked about: its limit, its identifiers, and whether to read its state.
+Asked = tuple[RateLimitItem, tuple[str, ...], bool]
 
 
 def _limits(configured: str, field: str) -> dict[str, RateLimitItem | None]:
@@ -84,6 +89,7 @@ class Windows:
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._pool: redis.asyncio.ConnectionPool | None = None
         self._redis: MovingWindowRateLimiter | None = None
+        self._storage: RedisStorage | None = None
         if redis_url:
             self._pool = redis.asyncio.ConnectionPool.from_url(
                 redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
@@ -96,6 +102,7 @@ class Windows:
                 connection_pool=self._pool,  # type: ignore[arg-type]
             )
             self._redis = MovingWindowRateLimiter(storage)
+            self._storage = storage
         self._share = outage_share
         self._retry_seconds = retry_seconds
         self._down_until = 0.0
@@ -117,9 +124,21 @@ class Windows:
     async def _run(
         self, item: RateLimitItem, ids: tuple[str, ...], *, consume: bool, stats: bool
     ) -> _Verdict:
+        return (await self._all([(item, ids, stats)], consume=consume))[0]
+
+    async def hit_all(self, requests: Sequence[Asked]) -> list[_Verdict]:
+        """Count one request in each window of ``requests`` (item, ids, read its state), in Redis in
+        one round trip: the scripts of ``limits`` sent down one pipeline, so the same keys and the
+        same moving-window arithmetic as :meth:`hit`."""
+        return await self._all(requests, consume=True)
+
+    async def _all(self, requests: Sequence[Asked], *, consume: bool) -> list[_Verdict]:
         if self._redis is not None and time.monotonic() >= self._down_until:
             try:
-                verdict = await _apply(self._redis, item, ids, consume, stats)
+                if consume and self._storage is not None:
+                    verdicts = await _pipelined(self._redis, self._storage, requests)
+                else:
+                    verdicts = [await _apply(self._redis, i, ids, consume, st) for i, ids, st in requests]
             except Exception as exc:  # any failure of Redis: fail closed to this process's windows
                 self._down_until = time.monotonic() + self._retry_seconds
                 if not self.degraded:
@@ -135,10 +154,13 @@ class Windows:
                 if self.degraded:
                     _log.warning("rate limits: Redis answers again; the windows are shared again")
                     self.degraded = False
-                return verdict
-        if self._redis is not None:
-            item = type(item)(max(1, int(item.amount * self._share)), item.multiples, item.namespace)
-        return await _apply(self._memory, item, ids, consume, stats)
+                return verdicts
+        results = []
+        for item, ids, stats in requests:
+            if self._redis is not None:
+                item = type(item)(max(1, int(item.amount * self._share)), item.multiples, item.namespace)
+            results.append(await _apply(self._memory, item, ids, consume, stats))
+        return results
 
     async def clear(self, item: RateLimitItem, *ids: str) -> None:
         """Empty the window (in Redis, if it answers, and in this process)."""
@@ -163,6 +185,43 @@ async def _apply(
     return _Verdict(allowed, window, item)
 
 
+async def _pipelined(
+    limiter: MovingWindowRateLimiter,
+    storage: RedisStorage,
+    requests: Sequence[Asked],
+) -> list[_Verdict]:
+    """Each window's hit, and its state where asked, in one round trip to Redis.
+
+    The scripts are ``limits``' own (its redis-py bridge registers them), run in order on one
+    connection of a non-transactional pipeline; a refused window whose state was not asked for is
+    read afterwards (a refusal always carries its window)."""
+    bridge = cast(RedispyBridge, storage.bridge)
+    now = time.time()
+    client = cast(redis.asyncio.Redis, bridge.get_connection())
+    # the bridge registered them on its asyncio client (its annotation names the sync class)
+    acquire = cast(AsyncScript, bridge.lua_acquire_moving_window)
+    window_of = cast(AsyncScript, bridge.lua_moving_window)
+    async with client.pipeline(transaction=False) as pipe:
+        for item, ids, stats in requests:
+            key = bridge.prefixed_key(item.key_for(*ids))
+            await acquire([key], [now, item.amount, item.get_expiry(), 1], client=pipe)
+            if stats:
+                await window_of([key], [now - item.get_expiry(), item.amount], client=pipe)
+        replies = iter(await pipe.execute())
+    verdicts = []
+    for item, ids, stats in requests:
+        allowed = bool(next(replies))
+        window: WindowStats | None = None
+        if stats:
+            found = next(replies)
+            start, count = (float(found[0]), int(found[1])) if found else (now, 0)
+            window = WindowStats(start + item.get_expiry(), item.amount - count)
+        elif not allowed:
+            window = await limiter.get_window_stats(item, *ids)
+        verdicts.append(_Verdict(allowed, window, item))
+    return verdicts
+
+
 class RateLimits:
     """The limits of one API process (built in the app's lifespan, on its event loop)."""
 
@@ -174,29 +233,52 @@ class RateLimits:
             settings.redis_url, settings.rate_limit_outage_share, settings.rate_limit_redis_retry_seconds
         )
         self._clear_until: dict[str, float] = {}  # address -> until when it is known not blocked
+        self._full: dict[tuple[str, ...], _Verdict] = {}  # shared windows known full, till reset
 
     async def admit(self, principal: Principal, route_class: str) -> dict[str, str]:
         """The RateLimit-* headers of the key's window, once the key's and the tenant's windows
         of ``route_class`` have both admitted the request.
 
         :raises RateLimited: either window is full."""
-        key_limit = self.per_key.get(route_class)
-        tenant_limit = self.per_tenant.get(route_class)
         kind, subject = principal.subject  # an API key, or a signed-in user (all sessions)
-        # Both windows at once (two Redis connections): the request waits for one round trip, not two.
-        mine, tenant = await asyncio.gather(
-            self._hit(key_limit, kind, subject, route_class, stats=True),
-            self._hit(tenant_limit, "tenant", str(principal.tenant_id), route_class, stats=False),
+        whose = "this API key" if kind == "key" else "this user"
+        key_limit = self.per_key.get(route_class)
+        windows = [
+            (limit, ids, what)
+            for limit, ids, what in (
+                (key_limit, (kind, subject, route_class), f"{whose}'s"),
+                (
+                    self.per_tenant.get(route_class),
+                    ("tenant", str(principal.tenant_id), route_class),
+                    "this tenant's",
+                ),
+            )
+            if limit is not None
+        ]
+        now = time.time()
+        for _, ids, what in windows:
+            known = self._full.get(ids)
+            if known is not None and known.stats is not None and known.stats.reset_time > now:
+                raise known.refusal(f"{what} {route_class} limit")  # still full: Redis is not asked
+        # Both windows, and the key's state for the headers, in one round trip to Redis.
+        verdicts = await self.windows.hit_all(
+            [(limit, ids, i == 0) for i, (limit, ids, _) in enumerate(windows)]
         )
-        if mine is not None and not mine.allowed:
-            whose = "this API key" if kind == "key" else "this user"
-            raise mine.refusal(f"{whose}'s {route_class} limit")
-        if tenant is not None and not tenant.allowed:
-            raise tenant.refusal(f"this tenant's {route_class} limit")
-        return mine.headers() if mine is not None else {}
+        for (_, ids, what), verdict in zip(windows, verdicts, strict=True):
+            if not verdict.allowed:
+                self._remember_full(ids, verdict)
+                raise verdict.refusal(f"{what} {route_class} limit")
+        return verdicts[0].headers() if key_limit is not None else {}
 
-    async def _hit(self, limit: RateLimitItem | None, *ids: str, stats: bool) -> _Verdict | None:
-        return None if limit is None else await self.windows.hit(limit, *ids, stats=stats)
+    def _remember_full(self, ids: tuple[str, ...], verdict: _Verdict) -> None:
+        """A shared moving window that refused stays full until its oldest hit ages out (other
+        processes can only add hits), so until then this process refuses without asking Redis, and
+        a key hammering past its limit stops taking its tenant's window with it."""
+        if not self.windows.shared:
+            return  # a share of the limit during an outage: not the shared window's state
+        if len(self._full) >= _CLEAR_ADDRESSES_MAX:
+            self._full.clear()
+        self._full[ids] = verdict
 
     async def admit_address(self, address: str, route_class: str) -> dict[str, str]:
         """For a public route with a per-address class (login): count the request against it.
