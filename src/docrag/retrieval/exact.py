@@ -23,7 +23,8 @@ from uuid import UUID
 import numpy as np
 
 from docrag.retrieval.keyed_locks import KeyedLocks
-from docrag.store.postgres import CollectionVectors, Store
+from docrag.store.chunk_search import CollectionVectors
+from docrag.store.postgres import Store
 
 _Key = tuple[UUID, UUID, int]  # tenant, collection, dimension
 

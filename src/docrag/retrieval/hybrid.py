@@ -29,7 +29,8 @@ from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
-from docrag.store.postgres import Scope, Store
+from docrag.store.chunk_search import Scope
+from docrag.store.postgres import Store
 
 
 @dataclass(frozen=True, slots=True)
