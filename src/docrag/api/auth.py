@@ -16,7 +16,7 @@ from docrag.errors import Unauthenticated
 from docrag.identity.service import Identity
 from docrag.identity.tokens import looks_like_jwt
 from docrag.services import Runtime
-from docrag.store.postgres import Store
+from docrag.store.protocol import KeyLookup
 
 
 class Authenticator(Protocol):
@@ -41,7 +41,7 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
 class ApiKeyAuthenticator:
     """``Authorization: Bearer drg_...``: a key stored (hashed) in ``api_keys``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyLookup) -> None:
         self._store = store
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal | None:

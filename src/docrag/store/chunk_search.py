@@ -5,7 +5,6 @@ caller's tenant and collections."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from docrag.domain import Hit
 from docrag.store.chunk_rows import box_from
 from docrag.store.connections import PgConnections
 from docrag.store.embedding_index import dense_sql
+from docrag.store.protocol import CollectionVectors, LexicalCorpus, Scope
 from docrag.store.versions import snapshot_version
 
 #: Rows fetched at least from the HNSW scan: filtered recall@10 measured 0.82-0.87 when
@@ -24,36 +24,6 @@ _HIT_COLUMNS = (
     "c.id, c.document_id, c.collection_id, d.title, c.ord, c.start_offset, c.end_offset, c.body,"
     " c.heading_path, c.page_start, c.page_end, d.version, c.boxes"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class LexicalCorpus:
-    version: int
-    ids: list[int]
-    documents: list[UUID]
-    texts: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """A searched collection as a request sees it: its name, the model that built its vectors,
-    and the content version its in-process indexes must match."""
-
-    id: UUID
-    name: str
-    embedding_model: str
-    embedding_dim: int
-    content_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionVectors:
-    """A collection's chunk vectors at one content version (unit rows, float32), or only the
-    version when the collection holds more chunks than were asked for (``vectors`` is None)."""
-
-    version: int
-    ids: np.ndarray[Any, Any]
-    vectors: np.ndarray[Any, Any] | None
 
 
 class ChunkSearchRows(PgConnections):

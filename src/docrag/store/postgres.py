@@ -9,11 +9,20 @@ its own WHERE clause; callers can't forget it because no method takes an id with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from docrag.store.chunk_search import ChunkSearchRows
 from docrag.store.collection_rows import CollectionRows
 from docrag.store.documents import DocumentRows
+from docrag.store.protocol import ChunkSearch, CollectionStore, DocumentStore, KeyLookup
 from docrag.store.tenants import TenantRows
 
 
 class Store(TenantRows, CollectionRows, DocumentRows, ChunkSearchRows):
     """Over a migrated database (store/roles.py's ``open_database`` migrates it as its owner)."""
+
+
+if TYPE_CHECKING:
+    # mypy proves the union implements every protocol of its aggregates (store/protocol.py).
+    def _implements(store: Store) -> tuple[CollectionStore, DocumentStore, ChunkSearch, KeyLookup]:
+        return store, store, store, store
