@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from fastapi.security.utils import get_authorization_scheme_param
+
 from docrag.domain import Principal
 from docrag.errors import Unauthenticated
 from docrag.identity.service import Identity
@@ -31,11 +33,15 @@ class Authenticator(Protocol):
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one.
+
+    Parsed as FastAPI's ``HTTPBearer`` parses it (its ``get_authorization_scheme_param``); the
+    dependency itself can't run here: the guard authenticates in ASGI middleware, before routing.
+    """
+    scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
         return None
-    return token.strip()
+    return token
 
 
 class ApiKeyAuthenticator:
