@@ -19,4 +19,3 @@ def test_no_module_over_the_limit() -> None:
     sizes = _sizes()
     over = {name: n for name, n in sizes.items() if n > LIMIT}
     assert not over, f"modules over {LIMIT} lines: {over}"
-
