@@ -761,7 +761,7 @@ def recall(runtime: Runtime, scope: Scope, n: int) -> dict[str, Any]:
 def dense_query(dim: int) -> str:
     """Store.dense_search's SQL (parameters: query, tenant, collection ids, query, limit)."""
     try:
-        from docrag.store.postgres import dense_sql  # one partial HNSW index per dimension
+        from docrag.store.embedding_index import dense_sql  # one partial HNSW index per dimension
     except ImportError:  # the single-index schema (migration 0001 only)
         return (
             "SELECT id, embedding <=> %s AS distance FROM chunks"

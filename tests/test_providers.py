@@ -35,7 +35,7 @@ from docrag.providers.registry import build_embedder, build_reranker, close_mode
 from docrag.providers.rerankers import HttpReranker, OnnxCrossEncoder
 from docrag.services import Runtime
 from docrag.settings import Settings
-from docrag.store.postgres import dense_sql, embedding_index_name
+from docrag.store.embedding_index import dense_sql, embedding_index_name
 from docrag.store.reindex import NewVectors, ReindexStore
 
 onnx = pytest.importorskip("onnx")

@@ -42,7 +42,7 @@ from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
 from docrag.store.keyring import load as load_master_keys
 from docrag.store.keys import new_api_key as new_api_key
-from docrag.store.postgres import DEFAULT_COLLECTION, DEFAULT_TENANT, Store
+from docrag.store.postgres import Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
 from docrag.store.subject import (
@@ -54,6 +54,7 @@ from docrag.store.subject import (
     erase_tenant,
 )
 from docrag.store.tenancy import collection_scope
+from docrag.store.tenants import DEFAULT_COLLECTION, DEFAULT_TENANT
 
 _log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from docrag.cache.tagged import TaggedCache
 from docrag.domain import Answer
 from docrag.instruments import cache_lookups
 from docrag.settings import Settings
-from docrag.store.postgres import Store
+from docrag.store.protocol import CollectionStore
 
 _log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ _MAX_SEEN = 10_000  # collections whose content version this process remembers
 
 
 class CachingAnswerer:
-    def __init__(self, inner: Answerer, cache: TaggedCache, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, inner: Answerer, cache: TaggedCache, store: CollectionStore, settings: Settings
+    ) -> None:
         self.inner = inner
         self.cache = cache
         self._store = store

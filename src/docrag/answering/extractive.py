@@ -41,7 +41,7 @@ from docrag.groundedness.detector import GroundednessDetector
 from docrag.groundedness.verdicts import Judge, apply_policy, kept
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
-from docrag.store.postgres import Store
+from docrag.store.protocol import ChunkSearch
 from docrag.text.bm25 import tokenize
 
 DONT_KNOW = "I don't know: the documents I can search don't answer this question."
@@ -87,7 +87,7 @@ class ExtractiveAnswerer:
 
     def __init__(
         self,
-        store: Store,
+        store: ChunkSearch,
         retriever: Retriever,
         settings: Settings,
         detector: GroundednessDetector | None = None,

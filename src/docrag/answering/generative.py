@@ -27,7 +27,7 @@ from docrag.groundedness.verdicts import Judge, apply_policy, kept
 from docrag.providers.generation import Generator, TextStream
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
-from docrag.store.postgres import Store
+from docrag.store.protocol import ChunkSearch
 from docrag.text.bm25 import tokenize
 
 _DONT_KNOW = re.compile(r"^\W*i\s+(?:do\s+not|don['’]?t)\s+know\b", re.IGNORECASE)
@@ -38,7 +38,7 @@ _MIN_WORDS_AFTER_STRIPPING = 3
 class GenerativeAnswerer:
     def __init__(
         self,
-        store: Store,
+        store: ChunkSearch,
         retriever: Retriever,
         generator: Generator,
         settings: Settings,

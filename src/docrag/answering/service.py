@@ -19,8 +19,7 @@ from docrag.answering.rewrite import resolve
 from docrag.domain import Answer
 from docrag.domain.records import StoredAnswer
 from docrag.settings import Settings
-from docrag.store.answers import AnswerStore
-from docrag.store.postgres import Store
+from docrag.store.protocol import AnswerRecords, CollectionStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,9 @@ class Asked:
 
 
 class AskService:
-    def __init__(self, store: Store, answers: AnswerStore, answerer: Answerer, settings: Settings) -> None:
+    def __init__(
+        self, store: CollectionStore, answers: AnswerRecords, answerer: Answerer, settings: Settings
+    ) -> None:
         self._store = store
         self._answers = answers
         self._answerer = answerer

@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from docrag.api.inputs import Text
 from docrag.api.schemas import RequestBody
-from docrag.store.audit import AuditEvent
-from docrag.store.keys import ApiKey
 
 Role = Literal["reader", "editor", "admin"]
 _NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
@@ -44,6 +42,8 @@ class KeyIn(RequestBody):
 
 
 class KeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     role: str
@@ -54,26 +54,14 @@ class KeyOut(BaseModel):
     revoked_at: datetime | None
     created_by: UUID | None
 
-    @classmethod
-    def of(cls, k: ApiKey) -> KeyOut:
-        return cls(
-            id=k.id,
-            name=k.name,
-            role=k.role,
-            collections=None if k.collections is None else list(k.collections),
-            created_at=k.created_at,
-            expires_at=k.expires_at,
-            last_used_at=k.last_used_at,
-            revoked_at=k.revoked_at,
-            created_by=k.created_by,
-        )
-
 
 class NewKeyOut(KeyOut):
     key: str = Field(description="The secret: shown this once, stored only as a hash")
 
 
 class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     at: datetime
     actor: str = Field(description="key:<id>, user:<id> or cli")
@@ -82,19 +70,6 @@ class AuditEventOut(BaseModel):
     source: str | None = Field(description="The client's address")
     request_id: str | None
     detail: dict[str, Any]
-
-    @classmethod
-    def of(cls, e: AuditEvent) -> AuditEventOut:
-        return cls(
-            id=e.id,
-            at=e.at,
-            actor=e.actor,
-            action=e.action,
-            target=e.target,
-            source=e.source,
-            request_id=e.request_id,
-            detail=e.detail,
-        )
 
 
 class AuditPage(BaseModel):

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from fastapi.security.utils import get_authorization_scheme_param
+
 from docrag.domain import Principal
 from docrag.errors import Unauthenticated
 from docrag.identity.service import Identity
 from docrag.identity.tokens import looks_like_jwt
 from docrag.services import Runtime
-from docrag.store.postgres import Store
+from docrag.store.protocol import KeyLookup
 
 
 class Authenticator(Protocol):
@@ -31,17 +33,21 @@ class Authenticator(Protocol):
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one.
+
+    Parsed as FastAPI's ``HTTPBearer`` parses it (its ``get_authorization_scheme_param``); the
+    dependency itself can't run here: the guard authenticates in ASGI middleware, before routing.
+    """
+    scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
         return None
-    return token.strip()
+    return token
 
 
 class ApiKeyAuthenticator:
     """``Authorization: Bearer drg_...``: a key stored (hashed) in ``api_keys``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyLookup) -> None:
         self._store = store
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal | None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from docrag.api.inputs import Text
 from docrag.api.schemas import RequestBody
-from docrag.domain.identity import SessionInfo, User
-from docrag.identity.accounts import Enrollment
+from docrag.domain.identity import SessionInfo
 from docrag.identity.passwords import MAX_LENGTH, MIN_LENGTH
-from docrag.identity.service import Tokens
 
 RoleName = Literal["admin", "editor", "reader"]
 
@@ -35,22 +33,14 @@ class RefreshIn(RequestBody):
 
 
 class TokensOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     access_token: str = Field(description="A JWT: send it as 'Authorization: Bearer <token>'")
     refresh_token: str = Field(description="Opaque, single use: POST /v1/auth/refresh spends it")
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds the access token is valid")
     session_id: UUID
     user_id: UUID
-
-    @classmethod
-    def of(cls, t: Tokens) -> TokensOut:
-        return cls(
-            access_token=t.access_token,
-            refresh_token=t.refresh_token,
-            expires_in=t.expires_in,
-            session_id=t.session_id,
-            user_id=t.user_id,
-        )
 
 
 class SessionOut(BaseModel):
@@ -91,23 +81,14 @@ class UserPatch(RequestBody):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     email: str
     role: str
     created_at: str
     disabled: bool
     mfa_enabled: bool
-
-    @classmethod
-    def of(cls, u: User) -> UserOut:
-        return cls(
-            id=u.id,
-            email=u.email,
-            role=u.role,
-            created_at=u.created_at,
-            disabled=u.disabled,
-            mfa_enabled=u.mfa_enabled,
-        )
 
 
 class PasswordChangeIn(RequestBody):
@@ -120,16 +101,12 @@ class PasswordChangedOut(BaseModel):
 
 
 class MfaEnrollmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     secret: str = Field(description="The TOTP secret (base32), for typing into an app")
     otpauth_uri: str
     qr_svg: str = Field(description="The otpauth URI as a QR code (an SVG document)")
     recovery_codes: list[str] = Field(description="Shown this once: each works once instead of a code")
-
-    @classmethod
-    def of(cls, e: Enrollment) -> MfaEnrollmentOut:
-        return cls(
-            secret=e.secret, otpauth_uri=e.otpauth_uri, qr_svg=e.qr_svg, recovery_codes=list(e.recovery_codes)
-        )
 
 
 class MfaVerifyIn(RequestBody):

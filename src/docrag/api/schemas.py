@@ -6,12 +6,11 @@ from typing import Literal
 from uuid import UUID
 
 from fastapi import UploadFile
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from docrag.answering.service import Asked
 from docrag.api.inputs import Text, storable
-from docrag.domain import Collection, DocumentInfo, DocumentStatus, Hit
-from docrag.domain.records import Conversation, Feedback, FeedbackSummary, StoredAnswer
+from docrag.domain import DocumentStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -36,21 +35,13 @@ class CollectionIn(RequestBody):
 
 
 class CollectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     embedding_model: str
     embedding_dim: int
     document_count: int
-
-    @classmethod
-    def of(cls, c: Collection) -> CollectionOut:
-        return cls(
-            id=c.id,
-            name=c.name,
-            embedding_model=c.embedding_model,
-            embedding_dim=c.embedding_dim,
-            document_count=c.document_count,
-        )
 
 
 class RetentionIO(RequestBody):
@@ -104,6 +95,8 @@ class DocumentForm(RequestBody):
 
 
 class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     collection_id: UUID
     title: str
@@ -130,30 +123,6 @@ class DocumentOut(BaseModel):
     updated_at: str | None
     duplicate: bool = False
 
-    @classmethod
-    def of(cls, d: DocumentInfo, *, duplicate: bool = False) -> DocumentOut:
-        return cls(
-            id=d.id,
-            collection_id=d.collection_id,
-            title=d.title,
-            filename=d.filename,
-            mime=d.mime,
-            content_hash=d.content_hash,
-            size_bytes=d.size_bytes,
-            page_count=d.page_count,
-            chunk_count=d.chunk_count,
-            status=d.status,
-            progress=d.progress,
-            error_code=d.error_code,
-            error_message=d.error_message,
-            version=d.version,
-            pending_version=d.pending_version,
-            embedded_chunks=d.embedded_chunks,
-            created_at=d.created_at,
-            updated_at=d.updated_at,
-            duplicate=duplicate,
-        )
-
 
 class SearchIn(RequestBody):
     query: Text = Field(min_length=1, max_length=2000)
@@ -166,6 +135,8 @@ class BoxOut(BaseModel):
     bottom) on that page's image of ``width`` x ``height``; ``start``/``end``: the line's
     offsets in the document's text."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     page: int
     box: tuple[int, int, int, int]
     width: int
@@ -175,12 +146,14 @@ class BoxOut(BaseModel):
 
 
 class HitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     chunk_id: int
     document_id: UUID
     document_title: str
     document_version: int
     collection_id: UUID
-    text: str
+    text: str = Field(validation_alias=AliasChoices("text", "body"))  # a Hit's body
     heading_path: list[str]
     page_start: int | None
     page_end: int | None
@@ -193,29 +166,10 @@ class HitOut(BaseModel):
     #: OCR'd text only (docs/ocr-and-tables.md): where each of its lines sits on its page.
     boxes: list[BoxOut] = []
 
+    @field_validator("score")
     @classmethod
-    def of(cls, h: Hit) -> HitOut:
-        return cls(
-            chunk_id=h.chunk_id,
-            document_id=h.document_id,
-            document_title=h.document_title,
-            document_version=h.document_version,
-            collection_id=h.collection_id,
-            text=h.body,
-            heading_path=list(h.heading_path),
-            page_start=h.page_start,
-            page_end=h.page_end,
-            start=h.start,
-            end=h.end,
-            score=round(h.score, 6),
-            dense_score=h.dense_score,
-            lexical_score=h.lexical_score,
-            rerank_score=h.rerank_score,
-            boxes=[
-                BoxOut(page=b.page, box=b.box, width=b.width, height=b.height, start=b.start, end=b.end)
-                for b in h.boxes
-            ],
-        )
+    def _six_places(cls, score: float) -> float:
+        return round(score, 6)
 
 
 class SearchOut(BaseModel):
@@ -291,7 +245,7 @@ class AskOut(BaseModel):
             generator=a.generator,
             answerability=a.answerability,
             sentences=[SentenceOut.model_validate(r) for r in stored.sentences],
-            passages=[] if gone else [HitOut.of(h) for h in a.passages],
+            passages=[] if gone else [HitOut.model_validate(h) for h in a.passages],
             source_deleted=gone,
         )
 
@@ -299,7 +253,9 @@ class AskOut(BaseModel):
 class StoredAnswerOut(BaseModel):
     """An answer as it was given (passages are not kept)."""
 
-    answer_id: UUID
+    model_config = ConfigDict(from_attributes=True)
+
+    answer_id: UUID = Field(validation_alias=AliasChoices("answer_id", "id"))  # a StoredAnswer's id
     conversation_id: UUID | None
     turn: int | None
     question: str
@@ -315,45 +271,19 @@ class StoredAnswerOut(BaseModel):
         description="Text this answer cited was deleted since: its answer and sentences are removed"
     )
 
-    @classmethod
-    def of(cls, a: StoredAnswer) -> StoredAnswerOut:
-        return cls(
-            answer_id=a.id,
-            conversation_id=a.conversation_id,
-            turn=a.turn,
-            question=a.question,
-            resolved_question=a.resolved_question,
-            answered=a.answered,
-            answer=a.answer,
-            reason=a.reason,
-            generator=a.generator,
-            collections=list(a.collections),
-            sentences=[SentenceOut.model_validate(r) for r in a.sentences],
-            created_at=a.created_at,
-            source_deleted=a.source_deleted,
-        )
-
 
 class ConversationIn(RequestBody):
     title: Text | None = Field(default=None, max_length=200)
 
 
 class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     title: str | None
     created_at: str
     updated_at: str
     turns: list[StoredAnswerOut]
-
-    @classmethod
-    def of(cls, c: Conversation) -> ConversationOut:
-        return cls(
-            id=c.id,
-            title=c.title,
-            created_at=c.created_at,
-            updated_at=c.updated_at,
-            turns=[StoredAnswerOut.of(t) for t in c.turns],
-        )
 
 
 class FeedbackIn(RequestBody):
@@ -368,30 +298,20 @@ class FeedbackIn(RequestBody):
 
 
 class FeedbackOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     answer_id: UUID
     rating: Literal["up", "down"]
     comment: str | None
     created_at: str
     updated_at: str
 
-    @classmethod
-    def of(cls, f: Feedback) -> FeedbackOut:
-        return cls(
-            answer_id=f.answer_id,
-            rating=f.rating,
-            comment=f.comment,
-            created_at=f.created_at,
-            updated_at=f.updated_at,
-        )
-
 
 class FeedbackSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     answers: int
     rated: int
     up: int
     down: int
     satisfaction: float | None = Field(description="up / (up + down); null before any rating")
-
-    @classmethod
-    def of(cls, s: FeedbackSummary) -> FeedbackSummaryOut:
-        return cls(answers=s.answers, rated=s.rated, up=s.up, down=s.down, satisfaction=s.satisfaction)

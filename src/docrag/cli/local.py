@@ -87,7 +87,7 @@ class LocalLibrary:
     def collections(self) -> list[CollectionOut]:
         from docrag.api.schemas import CollectionOut
 
-        return [CollectionOut.of(c) for c in self.rt.store.list_collections(self.tenant)]
+        return [CollectionOut.model_validate(c) for c in self.rt.store.list_collections(self.tenant)]
 
     def create_collection(self, name: str) -> CollectionOut:
         from docrag.api.schemas import CollectionOut
@@ -95,7 +95,7 @@ class LocalLibrary:
         e = self.rt.embedder
         made = self.rt.store.create_collection(self.tenant, name, e.model_id, e.dim)
         _audit(self.rt, "collection.created", made.id, {"name": name})
-        return CollectionOut.of(made)
+        return CollectionOut.model_validate(made)
 
     def delete_collection(self, name: str) -> None:
         collection = self.rt.collection(self.tenant, name)
@@ -109,7 +109,7 @@ class LocalLibrary:
         offset = 0
         while True:
             page = self.rt.store.list_documents(self.tenant, target.id, limit=page_size, offset=offset)
-            yield from (DocumentOut.of(d) for d in page)
+            yield from (DocumentOut.model_validate(d) for d in page)
             if len(page) < page_size:
                 return
             offset += len(page)
@@ -117,7 +117,7 @@ class LocalLibrary:
     def document(self, document_id: UUID) -> DocumentOut:
         from docrag.api.schemas import DocumentOut
 
-        return DocumentOut.of(self.rt.store.get_document(self.tenant, document_id))
+        return DocumentOut.model_validate(self.rt.store.get_document(self.tenant, document_id))
 
     def delete_document(self, document_id: UUID) -> None:
         self.rt.delete_document(self.tenant, document_id)
@@ -128,4 +128,4 @@ class LocalLibrary:
 
         ids = [self.rt.collection(self.tenant, name).id for name in collections]
         hits = self.rt.retriever.search(self.tenant, ids, query, limit=limit)
-        return SearchOut(query=query, hits=[HitOut.of(h) for h in hits])
+        return SearchOut(query=query, hits=[HitOut.model_validate(h) for h in hits])

@@ -16,7 +16,7 @@ from docrag.domain import Collection
 from docrag.errors import DocRAGError
 from docrag.ingest.pipeline import Ingestor, Upload
 from docrag.jobs.submit import submit
-from docrag.store.jobs import JobStore
+from docrag.store.protocol import JobQueue
 
 
 @dataclass
@@ -28,7 +28,7 @@ class BulkReport:
 
 
 def enqueue_files(
-    jobs: JobStore,
+    jobs: JobQueue,
     ingestor: Ingestor,
     collection: Collection,
     files: Sequence[Path],
@@ -51,7 +51,7 @@ def enqueue_files(
 
 
 def follow(
-    jobs: JobStore,
+    jobs: JobQueue,
     tenant_id: UUID,
     report: BulkReport,
     on_final: Callable[[int], object],

@@ -22,7 +22,7 @@ from docrag.ingest.redaction import redact_document
 from docrag.instruments import ingest_stage_seconds, jobs_finished
 from docrag.settings import Settings
 from docrag.store.job_traces import JobTraces
-from docrag.store.jobs import JobStore
+from docrag.store.protocol import JobQueue
 from docrag.text.pii import redact
 
 _log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def retry_delay(attempt: int, base: float) -> float:
 class JobRunner:
     def __init__(
         self,
-        jobs: JobStore,
+        jobs: JobQueue,
         ingestor: Ingestor,
         settings: Settings,
         *,

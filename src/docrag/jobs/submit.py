@@ -14,7 +14,8 @@ from uuid import UUID
 
 from docrag.domain import Collection, DocumentInfo
 from docrag.ingest.pipeline import Ingestor, Upload, document_title, safe_filename
-from docrag.store.jobs import Enqueued, JobStore
+from docrag.store.jobs import Enqueued
+from docrag.store.protocol import JobQueue
 from docrag.text.pii import redact
 
 
@@ -29,7 +30,7 @@ def _named(ingestor: Ingestor, collection: Collection, upload: Upload) -> Upload
     )
 
 
-def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: Upload) -> Enqueued:
+def submit(jobs: JobQueue, ingestor: Ingestor, collection: Collection, upload: Upload) -> Enqueued:
     """Queue ``upload`` (one transaction: document, bytes, job), or find the same bytes stored.
 
     :raises BadInput: (FileTooLarge, EmptyFile, UnsupportedFileType (``ocr_disabled`` for an image
@@ -53,7 +54,7 @@ def submit(jobs: JobStore, ingestor: Ingestor, collection: Collection, upload: U
 
 
 def submit_version(
-    jobs: JobStore, ingestor: Ingestor, collection: Collection, document_id: UUID, upload: Upload
+    jobs: JobQueue, ingestor: Ingestor, collection: Collection, document_id: UUID, upload: Upload
 ) -> Enqueued:
     """Queue ``upload`` as the next version of ``document_id``; the served version stays
     searchable until the new one is indexed, then the switch is one transaction.
@@ -78,7 +79,7 @@ def submit_version(
 
 
 def wait_final(
-    jobs: JobStore, tenant_id: UUID, document_ids: Sequence[UUID], *, timeout: float, poll: float = 0.1
+    jobs: JobQueue, tenant_id: UUID, document_ids: Sequence[UUID], *, timeout: float, poll: float = 0.1
 ) -> list[DocumentInfo]:
     """The documents once all are indexed or failed, or as they are when ``timeout`` runs out."""
     deadline = time.monotonic() + timeout

@@ -31,7 +31,7 @@ from docrag.errors import DocRAGError
 from docrag.jobs.runner import JobRunner, Outcome
 from docrag.settings import Settings
 from docrag.store.heartbeats import WorkerHeartbeats
-from docrag.store.jobs import JobStore
+from docrag.store.protocol import JobQueue
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _log = logging.getLogger(__name__)
 class Worker:
     def __init__(
         self,
-        jobs: JobStore,
+        jobs: JobQueue,
         runner: JobRunner,
         settings: Settings,
         *,

@@ -23,13 +23,13 @@ from uuid import UUID
 import numpy as np
 
 from docrag.retrieval.keyed_locks import KeyedLocks
-from docrag.store.postgres import CollectionVectors, Store
+from docrag.store.protocol import ChunkSearch, CollectionVectors
 
 _Key = tuple[UUID, UUID, int]  # tenant, collection, dimension
 
 
 class ExactVectors:
-    def __init__(self, store: Store, *, max_chunks: int, memory_bytes: int) -> None:
+    def __init__(self, store: ChunkSearch, *, max_chunks: int, memory_bytes: int) -> None:
         self._store = store
         self._max_chunks = max_chunks
         self._memory_bytes = memory_bytes

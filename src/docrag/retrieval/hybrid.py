@@ -29,7 +29,7 @@ from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.settings import Settings
-from docrag.store.postgres import Scope, Store
+from docrag.store.protocol import ChunkSearch, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Retrieval:
 class Retriever:
     def __init__(
         self,
-        store: Store,
+        store: ChunkSearch,
         embedder: Embedder,
         lexical: LexicalIndexes,
         settings: Settings,

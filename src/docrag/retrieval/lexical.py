@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from docrag.retrieval.keyed_locks import KeyedLocks
-from docrag.store.postgres import Store
+from docrag.store.protocol import ChunkSearch
 from docrag.text.bm25 import BM25Index
 
 
 class LexicalIndexes:
     def __init__(
-        self, store: Store, *, document_weight: float = 0.0, k1: float = 1.2, b: float = 0.75
+        self, store: ChunkSearch, *, document_weight: float = 0.0, k1: float = 1.2, b: float = 0.75
     ) -> None:
         self._store = store
         self._document_weight = document_weight

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from docrag.domain import StoredChunk, TextBox
 
-__all__ = ["box_from", "box_record", "insert_chunks"]
+__all__ = ["box_from", "box_record", "embedded_spans", "insert_chunks"]
 
 
 def box_record(box: TextBox) -> dict[str, Any]:
@@ -79,3 +79,12 @@ def insert_chunks(
                 for c in chunks
             ],
         )
+
+
+def embedded_spans(row: dict[str, Any]) -> list[tuple[int, int]]:
+    """A stored chunk's sentence spans as offsets into its embedded text (heading path + body),
+    from a row with ``content``, ``body``, ``start_offset`` and ``sentence_spans``: the spans
+    its sentence vectors were pooled over (see ingest/pipeline.py's ``_relative_spans``)."""
+    shift = len(row["content"]) - len(row["body"]) - row["start_offset"]
+    flat = row["sentence_spans"]
+    return [(s + shift, e + shift) for s, e in zip(flat[0::2], flat[1::2], strict=True)]

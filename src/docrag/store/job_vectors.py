@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from docrag.domain import ChunkVectors, Job
-from docrag.store.postgres import Store, embedded_spans
+from docrag.store.chunk_rows import embedded_spans
+from docrag.store.postgres import Store
 
 
 def previous_vectors(

@@ -21,14 +21,17 @@ import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import Conflict, DuplicateDocument, NotFound
+from docrag.store.chunk_rows import insert_chunks
 from docrag.store.crypto import Sealer
+from docrag.store.documents import DOC_COLUMNS, document_info
 from docrag.store.erasure import redact_stale_answers
 from docrag.store.job_claims import claim
 from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document
 from docrag.store.job_vectors import previous_vectors
 from docrag.store.job_wakeups import CHANNEL, listen
 from docrag.store.originals import keep_or_drop_upload
-from docrag.store.postgres import DOC_COLUMNS, Store, bump, document_info, insert_chunks
+from docrag.store.postgres import Store
+from docrag.store.versions import bump
 
 _log = logging.getLogger(__name__)
 

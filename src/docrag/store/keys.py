@@ -23,7 +23,7 @@ from docrag.errors import NotFound
 from docrag.store.tenancy import ALL_TENANTS
 
 if TYPE_CHECKING:
-    from docrag.store.postgres import Store
+    from docrag.store.connections import PgConnections
 
 ROLES = ("reader", "editor", "admin")
 #: How stale ``last_used_at`` may get before a request writes it again.
@@ -70,7 +70,7 @@ def _key_missing(key_id: UUID) -> NotFound:
 
 
 class KeyStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: PgConnections) -> None:
         self._store = store
 
     def create(

@@ -16,7 +16,9 @@ import numpy as np
 
 from docrag.domain import Collection
 from docrag.errors import Conflict, InvalidRequest
-from docrag.store.postgres import Store, bump, embedded_spans
+from docrag.store.chunk_rows import embedded_spans
+from docrag.store.postgres import Store
+from docrag.store.versions import bump
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["answers"])
 @router.get("/answers/{answer_id}", responses=errors(404))
 def get_answer(answer_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> StoredAnswerOut:
     """An answer as it was given."""
-    return StoredAnswerOut.of(runtime.answers.get(caller.tenant_id, answer_id))
+    return StoredAnswerOut.model_validate(runtime.answers.get(caller.tenant_id, answer_id))
 
 
 @router.post("/answers/{answer_id}/feedback", status_code=201, responses={**WITH_BODY, **errors(404)})
@@ -28,10 +28,10 @@ def rate_answer(answer_id: UUID, body: FeedbackIn, runtime: RuntimeDep, caller: 
     feedback = runtime.answers.rate(
         caller.tenant_id, answer_id, caller.key_id, rating, body.comment, user_id=caller.user_id
     )
-    return FeedbackOut.of(feedback)
+    return FeedbackOut.model_validate(feedback)
 
 
 @router.get("/feedback/summary")
 def feedback_summary(runtime: RuntimeDep, caller: AdminDep) -> FeedbackSummaryOut:
     """Answers given and how they were rated, for this tenant (admin keys only)."""
-    return FeedbackSummaryOut.of(runtime.answers.summary(caller.tenant_id))
+    return FeedbackSummaryOut.model_validate(runtime.answers.summary(caller.tenant_id))

@@ -34,4 +34,4 @@ def list_audit(
     query = AuditFilter(action, actor, target, since, until, before, limit)
     events = AuditLog(runtime.store).events(caller.tenant_id, query)
     next_before = events[-1].id if len(events) == limit else None
-    return AuditPage(events=[AuditEventOut.of(e) for e in events], next_before=next_before)
+    return AuditPage(events=[AuditEventOut.model_validate(e) for e in events], next_before=next_before)

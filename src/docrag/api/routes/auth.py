@@ -84,7 +84,7 @@ async def login(body: LoginIn, request: Request, runtime: RuntimeDep) -> TokensO
         source=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", None),
     )
-    return TokensOut.of(tokens)
+    return TokensOut.model_validate(tokens)
 
 
 def _login_failed(runtime: Runtime, request: Request, tenant: str, email: str, code: str) -> None:
@@ -109,7 +109,7 @@ def _login_failed(runtime: Runtime, request: Request, tenant: str, email: str, c
 @router.post("/refresh", responses={**WITH_BODY, **REFRESH_ERRORS})
 def refresh(body: RefreshIn, runtime: RuntimeDep) -> TokensOut:
     """Spend a refresh token: a new access token and the next refresh token."""
-    return TokensOut.of(runtime.identity.refresh(body.refresh_token))
+    return TokensOut.model_validate(runtime.identity.refresh(body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=GUARDED)
@@ -141,7 +141,7 @@ def mfa_enroll(runtime: RuntimeDep, caller: PrincipalDep, audit: AuditDep) -> Mf
     when POST /v1/auth/mfa/verify confirms a code; enrolling again before that starts over."""
     enrollment = Accounts(runtime.identity).enroll(caller, issuer=runtime.settings.jwt_issuer)
     audit.record(MFA_ENROLLMENT_STARTED, caller.user_id)
-    return MfaEnrollmentOut.of(enrollment)
+    return MfaEnrollmentOut.model_validate(enrollment)
 
 
 @router.post("/mfa/verify", responses={**GUARDED, **WITH_BODY, **errors(409)})
@@ -149,4 +149,4 @@ def mfa_verify(body: MfaVerifyIn, runtime: RuntimeDep, caller: PrincipalDep, aud
     """Confirm the enrollment with the app's current code: MFA is on from now."""
     user = Accounts(runtime.identity).confirm(caller, body.code)
     audit.record(MFA_ENABLED, caller.user_id)
-    return UserOut.of(user)
+    return UserOut.model_validate(user)

@@ -21,17 +21,17 @@ def create_collection(
     e = runtime.embedder
     collection = runtime.store.create_collection(caller.tenant_id, body.name, e.model_id, e.dim)
     audit.record(COLLECTION_CREATED, collection.id, {"name": collection.name})
-    return CollectionOut.of(collection)
+    return CollectionOut.model_validate(collection)
 
 
 @router.get("")
 def list_collections(runtime: RuntimeDep, caller: PrincipalDep) -> list[CollectionOut]:
-    return [CollectionOut.of(c) for c in runtime.store.list_collections(caller.tenant_id)]
+    return [CollectionOut.model_validate(c) for c in runtime.store.list_collections(caller.tenant_id)]
 
 
 @router.get("/{name}", responses=errors(404))
 def get_collection(name: Text, runtime: RuntimeDep, caller: PrincipalDep) -> CollectionOut:
-    return CollectionOut.of(runtime.store.collection_by_name(caller.tenant_id, name))
+    return CollectionOut.model_validate(runtime.store.collection_by_name(caller.tenant_id, name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))

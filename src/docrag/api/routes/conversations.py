@@ -17,7 +17,7 @@ def create_conversation(
 ) -> ConversationOut:
     """A new, empty conversation: ask with its id to add turns."""
     title = body.title if body is not None else None
-    return ConversationOut.of(
+    return ConversationOut.model_validate(
         runtime.answers.create_conversation(
             caller.tenant_id, title, created_by=caller.user_id or caller.key_id
         )
@@ -27,4 +27,4 @@ def create_conversation(
 @router.get("/{conversation_id}", responses=errors(404))
 def get_conversation(conversation_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> ConversationOut:
     """The conversation with every turn: question, resolved question, answer, citations, verdicts."""
-    return ConversationOut.of(runtime.answers.conversation(caller.tenant_id, conversation_id))
+    return ConversationOut.model_validate(runtime.answers.conversation(caller.tenant_id, conversation_id))

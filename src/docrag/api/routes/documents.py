@@ -128,7 +128,8 @@ async def _answer(runtime: Runtime, queued: Enqueued, response: Response, *, wai
     if wait and document.status == "failed":
         raise error_for(document.error_code or "internal_error", document.error_message or "ingestion failed")
     response.status_code = _status_code(queued.outcome, document)
-    return DocumentOut.of(document, duplicate=queued.outcome not in ("queued", "replacing"))
+    duplicate = queued.outcome not in ("queued", "replacing")
+    return DocumentOut.model_validate(document).model_copy(update={"duplicate": duplicate})
 
 
 def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
@@ -158,12 +159,12 @@ def list_documents(
 ) -> list[DocumentOut]:
     collection = runtime.store.collection_by_name(caller.tenant_id, name)
     docs = runtime.store.list_documents(caller.tenant_id, collection.id, limit=limit, offset=offset)
-    return [DocumentOut.of(d) for d in docs]
+    return [DocumentOut.model_validate(d) for d in docs]
 
 
 @router.get("/v1/documents/{document_id}", responses=errors(404))
 def get_document(document_id: UUID, runtime: RuntimeDep, caller: PrincipalDep) -> DocumentOut:
-    return DocumentOut.of(runtime.store.get_document(caller.tenant_id, document_id))
+    return DocumentOut.model_validate(runtime.store.get_document(caller.tenant_id, document_id))
 
 
 @router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))

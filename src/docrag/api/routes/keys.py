@@ -50,13 +50,13 @@ def create_key(body: KeyIn, runtime: RuntimeDep, caller: AdminDep, audit: AuditD
             "expires_at": _iso(key.expires_at),
         },
     )
-    return NewKeyOut(**KeyOut.of(key).model_dump(), key=secret)
+    return NewKeyOut(**KeyOut.model_validate(key).model_dump(), key=secret)
 
 
 @router.get("")
 def list_keys(runtime: RuntimeDep, caller: AdminDep) -> list[KeyOut]:
     """Every key of the tenant, revoked ones included; never a secret."""
-    return [KeyOut.of(k) for k in KeyStore(runtime.store).list(caller.tenant_id)]
+    return [KeyOut.model_validate(k) for k in KeyStore(runtime.store).list(caller.tenant_id)]
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))

@@ -25,7 +25,7 @@ def search(body: SearchIn, runtime: RuntimeDep, caller: PrincipalDep) -> SearchO
     """Hybrid (dense + BM25) search over the caller's collections."""
     ids = _collection_ids(runtime, caller.tenant_id, body.collections)
     hits = runtime.retriever.search(caller.tenant_id, ids, body.query, limit=body.limit)
-    return SearchOut(query=body.query, hits=[HitOut.of(h) for h in hits])
+    return SearchOut(query=body.query, hits=[HitOut.model_validate(h) for h in hits])
 
 
 @router.post(

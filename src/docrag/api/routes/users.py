@@ -35,18 +35,18 @@ def create_user(body: UserIn, runtime: RuntimeDep, caller: AdminDep, audit: Audi
     """Add a user to this tenant (emails are unique per tenant, whatever their case)."""
     user = Accounts(runtime.identity).create(caller.tenant_id, body.email, body.password, body.role)
     audit.record(USER_CREATED, user.id, {"role": user.role})
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 @router.get("/users")
 def list_users(runtime: RuntimeDep, caller: AdminDep) -> list[UserOut]:
-    return [UserOut.of(u) for u in Accounts(runtime.identity).list(caller.tenant_id)]
+    return [UserOut.model_validate(u) for u in Accounts(runtime.identity).list(caller.tenant_id)]
 
 
 @router.get("/users/me")
 def me(runtime: RuntimeDep, caller: PrincipalDep) -> UserOut:
     """The signed-in user."""
-    return UserOut.of(Accounts(runtime.identity).me(caller))
+    return UserOut.model_validate(Accounts(runtime.identity).me(caller))
 
 
 @router.post("/users/me/password", responses=WITH_BODY)
@@ -67,7 +67,7 @@ def update_user(
     """Change a user's role, or disable (their sessions end at once) or enable them."""
     user = Accounts(runtime.identity).update(caller, user_id, role=body.role, disabled=body.disabled)
     audit.record(USER_CHANGED, user_id, {"role": body.role, "disabled": body.disabled})
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 class UserRemovedOut(BaseModel):

@@ -1,0 +1,59 @@
+"""The pooled connections every PostgreSQL store aggregate runs its statements on.
+
+A checkout names the tenant whose rows it may see (row security, store/tenancy.py); a lost
+server is :class:`~docrag.errors.Unavailable` (503), never a bare driver error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from docrag.errors import Unavailable
+from docrag.store.tenancy import ALL_TENANTS, scope_to
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+class PgConnections:
+    """A connection pool over a migrated database; the aggregates (store/postgres.py) share it."""
+
+    ALL_TENANTS = ALL_TENANTS
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self.pool = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
+        )
+        #: Dimensions whose HNSW index is known to exist (store/embedding_index.py).
+        self._indexed_dims: set[int] = set()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def _conn(self, tenant: object = None) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        try:
+            with self.pool.connection() as conn:
+                conn.row_factory = dict_row
+                scope_to(conn, tenant)  # row security's tenant for this checkout (store/tenancy.py)
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"database unavailable: {exc}") from exc
+
+    def connection(self, tenant: object = None) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS')."""
+        return self._conn(tenant)
+
+    def ping(self) -> None:
+        with self._conn() as conn:
+            conn.execute("SELECT 1")

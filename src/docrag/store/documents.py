@@ -1,0 +1,161 @@
+"""Documents and their chunks as a whole: found by content hash, stored in one transaction
+(the in-process path; uploads go through store/jobs.py), listed, read and deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from docrag.domain import Collection, DocumentInfo, ParsedDocument, StoredChunk
+from docrag.errors import NotFound
+from docrag.store.chunk_rows import insert_chunks
+from docrag.store.connections import PgConnections
+from docrag.store.erasure import redact_stale_answers
+from docrag.store.versions import bump
+
+DOC_COLUMNS = (
+    "id, tenant_id, collection_id, title, filename, mime, encode(content_hash, 'hex') AS content_hash,"
+    " size_bytes, page_count, chunk_count, created_at,"
+    " status, progress, error_code, error_message, updated_at, version, pending_version, embedded_chunks"
+)
+
+
+def document_info(row: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        **{
+            **row,
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+            "progress": round(float(row["progress"]), 4),
+        }
+    )
+
+
+class DocumentRows(PgConnections):
+    def find_document_by_hash(
+        self, tenant_id: UUID, collection_id: UUID, digest: bytes
+    ) -> DocumentInfo | None:
+        with self._conn(tenant_id) as conn:
+            row = conn.execute(
+                f"SELECT {DOC_COLUMNS} FROM documents"
+                " WHERE tenant_id = %s AND collection_id = %s AND content_hash = %s",
+                (tenant_id, collection_id, digest),
+            ).fetchone()
+        return document_info(row) if row else None
+
+    def insert_document(
+        self,
+        collection: Collection,
+        *,
+        title: str,
+        filename: str | None,
+        digest: bytes,
+        size_bytes: int,
+        parsed: ParsedDocument,
+        chunks: Sequence[StoredChunk],
+    ) -> tuple[DocumentInfo, bool]:
+        """Store a document and all its chunks in one transaction, already 'indexed'.
+
+        This is the direct in-process path (``Ingestor.ingest_many``); uploads go through the
+        job queue (store/jobs.py) instead.
+
+        :returns: the document and whether it is new (False: the same bytes were already stored).
+        """
+        with self._conn(collection.tenant_id) as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
+                " size_bytes, page_count, text, page_starts, chunk_count, status, progress, version,"
+                " pending_version, embedded_chunks)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'indexed', 1, 1, NULL, %s)"
+                f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
+                (
+                    collection.tenant_id,
+                    collection.id,
+                    title,
+                    filename,
+                    parsed.mime,
+                    digest,
+                    size_bytes,
+                    parsed.page_count,
+                    parsed.text,
+                    parsed.page_starts(),
+                    len(chunks),
+                    len(chunks),
+                ),
+            ).fetchone()
+            if row is None:
+                existing = conn.execute(
+                    f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s",
+                    (collection.id, digest),
+                ).fetchone()
+                assert existing is not None
+                return document_info(existing), False
+            document = document_info(row)
+            insert_chunks(conn, collection.tenant_id, collection.id, document.id, chunks)
+            bump(conn, collection.tenant_id, collection.id)
+        return document, True
+
+    def list_documents(
+        self, tenant_id: UUID, collection_id: UUID, *, limit: int = 100, offset: int = 0
+    ) -> list[DocumentInfo]:
+        with self._conn(tenant_id) as conn:
+            rows = conn.execute(
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND collection_id = %s"
+                " ORDER BY created_at, id LIMIT %s OFFSET %s",
+                (tenant_id, collection_id, limit, offset),
+            ).fetchall()
+        return [document_info(row) for row in rows]
+
+    def get_document(self, tenant_id: UUID, document_id: UUID) -> DocumentInfo:
+        with self._conn(tenant_id) as conn:
+            row = conn.execute(
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE tenant_id = %s AND id = %s"
+                " AND docrag_in_scope(collection_id)",
+                (tenant_id, document_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"document {document_id} not found", code="document_not_found")
+        return document_info(row)
+
+    def document_text(self, tenant_id: UUID, document_id: UUID) -> tuple[str, list[int]]:
+        with self._conn(tenant_id) as conn:
+            row = conn.execute(
+                "SELECT text, page_starts FROM documents WHERE tenant_id = %s AND id = %s"
+                " AND docrag_in_scope(collection_id)",
+                (tenant_id, document_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"document {document_id} not found", code="document_not_found")
+        return row["text"], list(row["page_starts"])
+
+    def delete_document(self, tenant_id: UUID, document_id: UUID) -> UUID:
+        """Remove the document, and by cascade every chunk and vector, in one transaction.
+
+        :returns: the collection it was in.
+        """
+        with self._conn(tenant_id) as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT collection_id FROM documents WHERE tenant_id = %s AND id = %s"
+                " AND docrag_in_scope(collection_id)",
+                (tenant_id, document_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"document {document_id} not found", code="document_not_found")
+            # The collection row first, as every writer of its documents takes it (store/jobs.py).
+            bump(conn, tenant_id, row["collection_id"])
+            conn.execute("DELETE FROM documents WHERE tenant_id = %s AND id = %s", (tenant_id, document_id))
+            redact_stale_answers(conn, tenant_id, [document_id])
+        return UUID(str(row["collection_id"]))
+
+    def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int:
+        with self._conn(tenant_id) as conn:
+            if document_id is None:
+                row = conn.execute("SELECT count(*) AS n FROM chunks WHERE tenant_id = %s", (tenant_id,))
+            else:
+                row = conn.execute(
+                    "SELECT count(*) AS n FROM chunks WHERE tenant_id = %s AND document_id = %s",
+                    (tenant_id, document_id),
+                )
+            found = row.fetchone()
+        return int(found["n"]) if found else 0

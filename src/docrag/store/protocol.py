@@ -1,0 +1,288 @@
+"""What the layers above ask of the store, one protocol per aggregate (Haystack's DocumentStore,
+in spirit): retrieval, answering, jobs and the API type against these, and store/postgres.py's
+``Store`` (with the queue of store/jobs.py and the answers of store/answers.py) is the one
+implementation. tests/conformance/ holds a suite per protocol that any implementation must pass.
+
+Every method takes the caller's tenant: an implementation must never return another tenant's
+rows. Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_not_found``,
+``document_not_found``...; ``Conflict`` with ``collection_exists``; ``Unavailable``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+import numpy as np
+
+from docrag.domain import (
+    Answer,
+    ChunkVectors,
+    Collection,
+    DocumentInfo,
+    Hit,
+    Job,
+    ParsedDocument,
+    Principal,
+    StoredChunk,
+)
+from docrag.domain.records import Conversation, Feedback, FeedbackSummary, Rating, StoredAnswer
+
+if TYPE_CHECKING:
+    from docrag.store.jobs import Enqueued, StoredUpload
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A searched collection as a request sees it: its name, the model that built its vectors,
+    and the content version its in-process indexes must match."""
+
+    id: UUID
+    name: str
+    embedding_model: str
+    embedding_dim: int
+    content_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalCorpus:
+    version: int
+    ids: list[int]
+    documents: list[UUID]
+    texts: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionVectors:
+    """A collection's chunk vectors at one content version (unit rows, float32), or only the
+    version when the collection holds more chunks than were asked for (``vectors`` is None)."""
+
+    version: int
+    ids: np.ndarray[Any, Any]
+    vectors: np.ndarray[Any, Any] | None
+
+
+class CollectionStore(Protocol):
+    """A tenant's collections, and the content version each change of their chunks moves."""
+
+    def create_collection(self, tenant_id: UUID, name: str, model_id: str, dim: int) -> Collection:
+        """:raises Conflict: ``collection_exists`` when the tenant has one of that name."""
+        ...
+
+    def get_or_create_collection(self, tenant_id: UUID, name: str, model_id: str, dim: int) -> Collection: ...
+
+    def list_collections(self, tenant_id: UUID) -> list[Collection]:
+        """By name, each with its ``document_count``."""
+        ...
+
+    def collection_by_name(self, tenant_id: UUID, name: str) -> Collection:
+        """:raises NotFound: ``collection_not_found``."""
+        ...
+
+    def collection_by_id(self, tenant_id: UUID, collection_id: UUID) -> Collection:
+        """:raises NotFound: ``collection_not_found``."""
+        ...
+
+    def delete_collection(self, tenant_id: UUID, collection_id: UUID) -> None:
+        """With its documents and chunks. :raises NotFound: ``collection_not_found``."""
+        ...
+
+    def content_versions(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The tenant's collections among ``collection_ids`` only."""
+        ...
+
+    def ensure_embedding_index(self, dim: int) -> None: ...
+
+
+class DocumentStore(Protocol):
+    """Documents and their chunks as a whole, within one tenant."""
+
+    def find_document_by_hash(
+        self, tenant_id: UUID, collection_id: UUID, digest: bytes
+    ) -> DocumentInfo | None: ...
+
+    def insert_document(
+        self,
+        collection: Collection,
+        *,
+        title: str,
+        filename: str | None,
+        digest: bytes,
+        size_bytes: int,
+        parsed: ParsedDocument,
+        chunks: Sequence[StoredChunk],
+    ) -> tuple[DocumentInfo, bool]:
+        """The document, 'indexed', with all its chunks at once, and whether it is new (False:
+        the collection already holds these bytes, and that document is returned)."""
+        ...
+
+    def list_documents(
+        self, tenant_id: UUID, collection_id: UUID, *, limit: int = 100, offset: int = 0
+    ) -> list[DocumentInfo]:
+        """Oldest first."""
+        ...
+
+    def get_document(self, tenant_id: UUID, document_id: UUID) -> DocumentInfo:
+        """:raises NotFound: ``document_not_found``."""
+        ...
+
+    def document_text(self, tenant_id: UUID, document_id: UUID) -> tuple[str, list[int]]:
+        """Its text and the offsets its pages start at. :raises NotFound: ``document_not_found``."""
+        ...
+
+    def delete_document(self, tenant_id: UUID, document_id: UUID) -> UUID:
+        """With its chunks; :returns: its collection. :raises NotFound: ``document_not_found``."""
+        ...
+
+    def count_chunks(self, tenant_id: UUID, document_id: UUID | None = None) -> int: ...
+
+
+class ChunkSearch(Protocol):
+    """Retrieval's reads: always within the tenant and the collections asked for."""
+
+    def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]: ...
+
+    def dense_search(
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: np.ndarray[Any, Any],
+        *,
+        limit: int,
+        ef_search: int,
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity), best first, at most ``limit``."""
+        ...
+
+    def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> LexicalCorpus: ...
+
+    def collection_vectors(
+        self, tenant_id: UUID, collection_id: UUID, dim: int, max_chunks: int
+    ) -> CollectionVectors: ...
+
+    def chunk_embeddings(
+        self, tenant_id: UUID, chunk_ids: Sequence[int]
+    ) -> dict[int, np.ndarray[Any, Any]]: ...
+
+    def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]: ...
+
+    def hits(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
+    ) -> list[Hit]:
+        """The scored chunks that exist in scope, in the order given, with their scores."""
+        ...
+
+    def sentence_data(
+        self, tenant_id: UUID, chunk_ids: Sequence[int]
+    ) -> dict[int, tuple[list[int], bytes | None, list[int]]]: ...
+
+
+class KeyLookup(Protocol):
+    def principal_for_key(self, key: str) -> Principal | None:
+        """The caller an API key proves; None when it is unknown, revoked or expired."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The durable ingestion queue: submitting, and a worker's claimed, fenced writes."""
+
+    def enqueue(
+        self,
+        collection: Collection,
+        *,
+        data: bytes,
+        digest: bytes,
+        mime: str,
+        title: str,
+        filename: str | None,
+        explicit_title: str | None,
+    ) -> Enqueued: ...
+
+    def enqueue_version(
+        self,
+        tenant_id: UUID,
+        document_id: UUID,
+        *,
+        data: bytes,
+        digest: bytes,
+        mime: str,
+        filename: str | None,
+        explicit_title: str | None,
+    ) -> Enqueued: ...
+
+    def documents(self, tenant_id: UUID, document_ids: Sequence[UUID]) -> list[DocumentInfo]: ...
+
+    def claim(self, worker_id: str, lease_seconds: float, *, max_bytes: int | None = None) -> Job | None: ...
+
+    def upload(self, job: Job) -> StoredUpload | None: ...
+
+    def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]: ...
+
+    def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]: ...
+
+    def progress(self, job: Job, status: str, progress: float) -> bool: ...
+
+    def complete(
+        self,
+        job: Job,
+        *,
+        title: str,
+        parsed: ParsedDocument,
+        chunks: Sequence[StoredChunk],
+        embedded: int | None = None,
+    ) -> bool:
+        """:returns: False when the job is no longer this worker's (nothing was written)."""
+        ...
+
+    def fail(self, job: Job, code: str, message: str) -> bool: ...
+
+    def retry(self, job: Job, error: str, delay_seconds: float) -> bool: ...
+
+    def hand_back(self, job: Job) -> bool: ...
+
+    def listen(self, stop: threading.Event, wake: Callable[[], None], *, timeout: float = 1.0) -> None: ...
+
+
+class AnswerRecords(Protocol):
+    """Conversations, the answers given in them, and their feedback."""
+
+    def create_conversation(
+        self, tenant_id: UUID, title: str | None, *, created_by: UUID | None = None
+    ) -> Conversation: ...
+
+    def conversation(self, tenant_id: UUID, conversation_id: UUID) -> Conversation:
+        """:raises NotFound: ``conversation_not_found``."""
+        ...
+
+    def history(self, tenant_id: UUID, conversation_id: UUID, turns: int) -> list[StoredAnswer]: ...
+
+    def save(
+        self,
+        tenant_id: UUID,
+        answer: Answer,
+        *,
+        resolved_question: str,
+        collections: Sequence[str],
+        conversation_id: UUID | None = None,
+        created_by: UUID | None = None,
+    ) -> StoredAnswer: ...
+
+    def get(self, tenant_id: UUID, answer_id: UUID) -> StoredAnswer:
+        """:raises NotFound: ``answer_not_found``."""
+        ...
+
+    def rate(
+        self,
+        tenant_id: UUID,
+        answer_id: UUID,
+        key_id: UUID | None,
+        rating: Rating,
+        comment: str | None,
+        *,
+        user_id: UUID | None = None,
+    ) -> Feedback: ...
+
+    def summary(self, tenant_id: UUID) -> FeedbackSummary: ...
