@@ -73,6 +73,7 @@ import numpy as np
 import psutil  # type: ignore[import-untyped]
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
 
 from docrag.services import Runtime
 from docrag.settings import Settings
@@ -817,7 +818,9 @@ def sizes(runtime: Runtime) -> dict[str, Any]:
             " current_setting('work_mem') AS work_mem,"
             " current_setting('hnsw.max_scan_tuples', true) AS max_scan_tuples"
         ).fetchone()
-        counts = conn.execute("SELECT count(*) AS chunks FROM chunks").fetchone()
+    # The service's role sees no row without a tenant (row-level security): count as the owner.
+    with psycopg.connect(admin_url(runtime), row_factory=dict_row) as owner:
+        counts = owner.execute("SELECT count(*) AS chunks FROM chunks").fetchone()
     assert row is not None and counts is not None
     return {
         "chunks_rows": int(counts["chunks"]),
