@@ -18,6 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from docrag.errors import KeyDestroyed, KeyUnavailable
+from docrag.jobs.runner import JobRunner, Outcome
 from docrag.services import Runtime, new_api_key
 from docrag.settings import Settings
 from docrag.store.backup import DUMP, create_backup
@@ -146,8 +147,10 @@ def test_an_erased_tenant_is_unreadable_in_a_backup_taken_before_its_erasure(
         assert sealer.open(conn, b, b_doc, bytes(row["data"]), row["key_version"]) == b_secret
 
 
-def test_key_store_files_are_private_and_hold_no_data_key(runtime: Runtime, base_url: str) -> None:
-    tenant, _, _ = tenant_with_original(runtime, base_url, canary(), "private")
+def test_key_store_files_are_private_and_hold_no_data_key(
+    runtime: Runtime, settings: Settings, base_url: str
+) -> None:
+    tenant, doc, _ = tenant_with_original(runtime, base_url, canary(), "private")
     sealer = runtime.jobs.sealer
     folder = sealer.keys.root / str(tenant)
     [path] = list(folder.iterdir())
@@ -169,3 +172,11 @@ def test_key_store_files_are_private_and_hold_no_data_key(runtime: Runtime, base
         assert sealer.keys.destroy(tenant, row["kek_id"]) and not path.exists()
         with pytest.raises(KeyDestroyed):
             sealer.data_key(conn, tenant, row["version"])
+    # A worker fails the document at once (a shredded key never comes back), not after retries.
+    runner = JobRunner(runtime.jobs, runtime.ingestor, settings)
+    while (job := runtime.jobs.claim("shred-test", lease_seconds=60)) is not None:
+        outcome = runner.run(job)
+        if job.document_id == doc:
+            assert outcome is Outcome.FAILED
+    failed = runtime.store.get_document(tenant, doc)
+    assert failed.status == "failed" and failed.error_code == "key_destroyed", failed
