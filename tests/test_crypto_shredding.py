@@ -6,6 +6,7 @@ The key store's files are private and hold no data key."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import uuid
@@ -23,9 +24,11 @@ from docrag.services import Runtime, new_api_key
 from docrag.settings import Settings
 from docrag.store.backup import DUMP, create_backup
 from docrag.store.backup_restore import replay
-from docrag.store.crypto import Sealer
+from docrag.store.crypto import Rewrapped, Sealer, rotate_master
+from docrag.store.keyring import MasterKeys
 from docrag.store.keystore import MAGIC, SECRET_BYTES, KeyStore
 from docrag.store.pgtools import open_target, pg_program
+from docrag.store.postgres import Store
 from docrag.store.roles import with_user
 from queue_helpers import sql
 from test_api import upload
@@ -131,6 +134,14 @@ def test_an_erased_tenant_is_unreadable_in_a_backup_taken_before_its_erasure(
         # It is the key store that made the difference: with a copy of A's secrets, the same
         # backup and master key read A's original (so a key-store backup must be erased too).
         assert original(Sealer(sealer.master, KeyStore(kept_copy)), a, a_doc) == a_secret
+    # A master-key rotation of the restored database rewraps B's data key and skips A's, which
+    # nothing can unwrap any more, instead of stopping at it.
+    restored_store = Store(scratch, min_size=1, max_size=1)
+    try:
+        m2 = MasterKeys({**sealer.master.keys, "m2": os.urandom(32)}, "m2")
+        assert rotate_master(restored_store, Sealer(m2, keys)) == Rewrapped(rewrapped=1, shredded=1)
+    finally:
+        restored_store.close()
     restored = every_table(scratch)
     assert marker.encode() in restored  # the scan reads what is stored in plain text...
     assert a_secret not in restored and b_secret not in restored  # ...and no original is

@@ -67,8 +67,15 @@ def rotate_master_command(data_dir: DataDirOpt = None) -> None:
     from docrag.store.crypto import rotate_master
 
     with _store(data_dir) as (store, sealer):
-        count = rotate_master(store, sealer)
-    typer.echo(f"{count} data keys rewrapped with master key {sealer.master.current!r}")
+        done = rotate_master(store, sealer)
+    typer.echo(
+        f"{done.rewrapped} data keys rewrapped with master key {sealer.master.current!r}"
+        + (
+            f"; {done.shredded} left as they are: their key-store secrets are destroyed"
+            if done.shredded
+            else ""
+        )
+    )
 
 
 @crypto_app.command("rotate-tenant")
@@ -96,8 +103,8 @@ def migrate_keystore_command(data_dir: DataDirOpt = None) -> None:
     from docrag.store.crypto import migrate_keystore
 
     with _store(data_dir) as (store, sealer):
-        count = migrate_keystore(store, sealer)
-    typer.echo(f"{count} data keys given a key-store secret in {sealer.keys.root}")
+        done = migrate_keystore(store, sealer)
+    typer.echo(f"{done.rewrapped} data keys given a key-store secret in {sealer.keys.root}")
 
 
 def register(app: typer.Typer) -> None:

@@ -200,23 +200,35 @@ class Sealer:
         return done is not None
 
 
-def _rewrap_where(store: Store, sealer: Sealer, where: str, params: tuple[Any, ...]) -> int:
+@dataclass(frozen=True, slots=True)
+class Rewrapped:
+    rewrapped: int
+    #: Rows whose key-store secret is destroyed (an erased tenant's, in a database restored from a
+    #: backup taken before the erasure): nothing can unwrap them, so they are left as they are.
+    shredded: int = 0
+
+
+def _rewrap_where(store: Store, sealer: Sealer, where: str, params: tuple[Any, ...]) -> Rewrapped:
     with store.connection(store.ALL_TENANTS) as conn:
         rows = conn.execute(f"SELECT tenant_id, {_ROW} FROM tenant_keys WHERE {where}", params).fetchall()
-        done = 0
+        done = shredded = 0
         for row in rows:
-            with conn.transaction():
-                done += sealer.rewrap(conn, row["tenant_id"], row)
-    return done
+            try:
+                with conn.transaction():
+                    done += sealer.rewrap(conn, row["tenant_id"], row)
+            except KeyDestroyed:
+                shredded += 1
+    return Rewrapped(done, shredded)
 
 
-def rotate_master(store: Store, sealer: Sealer) -> int:
+def rotate_master(store: Store, sealer: Sealer) -> Rewrapped:
     """Rewrap every data key not under the current master key (or not yet with a key-store
-    secret) with the current one; :returns: how many were rewrapped."""
+    secret) with the current one; :returns: how many were rewrapped, and how many were skipped
+    as shredded."""
     return _rewrap_where(store, sealer, "master_key_id <> %s OR kek_id IS NULL", (sealer.master.current,))
 
 
-def migrate_keystore(store: Store, sealer: Sealer) -> int:
+def migrate_keystore(store: Store, sealer: Sealer) -> Rewrapped:
     """Give every data key wrapped by a master key alone (before migration 0150) a key-store
     secret, rewrapping it under both; :returns: how many were rewrapped."""
     return _rewrap_where(store, sealer, "kek_id IS NULL", ())
