@@ -45,6 +45,11 @@ os.environ.setdefault("DOCRAG_IP_RATE_LIMITS", f"login={_GENEROUS},auth_failure=
 os.environ.setdefault(
     "DOCRAG_MASTER_KEY", "test:" + base64.b64encode(b"docrag-test-master-key-32-bytes!").decode()
 )
+# Likewise one key store (docs/encryption.md, store/keystore.py) for every runtime and child process
+# of this run, in a temporary folder rather than ./data/keystore; removed when the run ends.
+if "DOCRAG_KEY_STORE_DIR" not in os.environ:
+    _KEY_STORE = tempfile.TemporaryDirectory(prefix="docrag-test-keystore-")
+    os.environ["DOCRAG_KEY_STORE_DIR"] = _KEY_STORE.name
 # Likewise the lockout of failed logins (docs/auth.md): schemathesis tries many; tests/test_auth.py
 # passes its own.
 os.environ.setdefault("DOCRAG_LOGIN_LOCKOUT", _GENEROUS)

@@ -1,7 +1,9 @@
 """Uploaded originals encrypted at rest (issue 21.1, docs/encryption.md), against the real
 PostgreSQL: the raw table and its data files hold no plaintext canary; a ciphertext moved to
 another row does not decrypt; master-key and tenant data-key rotation; crypto-shredding makes
-a backup's copy unreadable once the master key that wrapped it is retired."""
+a backup's copy unreadable once the master key that wrapped it is retired (the key store's part,
+which needs no retirement, is tests/test_crypto_shredding.py); a data key from before the key
+store keeps working and `docrag crypto migrate-keystore` gives it a key-store secret."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 from typer.testing import CliRunner
@@ -54,11 +57,16 @@ def settings(database_url: str, service_role: str | None) -> Settings:
     )
 
 
+def sealer(runtime: Runtime, master: str) -> Sealer:
+    """A sealer with these master keys and the runtime's key store."""
+    return Sealer(parse(master), runtime.jobs.sealer.keys)
+
+
 @pytest.fixture(autouse=True)
 def _master_key_back(runtime: Runtime) -> Iterator[None]:
     """Each test starts and ends with every data key wrapped by M1 (the runtime's key)."""
     yield
-    rotate_master(runtime.store, parse(f"{M1},{M2}"))
+    rotate_master(runtime.store, sealer(runtime, f"{M1},{M2}"))
 
 
 def queue(runtime: Runtime, data: bytes, tenant: uuid.UUID | None = None) -> DocumentInfo:
@@ -149,10 +157,15 @@ def test_master_key_rotation_rewraps_every_data_key(runtime: Runtime, database_u
     secret = canary()
     doc = queue(runtime, secret)
     job = job_of(database_url, doc)
-    both = parse(f"{M2},{M1}")  # M2 now current, M1 still accepted
-    assert rotate_master(runtime.store, both) >= 1
+    [(kek_before,)] = sql(database_url, "SELECT kek_id FROM tenant_keys WHERE tenant_id = %s", doc.tenant_id)
+    both = sealer(runtime, f"{M2},{M1}")  # M2 now current, M1 still accepted
+    assert rotate_master(runtime.store, both).rewrapped >= 1
     assert sql(database_url, "SELECT DISTINCT master_key_id FROM tenant_keys") == [("m2",)]
-    only_m2 = JobStore(runtime.store, sealer=Sealer(parse(M2)))
+    # The key-store secret stays: a master rotation needs nothing new in the database or the store.
+    assert sql(database_url, "SELECT kek_id FROM tenant_keys WHERE tenant_id = %s", doc.tenant_id) == [
+        (kek_before,)
+    ]
+    only_m2 = JobStore(runtime.store, sealer=sealer(runtime, M2))
     upload = only_m2.upload(job)
     assert upload is not None and upload.data == secret
     with pytest.raises(KeyUnavailable, match="'m2' is not configured"):
@@ -188,13 +201,19 @@ def test_tenant_key_rotation_reencrypts_and_retires_the_old_version(
     ) == [(new,)]
     upload = runtime.jobs.upload(job_of(database_url, doc))
     assert upload is not None and upload.data == secret
-    # New uploads use the new version; a rotation with nothing left to re-encrypt retires the old one.
-    again = rotate_tenant(runtime.store, parse(M1), doc.tenant_id)
+    # New uploads use the new version; a rotation with nothing left to re-encrypt retires the old one,
+    # and destroys its key-store secret: only the newest version's is left.
+    keys = runtime.jobs.sealer.keys
+    [(kek_new,)] = sql(database_url, "SELECT kek_id FROM tenant_keys WHERE tenant_id = %s", doc.tenant_id)
+    assert kek_new in keys.ids(doc.tenant_id)
+    again = rotate_tenant(runtime.store, runtime.jobs.sealer, doc.tenant_id)
     assert again.version == new + 1 and again.reencrypted == 1 and again.retired == (new,) and not again.kept
+    [(kek_last,)] = sql(database_url, "SELECT kek_id FROM tenant_keys WHERE tenant_id = %s", doc.tenant_id)
+    assert kek_new not in keys.ids(doc.tenant_id) and kek_last in keys.ids(doc.tenant_id)
     sql(database_url, "DELETE FROM documents WHERE id = %s", doc.id)
 
 
-def test_a_shredded_tenant_is_unreadable_in_a_restored_backup(
+def test_retiring_the_master_key_also_shreds_a_restored_backup(
     runtime: Runtime, settings: Settings, database_url: str, admin_url: str, tmp_path: Path
 ) -> None:
     tenant = runtime.store.ensure_tenant(f"shred-{uuid.uuid4().hex[:8]}")
@@ -205,12 +224,14 @@ def test_a_shredded_tenant_is_unreadable_in_a_restored_backup(
         backup = create_backup(target, tmp_path, pg_dump=pg_program(settings, "pg_dump"))
     finally:
         target.close()
+    # The database's part only: the key-store secrets stay (as for a key from before the key
+    # store, which has none), so here it is the master key's retirement that shreds the copy.
     with runtime.store.connection(tenant) as conn, conn.transaction():
         assert destroy_tenant_key(conn, tenant) == 1
     assert sql(database_url, "SELECT count(*) FROM tenant_keys WHERE tenant_id = %s", tenant) == [(0,)]
     assert sql(database_url, "SELECT count(*) FROM uploads WHERE tenant_id = %s", tenant) == [(0,)]
     # The master key that wrapped the shredded key is retired: M2 becomes current, M1 goes.
-    rotate_master(runtime.store, parse(f"{M2},{M1}"))
+    rotate_master(runtime.store, sealer(runtime, f"{M2},{M1}"))
     live = parse(M2)
     scratch = f"docrag_scratch_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -233,7 +254,9 @@ def test_a_shredded_tenant_is_unreadable_in_a_restored_backup(
 
             def read(keys: MasterKeys) -> bytes:
                 assert row is not None
-                return Sealer(keys).open(conn, tenant, doc.id, bytes(row["data"]), row["key_version"])
+                return Sealer(keys, runtime.jobs.sealer.keys).open(
+                    conn, tenant, doc.id, bytes(row["data"]), row["key_version"]
+                )
 
             with pytest.raises(KeyUnavailable, match="'m1' is not configured"):
                 read(live)  # ...which no configured master key unwraps
@@ -241,6 +264,42 @@ def test_a_shredded_tenant_is_unreadable_in_a_restored_backup(
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+def test_a_data_key_from_before_the_key_store_works_and_is_migrated(
+    runtime: Runtime, database_url: str
+) -> None:
+    tenant = runtime.store.ensure_tenant(f"legacy-{uuid.uuid4().hex[:8]}")
+    # A data key as DocRAG made it before migration 0150: wrapped by the master key alone.
+    nonce = os.urandom(12)
+    aad = f"docrag/data-key/v1|{tenant}|1".encode()
+    wrapped = nonce + AESGCM(parse(M1).keys["m1"]).encrypt(nonce, os.urandom(32), aad)
+    sql(
+        database_url,
+        "INSERT INTO tenant_keys (tenant_id, version, master_key_id, wrapped) VALUES (%s, 1, 'm1', %s)",
+        tenant,
+        wrapped,
+    )
+    secret = canary()
+    doc = queue(runtime, secret, tenant)
+    job = job_of(database_url, doc)
+    upload = runtime.jobs.upload(job)
+    assert upload is not None and upload.data == secret
+    keys = runtime.jobs.sealer.keys
+    assert keys.ids(tenant) == []
+    env = {"DOCRAG_DATABASE_URL": database_url, "DOCRAG_MASTER_KEY": M1}
+    result = CliRunner().invoke(app, ["crypto", "migrate-keystore"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1 data keys given a key-store secret"), result.output
+    [(kek_id, new_wrapped)] = sql(
+        database_url, "SELECT kek_id, wrapped FROM tenant_keys WHERE tenant_id = %s", tenant
+    )
+    assert keys.ids(tenant) == [kek_id] and bytes(new_wrapped) != wrapped
+    upload = runtime.jobs.upload(job)  # the same data key, now under both
+    assert upload is not None and upload.data == secret
+    again = CliRunner().invoke(app, ["crypto", "migrate-keystore"], env=env)
+    assert again.output.startswith("0 data keys"), again.output
+    sql(database_url, "DELETE FROM documents WHERE id = %s", doc.id)
 
 
 def test_an_embedded_install_makes_its_master_key_file_once(tmp_path: Path) -> None:

@@ -68,8 +68,12 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
         ├── MissingDependency       503 missing_dependency (an optional extra, e.g. docrag[llm], is
         │                               not installed)
         ├── KeyUnavailable          503 key_unavailable (an encrypted original's data key or master
-        │                               key is missing: shredded, retired or not configured; or its
-        │                               ciphertext is not its row's: docs/encryption.md)
+        │   │                           key is missing: retired or not configured, or the key store
+        │   │                           is not mounted; or its ciphertext is not its row's:
+        │   │                           docs/encryption.md)
+        │   └── KeyDestroyed        410 key_destroyed (the data key was crypto-shredded: its tenant
+        │                               was erased or its version retired; what it encrypted,
+        │                               a restored backup's copy included, can't be read again)
         └── ServerUnreachable       server_unreachable (docrag.client only: no HTTP answer at all,
                                         the server is down or the address is wrong)
 
@@ -331,6 +335,11 @@ class MissingDependency(Unavailable):
 class KeyUnavailable(Unavailable):
     code = "key_unavailable"
     status = 503
+
+
+class KeyDestroyed(KeyUnavailable):
+    code = "key_destroyed"
+    status = 410
 
 
 class ServerUnreachable(Unavailable):

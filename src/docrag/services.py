@@ -42,6 +42,7 @@ from docrag.store.job_traces import JobTraces
 from docrag.store.jobs import JobStore
 from docrag.store.keyring import load as load_master_keys
 from docrag.store.keys import new_api_key as new_api_key
+from docrag.store.keystore import open_keystore
 from docrag.store.postgres import Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
@@ -147,7 +148,7 @@ class Runtime:
             ingestor=Ingestor(store, embedder, settings),
             jobs=JobStore(
                 store,
-                sealer=Sealer(master_keys),
+                sealer=Sealer(master_keys, open_keystore(settings)),
                 max_attempts=settings.job_max_attempts,
                 embedding_model=embedder.model_id,
             ),
@@ -209,7 +210,7 @@ class Runtime:
         """Every row of the tenant (store/subject.py), then what this process and Redis derived
         from them: cached answers (a purge Redis can't take now is owed, cache/tagged.py), and
         the in-memory indexes. Other processes drop theirs at their next sweep (:meth:`forget_gone`)."""
-        erased = erase_tenant(self.store, tenant_id, on_erased=on_erased)
+        erased = erase_tenant(self.store, tenant_id, key_store=self.jobs.sealer.keys, on_erased=on_erased)
         for collection_id in erased.collection_ids:
             self.lexical.forget(tenant_id, collection_id)
             self.exact.forget(tenant_id, collection_id)

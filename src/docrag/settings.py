@@ -288,6 +288,9 @@ class Settings(BaseSettings):
     #: variable, or the file. Neither set: <data_dir>/master.key, made at first start (embedded only).
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
+    #: The tenant key store (docs/encryption.md): a folder outside the database and its backups
+    #: holding a secret per tenant data key, shared by every API and worker (unset: <data_dir>/keystore).
+    key_store_dir: Path | None = None
     #: Maintenance (docs/maintenance.md): finished jobs older than this many days are pruned by
     #: `docrag maintenance`, and so are conversations untouched this long (0: kept forever).
     job_history_days: float = Field(default=30.0, ge=0)
@@ -325,6 +328,11 @@ class Settings(BaseSettings):
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    def resolved_key_store_dir(self) -> Path:
+        if self.key_store_dir is not None:
+            return self.key_store_dir.expanduser().resolve()
+        return self.resolved_data_dir() / "keystore"
 
     def resolved_backup_dir(self) -> Path:
         if self.backup_dir is not None:

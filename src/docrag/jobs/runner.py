@@ -16,7 +16,7 @@ from uuid import UUID
 
 from docrag import tracing
 from docrag.domain import Collection, Job, ParsedDocument
-from docrag.errors import BadInput, DocRAGError
+from docrag.errors import BadInput, DocRAGError, KeyDestroyed
 from docrag.ingest.pipeline import Ingestor, Upload, document_title
 from docrag.ingest.redaction import redact_document
 from docrag.instruments import ingest_stage_seconds, jobs_finished
@@ -120,7 +120,7 @@ class JobRunner:
             if stop.outcome is Outcome.HANDED_BACK and not self._jobs.hand_back(job):
                 return Outcome.LOST, "none"
             return stop.outcome, "none"
-        except BadInput as exc:
+        except (BadInput, KeyDestroyed) as exc:  # a shredded data key never comes back: no retry
             return self._failed(job, exc.code, exc.message)
         except DocRAGError as exc:
             return self._retry(job, exc.code, exc.message)

@@ -5,7 +5,8 @@ A backup is a folder ``docrag-<UTC time>`` holding ``database.dump`` (``pg_dump 
 DocRAG version, the migration level, the time, and the top-10 results of fixed queries.
 The dump, the counts and the checksums all read one exported snapshot, so they describe the
 same moment even while writes go on. Uploaded files live in the ``uploads`` table, so the
-dump holds them too; DocRAG keeps no other files. The folder is written as ``*.partial`` and
+dump holds them too, encrypted; the key store that decrypts them (store/keystore.py) is kept out
+of every backup on purpose (docs/backups.md). The folder is written as ``*.partial`` and
 renamed when complete, so a crash never leaves something that looks like a backup. Every
 run, good or failed, is recorded in ``backup_runs``; /metrics reads the last good one as
 ``docrag_backup_last_success_timestamp_seconds``.

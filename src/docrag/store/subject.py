@@ -29,6 +29,7 @@ from psycopg import sql
 
 from docrag.errors import NotFound
 from docrag.store.crypto import destroy_tenant_key
+from docrag.store.keystore import KeyStore
 from docrag.store.postgres import Store
 
 #: Tables with a ``tenant_id`` column that erasure must not sweep (an append-only audit log
@@ -88,8 +89,13 @@ def _count(conn: psycopg.Connection[Any], table: str, tenant_id: UUID) -> int:
     return int(row["n"]) if row else 0
 
 
-def erase_tenant(store: Store, tenant_id: UUID, *, on_erased: ErasureHook | None = None) -> TenantErasure:
-    """Delete every row of the tenant in one transaction.
+def erase_tenant(
+    store: Store, tenant_id: UUID, *, key_store: KeyStore, on_erased: ErasureHook | None = None
+) -> TenantErasure:
+    """Delete every row of the tenant in one transaction, and, as its last step, destroy the
+    tenant's key-store secrets (``key_store``): the copies of its originals in old backups become
+    unreadable. A failure after that step (the commit) leaves the tenant's rows with originals
+    that can't be decrypted any more: erasing it again finishes the erasure.
 
     :raises NotFound: no such tenant (or, row security's view, not the scoped one).
     """
@@ -105,8 +111,8 @@ def erase_tenant(store: Store, tenant_id: UUID, *, on_erased: ErasureHook | None
         keys = conn.execute("SELECT id FROM api_keys WHERE tenant_id = %s", (tenant_id,)).fetchall()
         tables = [t for t in tenant_tables(conn) if t not in KEPT_TABLES]
         rows = {table: _count(conn, table, tenant_id) for table in tables}
-        # Crypto-shredding first: the tenant's data keys (and the ciphertexts they open) go, so a copy
-        # of its originals in an older backup can't be read with this database's keys (store/crypto.py).
+        # Crypto-shredding first: the tenant's data keys (and the ciphertexts they open) go from the
+        # database here; their key-store secrets at the end, once nothing can fail but the commit.
         destroy_tenant_key(conn, tenant_id)
         conn.execute("DELETE FROM tenants WHERE id = %s", (tenant_id,))
         rows["tenants"] = 1
@@ -129,6 +135,9 @@ def erase_tenant(store: Store, tenant_id: UUID, *, on_erased: ErasureHook | None
         )
         if on_erased is not None:
             on_erased(conn, erasure)
+        # Without these, an old backup's wrapped data keys of the tenant unwrap with no key
+        # (store/keystore.py): its originals there are unreadable, even with the master key.
+        key_store.destroy_tenant(tenant_id)
     return erasure
 
 
