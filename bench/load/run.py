@@ -45,7 +45,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str, int]]:
+    """``docrag serve`` on ``data_dir``: its URL, an admin key, and its process id."""
     env = {**os.environ, "DOCRAG_DATA_DIR": str(data_dir), "DOCRAG_RATE_LIMITING": "false", **extra_env}
     key = (
         subprocess.run(
@@ -77,7 +78,7 @@ def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("docrag serve did not become ready")
             time.sleep(0.5)
-        yield url, key
+        yield url, key, proc.pid
     finally:
         proc.terminate()
         proc.wait(60)
@@ -185,8 +186,8 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         return
     if args.data_dir is None:
         raise SystemExit("give --data-dir (a bench/scale.py corpus) or --url and --key")
-    with server(args.data_dir, {}) as target:
-        yield target
+    with server(args.data_dir, {}) as (url, key, _):
+        yield url, key
 
 
 if __name__ == "__main__":
