@@ -28,6 +28,7 @@ from docrag.api.app import create_app
 from docrag.api.roles import policy_for
 from docrag.services import Runtime
 from docrag.store.keys import KeyStore
+from docs_factory import make_pdf
 from runtimes import second_runtime
 from test_api import error_code, serve, upload
 
@@ -76,8 +77,9 @@ class Case:
 def seed(client: httpx.Client, collection: str, canary: str, tenant: str = "default") -> dict[str, Any]:
     """A collection with a canary document, a conversation with an answer over it, feedback, a
     key, and a signed-in user of the tenant (its id, session and token)."""
-    text = f"# Keeper notes\n\nThe {canary} lamp oil is kept in the cellar of the {collection} tower.\n"
-    doc = upload(client, collection, f"{collection}.md", text.encode(), f"{canary} notes")
+    # A PDF, so that its page routes (a citation's page image and quote boxes) have a page to show.
+    text = [["Keeper notes", f"The {canary} lamp oil is kept in the cellar of the {collection} tower."]]
+    doc = upload(client, collection, f"{collection}.pdf", make_pdf(text), f"{canary} notes")
     assert doc.status_code == 201, doc.text
     conversation = client.post("/v1/conversations", json={"title": f"{canary} chat"}).json()
     asked = client.post(
@@ -110,6 +112,7 @@ def seed(client: httpx.Client, collection: str, canary: str, tenant: str = "defa
         "name": collection,
         "collections": [collection],
         "document_id": doc.json()["id"],
+        "page": 1,
         "conversation_id": conversation["id"],
         "answer_id": answer["answer_id"],
         "key_id": key["id"],
