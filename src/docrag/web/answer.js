@@ -33,8 +33,8 @@ function feedback(a) {
     } catch (e) { setMsg(msg, describe(e), "error"); }
   };
   return el("div", { class: "feedback" }, [
-    el("button", { type: "button", class: "secondary", "aria-label": "Good answer", text: "👍", onclick: rate("up") }),
-    el("button", { type: "button", class: "secondary", "aria-label": "Bad answer", text: "👎", onclick: rate("down") }),
+    el("button", { type: "button", class: "secondary", text: "▲ Good answer", onclick: rate("up") }),
+    el("button", { type: "button", class: "secondary", text: "▼ Bad answer", onclick: rate("down") }),
     comment, msg,
   ]);
 }

@@ -4,6 +4,10 @@ import { $, el, setMsg } from "./dom.js";
 
 const KEY = "docrag.collection";
 const listeners = [];
+let known = new Set();
+
+// Whether the current collection exists yet (an upload creates it): nothing to list before.
+export const currentExists = () => known.has(current());
 
 export const current = () => $("collection").value || localStorage.getItem(KEY) || "default";
 export function onCollectionChange(fn) { listeners.push(fn); }
@@ -19,6 +23,7 @@ export async function loadCollections(select) {
   try {
     const data = await api("GET", "/v1/collections");
     const names = data.map((c) => c.name);
+    known = new Set(names);
     if (!names.includes(want)) names.unshift(want);
     sel.replaceChildren(...names.map((n) => {
       const c = data.find((x) => x.name === n);

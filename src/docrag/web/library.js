@@ -1,6 +1,6 @@
 // The library: the collection's documents with search, status, version, replace and delete.
 import { api, describe, enc, uploadWithProgress } from "./api.js";
-import { current } from "./collections.js";
+import { current, currentExists } from "./collections.js";
 import { $, el, setMsg, when } from "./dom.js";
 
 let docs = [];
@@ -36,6 +36,7 @@ function render() {
 
 export async function loadDocs() {
   setMsg($("doc-msg"), "");
+  if (!currentExists()) { docs = []; render(); return; }
   try {
     docs = await api("GET", "/v1/collections/" + enc(current()) + "/documents?limit=1000");
   } catch (e) {
@@ -49,8 +50,8 @@ async function remove(d) {
   if (!confirm("Delete “" + (d.title || d.filename) + "”?")) return;
   try {
     await api("DELETE", "/v1/documents/" + enc(d.id));
-    setMsg($("doc-msg"), "Deleted “" + (d.title || d.filename) + "”.", "success");
     await loadDocs();
+    setMsg($("doc-msg"), "Deleted “" + (d.title || d.filename) + "”.", "success");
   } catch (e) { setMsg($("doc-msg"), describe(e), "error"); }
 }
 
@@ -63,8 +64,8 @@ async function replace(file) {
   setMsg($("doc-msg"), "Uploading a new version of “" + (d.title || d.filename) + "”…");
   try {
     await uploadWithProgress("/v1/documents/" + enc(d.id), form, () => {}, "PUT");
-    setMsg($("doc-msg"), "New version queued; the current one is served until it is indexed.", "success");
     await loadDocs();
+    setMsg($("doc-msg"), "New version queued; the current one is served until it is indexed.", "success");
   } catch (e) { setMsg($("doc-msg"), describe(e), "error"); }
 }
 

@@ -1,7 +1,7 @@
 // Uploads: many files by drag and drop (or the file chooser), one progress bar for all of them,
 // and each file's live status: queued, parsing, embedding, indexed, or failed with its reason.
 import { api, describe, enc, uploadWithProgress } from "./api.js";
-import { current } from "./collections.js";
+import { current, loadCollections } from "./collections.js";
 import { $, el } from "./dom.js";
 
 const FINAL = new Set(["indexed", "failed"]);
@@ -75,6 +75,7 @@ async function uploadAll(fileList) {
     }
   }
   await Promise.all(polls);
+  await loadCollections(coll);  // counts, and a collection the first upload created
   onIndexed();
 }
 
