@@ -1,4 +1,4 @@
-// Small DOM helpers: elements built without innerHTML (no markup from the server is ever parsed).
+// Small DOM helpers: elements built from text nodes (no markup from the server is ever parsed).
 export const $ = (id) => document.getElementById(id);
 
 export function el(tag, props, children) {
