@@ -63,5 +63,5 @@ def test_an_on_topic_question_the_documents_do_not_answer_is_abstained_on(client
     assert body["sentences"] == []
     assert body["passages"] and "Skerry Light" in body["passages"][0]["text"]
     assert body["answerability"] < Settings().answerability_threshold
-    web = (ROOT / "src/docrag/web/app.js").read_text()  # the page's script
+    web = (ROOT / "src/docrag/web/answer.js").read_text()  # the page's module that shows answers
     assert "on_topic_not_answered" in web

@@ -28,6 +28,7 @@ from docrag.api.app import create_app
 from docrag.api.roles import policy_for
 from docrag.services import Runtime
 from docrag.store.keys import KeyStore
+from docs_factory import make_pdf
 from runtimes import second_runtime
 from test_api import error_code, serve, upload
 
@@ -49,6 +50,9 @@ CREATES_BY_NAME = {("POST", "/v1/collections/{name}/documents")}
 #: Attacked like every route, but never run by its owner here: erasing tenant A would end the
 #: module (tests/test_subject_rights.py erases a tenant of its own).
 NEVER_SUCCEEDED = {("DELETE", "/v1/tenants/{tenant_id}")}
+#: Path parameters that are a position inside the resource another parameter names (a PDF's page),
+#: not a resource of their own: only that other parameter is attacked.
+POSITIONS = {"page"}
 PASSWORD = "isolation suite password"
 _counter = itertools.count()
 
@@ -76,8 +80,9 @@ class Case:
 def seed(client: httpx.Client, collection: str, canary: str, tenant: str = "default") -> dict[str, Any]:
     """A collection with a canary document, a conversation with an answer over it, feedback, a
     key, and a signed-in user of the tenant (its id, session and token)."""
-    text = f"# Keeper notes\n\nThe {canary} lamp oil is kept in the cellar of the {collection} tower.\n"
-    doc = upload(client, collection, f"{collection}.md", text.encode(), f"{canary} notes")
+    # A PDF, so that its page routes (a citation's page image and quote boxes) have a page to show.
+    text = [["Keeper notes", f"The {canary} lamp oil is kept in the cellar of the {collection} tower."]]
+    doc = upload(client, collection, f"{collection}.pdf", make_pdf(text), f"{canary} notes")
     assert doc.status_code == 201, doc.text
     conversation = client.post("/v1/conversations", json={"title": f"{canary} chat"}).json()
     asked = client.post(
@@ -110,6 +115,7 @@ def seed(client: httpx.Client, collection: str, canary: str, tenant: str = "defa
         "name": collection,
         "collections": [collection],
         "document_id": doc.json()["id"],
+        "page": 1,
         "conversation_id": conversation["id"],
         "answer_id": answer["answer_id"],
         "key_id": key["id"],
@@ -193,6 +199,8 @@ def cases(spec: dict[str, Any]) -> list[Case]:
             if policy_for(method, path).role is None:
                 continue  # public: names no tenant's resource
             for name in re.findall(r"{(\w+)}", path):
+                if name in POSITIONS:
+                    continue
                 found.append(Case(method, path, name, False, operation))
             for name in body_schema(spec, operation).get("properties", {}):
                 if name == "collections" or name.endswith("_id"):

@@ -117,19 +117,29 @@ def test_the_page_needs_no_inline_script_or_style(anon: httpx.Client) -> None:
     parsed = _Page()
     parsed.feed(page.text)
     assert parsed.inline == []
-    assert parsed.scripts == ["/assets/app.js"] and parsed.styles == ["/assets/app.css"]
-    script = anon.get("/assets/app.js")
-    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert parsed.scripts == ["/assets/main.js"] and parsed.styles == ["/assets/app.css"]
     style = anon.get("/assets/app.css")
     assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
-    assert script.headers["x-content-type-options"] == "nosniff"
-    # The script finds every element it looks up, and the classes that replaced style attributes exist.
-    looked_up = set(re.findall(r"""\$\(["']([\w-]+)["']\)""", script.text))
+    # Every module the page imports, followed from main.js, is served as JavaScript.
+    modules: dict[str, str] = {}
+    todo = ["main.js"]
+    while todo:
+        name = todo.pop()
+        script = anon.get(f"/assets/{name}")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+        assert script.headers["x-content-type-options"] == "nosniff"
+        modules[name] = script.text
+        todo += [m for m in re.findall(r"""from ["']\./([\w-]+\.js)["']""", script.text) if m not in modules]
+    assert {"api.js", "chat.js", "citations.js", "upload.js", "admin.js"} <= set(modules)
+    code = "\n".join(modules.values())
+    # The scripts find every element they look up, and the classes that replaced style attributes exist.
+    looked_up = set(re.findall(r"""\$\(["']([\w-]+)["']\)""", code))
     assert looked_up and looked_up <= parsed.ids, looked_up - parsed.ids
     for cls in re.findall(r'class="([^"]+)"', page.text):
         for name in cls.split():
             assert f".{name}" in style.text, name
-    assert 'setAttribute("style"' not in script.text and "innerHTML" not in script.text
+    assert 'setAttribute("style"' not in code and "innerHTML" not in code and "eval(" not in code
+    assert not re.search(r"https?://", code), "a request to another origin"
     assert anon.get("/assets/nothing.js").status_code == 404
 
 
@@ -255,4 +265,4 @@ def test_docrag_serve_speaks_https_with_hsts(runtime: Runtime, database_url: str
 def test_half_a_tls_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="both"):
         Settings(ssl_certfile=Path("cert.pem"))
-    assert (resources.files("docrag.web") / "app.js").is_file()
+    assert (resources.files("docrag.web") / "main.js").is_file()

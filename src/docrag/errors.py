@@ -49,11 +49,13 @@ with. The API turns any :class:`DocRAGError` into ``{"error": {"code", "message"
     │       └── MfaEnrollmentRequired 403 mfa_enrollment_required (an admin of a tenant that
     │                                   requires MFA has none yet: enroll first, docs/auth.md)
     ├── NotFound                    404 collection_not_found | document_not_found | conversation_not_found
-    │                                   | answer_not_found | tenant_not_found | key_not_found | not_found
+    │                                   | answer_not_found | tenant_not_found | key_not_found
+    │                                   | page_not_found (past a PDF's last page) | not_found
     │                                   (also: what a key scoped to other collections may not see)
     ├── Conflict                    409 collection_exists | embedding_model_mismatch |
     │                                   reindex_in_progress | own_key (a key revoking itself) |
-    │                                   email_taken | mfa_already_enabled | own_account
+    │                                   email_taken | mfa_already_enabled | own_account |
+    │                                   page_unavailable (no kept PDF original to show, docs/web.md)
     ├── RateLimited                 429 rate_limited (too many requests: wait Retry-After seconds)
     │   └── AccountLocked           429 account_locked (too many failed logins for this account:
     │                                   wait Retry-After seconds; unknown emails alike)

@@ -30,6 +30,7 @@ from docrag.api.routes import (
     health,
     health_components,
     keys,
+    pages,
     query,
     subject,
     users,
@@ -174,7 +175,7 @@ def create_app(
 
     for module in (health, health_components):
         app.include_router(module.router)
-    for module in (collections, documents, query, conversations, answers, subject, keys, audit, users):
+    for module in (collections, documents, pages, query, conversations, answers, subject, keys, audit, users):
         app.include_router(module.router, responses=GUARDED)
     app.include_router(auth.router)  # login and refresh are public: each route lists its errors
     app.include_router(assets.router(app.openapi_url or "/openapi.json", app.title))

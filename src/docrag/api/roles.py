@@ -70,9 +70,12 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/documents/{document_id}"): READER,
     ("PUT", "/v1/documents/{document_id}"): EDITOR_UPLOAD,
     ("DELETE", "/v1/documents/{document_id}"): EDITOR,
+    ("GET", "/v1/documents/{document_id}/pages/{page}"): READER,  # a cited PDF page (docs/web.md)
+    ("GET", "/v1/documents/{document_id}/pages/{page}/boxes"): READER,
     ("POST", "/v1/search"): READER_SEARCH,
     ("POST", "/v1/ask"): READER_ASK,
     ("POST", "/v1/conversations"): READER,
+    ("GET", "/v1/conversations"): READER,  # the caller's own
     ("GET", "/v1/conversations/{conversation_id}"): READER,
     ("GET", "/v1/answers/{answer_id}"): READER,
     ("POST", "/v1/answers/{answer_id}/feedback"): READER,

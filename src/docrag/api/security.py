@@ -4,11 +4,13 @@
 401/403/413/429, 404 and 422. The catch-all 500 handler answers from outside all middleware, so it
 adds :func:`security_headers` itself (``api/app.py``).
 
-The page (``/``) may run only its own script and styles (``/assets/app.js``, ``/assets/app.css``): no
-inline script or style, no other origin. Every other answer is data, never to be rendered as a
-document: ``default-src 'none'``. ``/docs`` and ``/redoc`` set their own, looser policy
-(``api/routes/assets.py``). HSTS goes on answers over HTTPS (uvicorn with a certificate, or a trusted
-proxy's ``X-Forwarded-Proto: https``), never on plain HTTP, where browsers ignore it anyway.
+The page (``/``) may run only its own scripts and styles (ES modules and ``app.css`` under
+``/assets``): no inline script or style, no other origin; its images are its own or ``blob:`` URLs
+(a cited PDF page, fetched with the caller's credential, docs/web.md). Every other answer is
+data, never to be rendered as a document: ``default-src 'none'``. ``/docs`` and ``/redoc`` set
+their own, looser policy (``api/routes/assets.py``). HSTS goes on answers over HTTPS (uvicorn with
+a certificate, or a trusted proxy's ``X-Forwarded-Proto: https``), never on plain HTTP, where
+browsers ignore it anyway.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docrag.settings import Settings
 
 PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 DATA_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 _CSP = b"content-security-policy"

@@ -38,6 +38,9 @@ class Conversation:
     created_at: str
     updated_at: str
     turns: tuple[StoredAnswer, ...] = ()
+    #: In a listing, which carries no turns: how many it has, and the first one's question.
+    turn_count: int = 0
+    first_question: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ conversation or answer finds nothing, which callers report as 404.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -81,6 +82,27 @@ class AnswerStore:
                 (tenant_id, conversation_id),
             ).fetchall()
         return _conversation(row, tuple(_answer(t) for t in turns))
+
+    def conversations(
+        self, tenant_id: UUID, created_by: UUID | None, *, limit: int, offset: int
+    ) -> list[Conversation]:
+        """The conversations ``created_by`` started, the most recently continued first, without
+        their turns (a count and the first question instead)."""
+        with self._store.connection(tenant_id) as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.title, c.created_at, c.updated_at,"
+                " (SELECT count(*) FROM answers a WHERE a.conversation_id = c.id) AS turn_count,"
+                " (SELECT a.question FROM answers a WHERE a.conversation_id = c.id"
+                "  ORDER BY a.turn LIMIT 1) AS first_question"
+                " FROM conversations c WHERE c.tenant_id = %s AND c.created_by IS NOT DISTINCT FROM %s"
+                " AND docrag_conversation_in_scope(c.tenant_id, c.id)"
+                " ORDER BY c.updated_at DESC, c.id LIMIT %s OFFSET %s",
+                (tenant_id, created_by, limit, offset),
+            ).fetchall()
+        return [
+            replace(_conversation(r), turn_count=int(r["turn_count"]), first_question=r["first_question"])
+            for r in rows
+        ]
 
     def history(self, tenant_id: UUID, conversation_id: UUID, turns: int) -> list[StoredAnswer]:
         """The last ``turns`` turns, oldest first."""

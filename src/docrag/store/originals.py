@@ -1,8 +1,10 @@
-"""What becomes of an upload's bytes once its document is indexed (docs/pii.md).
+"""What becomes of an upload's bytes once its document is indexed (docs/pii.md, docs/web.md).
 
-Dropped, as always; a collection that redacts PII with ``pii_keep_original = 'encrypted'``
-keeps the original in ``originals``, still encrypted under its tenant's data key (the
-ciphertext moves as it is: its associated data names the tenant and document, not the table).
+Dropped, except in two cases, where the original stays in ``originals``, still encrypted under its
+tenant's data key (the ciphertext moves as it is: its associated data names the tenant and
+document, not the table): a collection that redacts PII with ``pii_keep_original = 'encrypted'``,
+and a PDF in a collection that does not redact, so that a citation can show its page
+(``GET /v1/documents/{id}/pages/{n}``). Without encryption at rest nothing is kept.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+
+from docrag.errors import Conflict
+from docrag.store.crypto import Sealer
+from docrag.store.postgres import Store
 
 
 def keep_or_drop_upload(conn: psycopg.Connection[Any], tenant: UUID, document: UUID) -> None:
@@ -22,7 +28,8 @@ def keep_or_drop_upload(conn: psycopg.Connection[Any], tenant: UUID, document: U
         " FROM uploads u JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
         " JOIN collections k ON k.id = d.collection_id AND k.tenant_id = d.tenant_id"
         " WHERE u.tenant_id = %(tenant)s AND u.document_id = %(doc)s AND u.key_version IS NOT NULL"
-        " AND k.pii_redact AND k.pii_keep_original = 'encrypted'"
+        " AND ((k.pii_redact AND k.pii_keep_original = 'encrypted')"
+        "  OR (NOT k.pii_redact AND d.mime = 'application/pdf'))"
         " ON CONFLICT (document_id) DO UPDATE SET filename = EXCLUDED.filename, mime = EXCLUDED.mime,"
         " data = EXCLUDED.data, key_version = EXCLUDED.key_version, created_at = now()",
         {"tenant": tenant, "doc": document},
@@ -37,3 +44,24 @@ def original(conn: psycopg.Connection[Any], tenant: UUID, document: UUID) -> dic
         (tenant, document),
     ).fetchone()
     return row
+
+
+def page_source(store: Store, sealer: Sealer, tenant: UUID, document: UUID) -> bytes:
+    """The decrypted PDF whose pages a citation may show; 409 ``page_unavailable`` when there is
+    none: not a PDF, a collection that redacts PII (its original has what was redacted), or an
+    original that was not kept (indexed before it was, or without encryption at rest)."""
+    with store.connection(tenant) as conn:
+        row = conn.execute(
+            "SELECT o.mime, o.data, o.key_version, k.pii_redact FROM originals o"
+            " JOIN documents d ON d.id = o.document_id AND d.tenant_id = o.tenant_id"
+            " JOIN collections k ON k.id = d.collection_id AND k.tenant_id = d.tenant_id"
+            " WHERE o.tenant_id = %s AND o.document_id = %s",
+            (tenant, document),
+        ).fetchone()
+        if row is None or row["pii_redact"] or row["mime"] != "application/pdf":
+            raise Conflict(
+                f"document {document} has no page images: only PDFs indexed with encryption at rest,"
+                " in a collection that does not redact PII, keep theirs",
+                code="page_unavailable",
+            )
+        return sealer.open(conn, tenant, document, bytes(row["data"]), row["key_version"])

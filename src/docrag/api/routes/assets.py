@@ -1,6 +1,7 @@
 """The page, its script and styles, and the API documentation, all served from this server.
 
-``/assets/{name}`` serves the page's ``app.js`` and ``app.css`` (``docrag/web``) and the Swagger UI
+``/assets/{name}`` serves the page's ES modules and ``app.css`` (every ``.js`` and ``.css`` file of
+``docrag/web``, docs/web.md) and the Swagger UI
 and ReDoc bundles (shipped by the ``fastapi-offline`` package), so neither the page nor ``/docs``
 and ``/redoc`` load anything from another origin: they work offline, and their Content-Security-Policy
 names ``'self'`` only. The page has no inline script or style at all. The documentation pages keep
@@ -25,9 +26,21 @@ from docrag.errors import NotFound
 
 _WEB = "docrag.web"
 _DOCS = "fastapi_offline"  # its static/ folder: the Swagger UI and ReDoc dist files
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def _page_assets() -> dict[str, tuple[str, str, str]]:
+    """The page's own files: each module and style sheet shipped in ``docrag/web``."""
+    found = {}
+    for entry in resources.files(_WEB).iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if suffix in _TYPES:
+            found[entry.name] = (_WEB, entry.name, _TYPES[suffix])
+    return found
+
+
 ASSETS: dict[str, tuple[str, str, str]] = {
-    "app.js": (_WEB, "app.js", "text/javascript; charset=utf-8"),
-    "app.css": (_WEB, "app.css", "text/css; charset=utf-8"),
+    **_page_assets(),
     "swagger-ui-bundle.js": (_DOCS, "static/swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
     "swagger-ui.css": (_DOCS, "static/swagger-ui.css", "text/css; charset=utf-8"),
     "redoc.standalone.js": (_DOCS, "static/redoc.standalone.js", "text/javascript; charset=utf-8"),
