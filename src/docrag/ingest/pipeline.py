@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePath
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from docrag.store.pii_policy import PiiPolicies
 from docrag.store.postgres import Store
 from docrag.text.pii import redact
 from docrag.text.tokenizer import count_tokens
+
+T = TypeVar("T")
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -96,6 +99,13 @@ class Ingestor:
         if self.sandbox is not None:
             return self.sandbox.parse(data, filename)
         return parse(data, filename, self._limits)
+
+    def isolated(self, task: Callable[..., T], *args: Any) -> T:
+        """``task(*args)`` on an uploaded file's bytes under the parse sandbox's limits (in a
+        child process), as a parse is: a hostile file fails its request, not this process."""
+        if self.sandbox is not None:
+            return self.sandbox.run(task, *args)
+        return task(*args)
 
     def ingest(self, collection: Collection, upload: Upload) -> tuple[DocumentInfo, bool]:
         """Store one upload; :raises DocRAGError: with the reason when it can't be read."""

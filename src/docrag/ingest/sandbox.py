@@ -28,10 +28,11 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 from docrag.domain import ParsedDocument
 from docrag.errors import (
@@ -44,6 +45,8 @@ from docrag.errors import (
 from docrag.ingest.parsers import ParseLimits, parse
 
 __all__ = ["MAX_USES", "ParseSandbox"]
+
+T = TypeVar("T")
 
 #: Parses a child serves before it is replaced by a fresh one.
 MAX_USES = 200
@@ -80,9 +83,16 @@ class ParseSandbox:
 
     def parse(self, data: bytes, filename: str | None = None) -> ParsedDocument:
         """:func:`docrag.ingest.parsers.parse` in a child; every failure is a :class:`DocRAGError`."""
+        return self.run(parse, data, filename, self.limits)
+
+    def run(self, task: Callable[..., T], *args: Any) -> T:
+        """``task(*args)`` in a child, under the same limits as a parse: for other work on an
+        uploaded file (rendering a PDF page for a citation). ``task`` must be a module-level
+        function (it is pickled by name); every failure is a :class:`DocRAGError`."""
         child = self._take()
         try:
-            return child.parse(data, filename, self.timeout_seconds)
+            result: T = child.call(task, args, self.timeout_seconds)
+            return result
         except BaseException as exc:
             if not isinstance(exc, DocRAGError):  # e.g. KeyboardInterrupt while waiting: state unknown
                 child.kill()
@@ -102,7 +112,7 @@ class ParseSandbox:
             if self._idle:
                 return self._idle.pop()
             self.started += 1
-        return _Child(self._context, self.memory_mb * _MiB, self.limits)
+        return _Child(self._context, self.memory_mb * _MiB)
 
     def _give_back(self, child: _Child) -> None:
         if child.alive and child.uses < self._max_uses:
@@ -113,10 +123,10 @@ class ParseSandbox:
 
 
 class _Child:
-    def __init__(self, context: BaseContext, memory_bytes: int, limits: ParseLimits) -> None:
+    def __init__(self, context: BaseContext, memory_bytes: int) -> None:
         parent_end, child_end = context.Pipe()
         process: BaseProcess = context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child_end, memory_bytes, limits), name="docrag-parse", daemon=True
+            target=_serve, args=(child_end, memory_bytes), name="docrag-parse", daemon=True
         )
         process.start()
         child_end.close()
@@ -125,11 +135,11 @@ class _Child:
         self.alive = True
         self.uses = 0
 
-    def parse(self, data: bytes, filename: str | None, timeout: float) -> ParsedDocument:
+    def call(self, task: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Any:
         self.uses += 1
         deadline = time.monotonic() + timeout
         try:
-            self.conn.send_bytes(pickle.dumps((data, filename, timeout), pickle.HIGHEST_PROTOCOL))
+            self.conn.send_bytes(pickle.dumps((task, args, timeout), pickle.HIGHEST_PROTOCOL))
             if not self.conn.poll(max(0.0, deadline - time.monotonic())):
                 self.kill()
                 raise ParseTimeout(f"parsing the file took longer than {timeout:g} s; it was stopped")
@@ -138,12 +148,11 @@ class _Child:
             raise self._died(timeout) from exc
         reply: tuple[Any, ...] = pickle.loads(payload)
         if reply[0] == "ok":
-            document: ParsedDocument = reply[1]
-            return document
-        _, code, message = reply
+            return reply[1]
+        _, code, message, *raised = reply
         if code == ParseMemoryExceeded.code:
             self.close()  # its heap may be fragmented or nearly full: start the next parse afresh
-        raise error_for(code, message)
+        raise _rebuilt(raised[0] if raised else None, code, message)
 
     def _died(self, timeout: float) -> DocRAGError:
         self.process.join(5)
@@ -173,11 +182,21 @@ class _Child:
             self.process.join(5)
 
 
+def _rebuilt(cls: type[DocRAGError] | None, code: str, message: str) -> DocRAGError:
+    """The child's typed error again, with its class (its HTTP status) where it can be rebuilt."""
+    if cls is not None and issubclass(cls, DocRAGError):
+        try:
+            return cls(message, code=code)
+        except TypeError:  # a class that needs more than a message
+            pass
+    return error_for(code, message)
+
+
 # --- in the child --------------------------------------------------------------------------------
 
 
-def _serve(conn: Connection, memory_bytes: int, limits: ParseLimits) -> None:
-    """Parse requests until the parent closes the pipe."""
+def _serve(conn: Connection, memory_bytes: int) -> None:
+    """Run requests (a parse, mostly) until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle (it drains)
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     while True:
@@ -185,19 +204,19 @@ def _serve(conn: Connection, memory_bytes: int, limits: ParseLimits) -> None:
             request = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        data, filename, seconds = pickle.loads(request)
+        task, args, seconds = pickle.loads(request)
         del request
         _limit_cpu(seconds)
         reply: tuple[Any, ...]
         try:
-            reply = ("ok", parse(data, filename, limits))
+            reply = ("ok", task(*args))
         except DocRAGError as exc:
-            reply = ("error", exc.code, exc.message)
+            reply = ("error", exc.code, exc.message, type(exc))
         except MemoryError:
             reply = ("error", ParseMemoryExceeded.code, "parsing the file needed more memory than allowed")
         except Exception as exc:  # parse() types every parser failure; this is a last resort
             reply = ("error", UnreadableFile.code, f"the file could not be parsed: {type(exc).__name__}")
-        del data
+        del args
         try:
             payload = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
         except MemoryError:

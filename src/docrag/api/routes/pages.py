@@ -43,7 +43,7 @@ async def page_image(
 ) -> Response:
     """The page of the document's served version, rendered as a PNG."""
     data = await _pdf(runtime, caller.tenant_id, document_id)
-    png = await run_in_threadpool(render_png, data, page)
+    png = await run_in_threadpool(runtime.ingestor.isolated, render_png, data, page)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
@@ -58,7 +58,7 @@ async def page_boxes(
     """Where ``quote`` sits on the page's image: one box per line, in the image's pixels (without
     a quote: none, only the image's size)."""
     data = await _pdf(runtime, caller.tenant_id, document_id)
-    found = await run_in_threadpool(quote_boxes, data, page, quote or "")
+    found = await run_in_threadpool(runtime.ingestor.isolated, quote_boxes, data, page, quote or "")
     return PageBoxesOut(
         document_id=document_id,
         page=found.page,
