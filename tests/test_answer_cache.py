@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from docrag.answering.cached import Answerer, CachingAnswerer
+from docrag.answering.cached_search import CachingSearcher
 from docrag.cache.tagged import MemoryCache, RedisCache
 from docrag.ingest.pipeline import Upload
 from docrag.services import Runtime
@@ -140,3 +141,37 @@ def test_memory_cache_evicts_least_recently_used_and_expires(redis_client: redis
     assert shared.get("k") == b"v"
     assert 0 < int(redis_client.ttl(f"{prefix}e:k")) <= 60
     assert shared.purge("t") == 1 and shared.get("k") is None
+
+
+def test_searches_are_cached_beside_answers_and_a_delete_removes_them(runtime: Runtime) -> None:
+    """The API's searcher keeps hits in the answer cache (Redis here), under the collection's tag:
+    a repeated query is served from it, a new upload moves the key, a delete purges the entries."""
+    searcher = runtime.searcher
+    assert isinstance(searcher, CachingSearcher) and isinstance(searcher.cache, RedisCache)
+    coll = runtime.collection(runtime.default_tenant, "cache-search", create=True)
+    doc, _ = runtime.ingestor.ingest(coll, Upload(keeper_notes("sperm whale oil"), "keepers.md"))
+    runtime.collection_changed(coll.id)
+
+    first = searcher.search(coll.tenant_id, [coll.id], "lighthouse keepers burn", limit=5)
+    assert first and first[0].document_id == doc.id
+    hits, misses = searcher.hits, searcher.misses
+    again = searcher.search(coll.tenant_id, [coll.id], "  Lighthouse KEEPERS burn ", limit=5)
+    assert (searcher.hits, searcher.misses) == (hits + 1, misses)
+    assert again == first  # decoded to the same hits, scores and spans included
+    searcher.search(coll.tenant_id, [coll.id], "lighthouse keepers burn", limit=3)
+    assert searcher.misses == misses + 1  # another limit, another entry
+
+    client = redis.Redis.from_url(REDIS_URL)
+    tag = f"docrag:answers:t:{coll.id}"
+    cached = [k.decode() for k in client.smembers(tag)]
+    assert any(b"sperm whale oil" in (client.get(f"docrag:answers:e:{k}") or b"") for k in cached)
+
+    runtime.ingestor.ingest(coll, Upload(keeper_notes("paraffin"), "keepers2.md"))
+    moved = searcher.search(coll.tenant_id, [coll.id], "lighthouse keepers burn", limit=5)
+    assert searcher.misses == misses + 2 and len(moved) == 2  # the new version's key: searched again
+
+    runtime.delete_document(coll.tenant_id, doc.id)
+    assert not any(client.exists(f"docrag:answers:e:{k}") for k in cached)
+    client.close()
+    after = searcher.search(coll.tenant_id, [coll.id], "lighthouse keepers burn", limit=5)
+    assert [h.document_id for h in after] != [] and doc.id not in {h.document_id for h in after}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from docrag.answering.cached import CachingAnswerer
+from docrag.answering.cached_search import CachingSearcher
 from docrag.answering.events import Answerer
 from docrag.answering.extractive import ExtractiveAnswerer
 from docrag.answering.generative import GenerativeAnswerer
@@ -68,6 +69,8 @@ class Runtime:
     lexical: LexicalIndexes
     exact: ExactVectors
     retriever: Retriever
+    #: Search as the API serves it: the retriever behind the answer cache's store, when it is on.
+    searcher: Retriever | CachingSearcher
     ingestor: Ingestor
     jobs: JobStore
     answerer: Answerer
@@ -145,6 +148,9 @@ class Runtime:
             lexical=lexical,
             exact=exact,
             retriever=retriever,
+            searcher=CachingSearcher(retriever, answerer)
+            if isinstance(answerer, CachingAnswerer)
+            else retriever,
             ingestor=Ingestor(store, embedder, settings),
             jobs=JobStore(
                 store,
@@ -282,6 +288,11 @@ class Runtime:
         self.store.close()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+def _searcher(retriever: Retriever, answerer: Answerer) -> Retriever | CachingSearcher:
+    """Searches cached beside the answers, when answers are cached."""
+    return CachingSearcher(retriever, answerer) if isinstance(answerer, CachingAnswerer) else retriever
 
 
 def _answerer(inner: Answerer, store: Store, settings: Settings) -> Answerer:

@@ -35,7 +35,7 @@ class CachingAnswerer:
         self.inner = inner
         self.cache = cache
         self._store = store
-        self._fingerprint = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+        self.fingerprint = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
         self.hits = 0
         self.misses = 0
         self._seen: dict[UUID, int] = {}  # collection -> content version last seen here
@@ -52,8 +52,7 @@ class CachingAnswerer:
     ) -> Iterator[AnswerEvent]:
         """A cached answer replayed as a stream (its sentences as tokens), else the inner
         answerer's stream, whose final answer is cached once it completes."""
-        versions = self._store.content_versions(tenant_id, collection_ids)
-        self._note_versions(versions)
+        versions = self.content_versions(tenant_id, collection_ids)
         key = self._key(tenant_id, versions, question)
         cached = self._lookup(key)
         if cached is not None:
@@ -83,6 +82,13 @@ class CachingAnswerer:
             _log.info("ignoring an unreadable cached answer: %s", exc)
             return None
 
+    def content_versions(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """Each collection's content version now (what a key holds), having dropped from this
+        process's memory what a change made since it last looked left stale."""
+        versions = self._store.content_versions(tenant_id, collection_ids)
+        self._note_versions(versions)
+        return versions
+
     def _note_versions(self, versions: dict[UUID, int]) -> None:
         """A collection whose content moved since this process last saw it had an upload, a
         new version or a delete, perhaps through another process: its entries in this
@@ -105,5 +111,5 @@ class CachingAnswerer:
     def _key(self, tenant_id: UUID, versions: dict[UUID, int], question: str) -> str:
         scope = sorted((str(c), v) for c, v in versions.items())
         text = " ".join(question.split()).casefold()
-        raw = json.dumps([self._fingerprint, str(tenant_id), scope, text])
+        raw = json.dumps([self.fingerprint, str(tenant_id), scope, text])
         return hashlib.sha256(raw.encode()).hexdigest()

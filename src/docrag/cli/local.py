@@ -127,5 +127,5 @@ class LocalLibrary:
         from docrag.api.schemas import HitOut, SearchOut
 
         ids = [self.rt.collection(self.tenant, name).id for name in collections]
-        hits = self.rt.retriever.search(self.tenant, ids, query, limit=limit)
+        hits = self.rt.searcher.search(self.tenant, ids, query, limit=limit)
         return SearchOut(query=query, hits=[HitOut.model_validate(h) for h in hits])

@@ -24,7 +24,7 @@ def _collection_ids(runtime: Runtime, tenant_id: UUID, names: Sequence[str]) -> 
 def search(body: SearchIn, runtime: RuntimeDep, caller: PrincipalDep) -> SearchOut:
     """Hybrid (dense + BM25) search over the caller's collections."""
     ids = _collection_ids(runtime, caller.tenant_id, body.collections)
-    hits = runtime.retriever.search(caller.tenant_id, ids, body.query, limit=body.limit)
+    hits = runtime.searcher.search(caller.tenant_id, ids, body.query, limit=body.limit)
     return SearchOut(query=body.query, hits=[HitOut.model_validate(h) for h in hits])
 
 
