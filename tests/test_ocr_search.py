@@ -55,3 +55,38 @@ def test_scanned_pdf_is_searchable_with_line_boxes(client: httpx.Client) -> None
         files={"file": ("scan.png", encoded(page(PAGE_ONE)), "image/png")},
     )
     assert image.status_code == 201, image.text
+
+
+def test_a_citation_of_a_scan_says_where_its_quote_sits(client: httpx.Client) -> None:
+    """An answer quoting OCR'd text cites the page and the box of the line that holds the quote
+    (not the whole chunk's lines), in the answer and in the stored answer."""
+    assert client.post("/v1/collections", json={"name": "scan-cites"}).status_code == 201
+    scan = encoded(page(PAGE_ONE), "PDF", resolution=200, save_all=True, append_images=[page(PAGE_TWO)])
+    uploaded = client.post(
+        "/v1/collections/scan-cites/documents",
+        params={"wait": "true"},
+        files={"file": ("scan.pdf", scan, "application/pdf")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+    asked = client.post("/v1/ask", json={"question": "When are invoices due?", "collections": ["scan-cites"]})
+    assert asked.status_code == 200, asked.text
+    answer = asked.json()
+    assert answer["answered"], answer
+    citation = answer["sentences"][0]["citations"][0]
+    assert "Invoices are due within thirty days" in citation["quote"]
+    assert citation["page"] == 1
+    (line,) = citation["boxes"]  # the quote's line only: the paragraph's first line is not cited
+    assert line["page"] == 1 and (line["width"], line["height"]) == (
+        page(PAGE_ONE).width,
+        page(PAGE_ONE).height,
+    )
+    assert line["start"] < citation["end"] and citation["start"] < line["end"]
+    left, top, right, bottom = line["box"]
+    quote_top = PAGE_ONE[1][0]  # where the quote's words were drawn, 36 px high, from x=100
+    assert left <= 110 and right > 600 and top < quote_top + 40 and bottom > quote_top  # overlaps the words
+    assert top > PAGE_ONE[0][0] + 20  # and not the line above
+
+    stored = client.get(f"/v1/answers/{answer['answer_id']}")
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["sentences"][0]["citations"][0]["boxes"] == citation["boxes"]

@@ -9,12 +9,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import docx
+import pdfplumber
 import pytest
 
 from docrag.domain import BlockKind, ParsedDocument
 from docrag.eval.parsing import table_cells_f1
 from docrag.ingest.chunking import chunk_document
-from docrag.ingest.parsers import parse
+from docrag.ingest.parsers import parse, pdf_text_tables
+from docrag.ingest.parsers.pdf_tables import PageTables
 from docrag.ingest.tables import table_text
 
 ICDAR = (
@@ -129,6 +131,34 @@ def test_pdf_table_rows_from_ruling_lines() -> None:
     cells = [" ".join(c.split()) for page in gold.values() for c in page if c.strip()]
     present = sum(1 for c in cells if c in text)
     assert present >= 0.85 * len(cells), (present, len(cells))
+
+
+def test_pdf_table_rows_from_text_alignment() -> None:
+    """us-024's tables have no ruling between rows or columns: their cells are found from how
+    the words line up, each wrapped cell whole; a page of prose in two columns is no table."""
+    us = ICDAR / "competition-dataset-us"
+    if not (us / "us-024.pdf").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the ICDAR 2013 set {ICDAR} is missing under CI")
+        pytest.skip("the ICDAR 2013 set is not here")
+    tables = PageTables((us / "us-024.pdf").read_bytes())
+    gold = _gold(us / "us-024-str.xml")
+    cells = {}
+    for page in (2, 6):
+        cells[page] = [
+            " ".join((cell or "").split())
+            for kind, rows in tables.regions(page) or []
+            if kind == "table"
+            for row in rows
+            for cell in row
+        ]
+        matched, predicted, expected = table_cells_f1(cells[page], gold[page])
+        assert matched >= 0.9 * expected and matched >= 0.9 * predicted, (page, matched, predicted, expected)
+    assert "total occupied housing units" in cells[2]  # two lines of the header, one cell
+    assert "American Indian/Alaska Native" in cells[2]  # a row label wrapped on two lines
+    with pdfplumber.open(us / "us-025.pdf") as pdf:
+        prose = pdf_text_tables.find(pdf.pages[0])
+    assert prose == []
 
 
 def test_table_cells_f1_counts() -> None:

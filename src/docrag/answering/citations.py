@@ -126,4 +126,5 @@ def _citation(s: _Sentence) -> Citation:
         end=s.end,
         heading_path=s.hit.heading_path,
         document_version=s.hit.document_version,
+        boxes=s.hit.boxes_in(s.start, s.end),
     )

@@ -163,6 +163,7 @@ class ExtractiveAnswerer:
                         end=c.end,
                         heading_path=c.hit.heading_path,
                         document_version=c.hit.document_version,
+                        boxes=c.hit.boxes_in(c.start, c.end),
                     ),
                 ),
             )

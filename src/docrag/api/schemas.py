@@ -198,6 +198,10 @@ class CitationOut(BaseModel):
     start: int
     end: int
     heading_path: list[str]
+    #: OCR'd text only (docs/ocr-and-tables.md): where each line holding the quote sits.
+    boxes: list[BoxOut] = Field(
+        default=[], description="OCR'd text: the page and pixel box of each line that holds the quote"
+    )
 
 
 class SentenceOut(BaseModel):

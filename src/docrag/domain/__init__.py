@@ -9,6 +9,7 @@ character offset into that one ``text``, so a citation can always be checked aga
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -74,13 +75,7 @@ class ParsedDocument:
 
     def boxes_in(self, start: int, end: int) -> list[TextBox]:
         """The OCR line boxes overlapping ``text[start:end]`` (a chunk's or a quote's span)."""
-        first = bisect.bisect_right([b.end for b in self.boxes], start)
-        found = []
-        for box in self.boxes[first:]:
-            if box.start >= end:
-                break
-            found.append(box)
-        return found
+        return boxes_over(self.boxes, start, end)
 
     def page_starts(self) -> list[int]:
         """Offset in ``text`` where each page begins (index 0 is page 1); empty without pages."""
@@ -91,6 +86,17 @@ class ParsedDocument:
             while len(starts) < block.page:
                 starts.append(block.start)
         return starts
+
+
+def boxes_over(boxes: Sequence[TextBox], start: int, end: int) -> list[TextBox]:
+    """The boxes (in text order) of the lines overlapping ``[start, end)``."""
+    first = bisect.bisect_right([b.end for b in boxes], start)
+    found = []
+    for box in boxes[first:]:
+        if box.start >= end:
+            break
+        found.append(box)
+    return found
 
 
 def page_at(page_starts: list[int], offset: int) -> int | None:
@@ -223,6 +229,10 @@ class Hit:
     document_version: int = 1  # the document version this chunk belongs to (served now)
     boxes: tuple[TextBox, ...] = ()  # OCR'd lines with their page boxes
 
+    def boxes_in(self, start: int, end: int) -> tuple[TextBox, ...]:
+        """The boxes of this chunk's OCR'd lines that hold ``[start, end)`` (a quote's span)."""
+        return tuple(boxes_over(self.boxes, start, end))
+
 
 @dataclass(frozen=True, slots=True)
 class Citation:
@@ -235,6 +245,8 @@ class Citation:
     end: int
     heading_path: tuple[str, ...] = ()
     document_version: int = 1  # the version of the document the quote was taken from
+    #: OCR'd text only: the page boxes of the lines that hold the quote (docs/ocr-and-tables.md).
+    boxes: tuple[TextBox, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from docrag.domain import AnswerSentence
+from docrag.domain import AnswerSentence, TextBox
 
 Rating = Literal["up", "down"]
 RATINGS: tuple[Rating, ...] = ("up", "down")
@@ -72,6 +72,18 @@ def verdict(sentence: AnswerSentence) -> str | None:
     return "supported" if sentence.supported else "unsupported"
 
 
+def box_record(box: TextBox) -> dict[str, Any]:
+    """An OCR line's box as the API returns it, and as chunks and answers store it."""
+    return {
+        "start": box.start,
+        "end": box.end,
+        "page": box.page,
+        "box": list(box.box),
+        "width": box.width,
+        "height": box.height,
+    }
+
+
 def sentence_record(s: AnswerSentence) -> dict[str, Any]:
     """A sentence as the API returns it and the answers table stores it."""
     return {
@@ -90,6 +102,7 @@ def sentence_record(s: AnswerSentence) -> dict[str, Any]:
                 "start": c.start,
                 "end": c.end,
                 "heading_path": list(c.heading_path),
+                "boxes": [box_record(b) for b in c.boxes],
             }
             for c in s.citations
         ],

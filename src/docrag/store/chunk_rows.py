@@ -15,20 +15,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from docrag.domain import StoredChunk, TextBox
+from docrag.domain.records import box_record
 
 __all__ = ["box_from", "box_record", "embedded_spans", "insert_chunks"]
-
-
-def box_record(box: TextBox) -> dict[str, Any]:
-    """A box as stored and as the API returns it."""
-    return {
-        "start": box.start,
-        "end": box.end,
-        "page": box.page,
-        "box": list(box.box),
-        "width": box.width,
-        "height": box.height,
-    }
 
 
 def box_from(record: dict[str, Any]) -> TextBox:

@@ -1,5 +1,6 @@
 """Tables in born-digital PDFs, found by pdfplumber from the page's ruling lines, or else from
-text aligned in columns when that makes a grid of numbers (a statistical table, not prose).
+words aligned in columns when that makes a grid of numbers (a statistical table, not prose:
+docrag/ingest/parsers/pdf_text_tables.py).
 
 pdfplumber lays a page out with pdfminer, about a second a page here, against a few
 milliseconds for pypdf's text: so a page is only looked at when PDFium counts at least
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from docrag.ingest.parsers import pdf_text_tables
 
 __all__ = ["MAX_PAGES_LOOKED_AT", "MAX_SECONDS", "MIN_PATHS", "PageTables", "Region"]
 
@@ -27,14 +29,6 @@ MIN_PATHS = 6
 #: of them may take, so that a long PDF still parses well within DOCRAG_PARSE_TIMEOUT_SECONDS.
 MAX_PAGES_LOOKED_AT = 30
 MAX_SECONDS = 30.0
-
-#: Tables without ruling lines are found from text alignment, and kept only when at least this
-#: many rows and columns, and this share of numbers among their filled cells.
-MIN_TEXT_ROWS = 4
-MIN_TEXT_COLUMNS = 3
-NUMERIC_SHARE = 0.6
-_BY_TEXT = {"vertical_strategy": "text", "horizontal_strategy": "text"}
-_NUMBER = re.compile(r"[-+(]?[$€£]?\d[\d,. ]*%?\)?|[-–—]|n/?a", re.I)
 
 #: ("text", str) or ("table", rows) in reading order.
 Region = tuple[str, Any]
@@ -87,9 +81,9 @@ class PageTables:
             self._plumber = pdfplumber.open(io.BytesIO(self._data), password="")
         page = self._plumber.pages[page_number - 1]
         try:
-            found = [t for t in page.find_tables() if _grid(t.extract())]
+            found: list[Any] = [t for t in page.find_tables() if _grid(t.extract())]
             if not found:  # no ruled table: one aligned in columns, if it is mostly numbers
-                found = [t for t in page.find_tables(_BY_TEXT) if _numeric_grid(t.extract())]
+                found = pdf_text_tables.find(page)
             if not found:
                 return None
             found.sort(key=lambda t: t.bbox[1])
@@ -112,17 +106,6 @@ def _grid(rows: list[list[str | None]]) -> bool:
     filled_rows = [row for row in rows if any((cell or "").strip() for cell in row)]
     columns = {i for row in rows for i, cell in enumerate(row) if (cell or "").strip()}
     return len(filled_rows) >= 2 and len(columns) >= 2
-
-
-def _numeric_grid(rows: list[list[str | None]]) -> bool:
-    """A table found from text alignment alone, kept only when it is a grid of numbers (a
-    statistical table): prose set in columns also aligns, but its cells are words."""
-    cells = [" ".join((cell or "").split()) for row in rows for cell in row]
-    filled = [cell for cell in cells if cell]
-    if len(rows) < MIN_TEXT_ROWS or min(len(row) for row in rows) < MIN_TEXT_COLUMNS or not filled:
-        return False
-    numbers = sum(1 for cell in filled if _NUMBER.fullmatch(cell))
-    return numbers >= NUMERIC_SHARE * len(filled) and len(filled) >= 0.5 * len(cells)
 
 
 def _inside(obj: dict[str, Any], boxes: Sequence[tuple[float, float, float, float]]) -> bool:
