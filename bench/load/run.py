@@ -81,7 +81,11 @@ def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str
         yield url, key, proc.pid
     finally:
         proc.terminate()
-        proc.wait(60)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:  # still draining connections a load left open
+            proc.kill()
+            proc.wait(10)
 
 
 def locust(

@@ -96,11 +96,11 @@ def main() -> None:
         times = np.array([t for t, _ in measured])
         print(f"{'resource':<20}{'first':>10}{'last':>10}{'max':>10}{'slope/h':>12}{'change':>10}")
         for name in samples[0][1]:
-            values = np.array([v[name] for _, v in measured])
-            slope = float(np.polyfit(times, values, 1)[0]) * 3600 if len(measured) > 1 else 0.0
+            series = np.array([v[name] for _, v in measured])
+            slope = float(np.polyfit(times, series, 1)[0]) * 3600 if len(measured) > 1 else 0.0
             fitted_change = slope * (times[-1] - times[0]) / 3600 if len(measured) > 1 else 0.0
             print(
-                f"{name:<20}{values[0]:>10.1f}{values[-1]:>10.1f}{values.max():>10.1f}"
+                f"{name:<20}{series[0]:>10.1f}{series[-1]:>10.1f}{series.max():>10.1f}"
                 f"{slope:>12.2f}{fitted_change:>10.2f}"
             )
         report(rows, out, args.duration)
