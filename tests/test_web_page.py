@@ -7,12 +7,7 @@ Screenshots are kept under $DOCRAG_TEST_ARTIFACTS (default tests/artifacts/web, 
 
 from __future__ import annotations
 
-import base64
-import os
-import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,11 +15,10 @@ import pytest
 
 from docrag.settings import Settings
 from docs_factory import make_pdf
+from web_browser import ask, axe_violations, chromium, drop_files, open_page, shot, sign_in
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("DOCRAG_TEST_ARTIFACTS", Path(__file__).parent / "artifacts" / "web"))
 UPLOAD_LIMIT = 200_000  # bytes: small, so that the page's "too large" message can be seen
 COLLECTION = "webtest"
 FILES = [
@@ -58,77 +52,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            raise RuntimeError(f"CI=true but chromium is missing at {CHROMIUM} (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
-
-
-class Console:
-    """Every console error and uncaught exception of a page."""
-
-    def __init__(self, page: Any) -> None:
-        self.errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-
-def open_page(browser: Any, base_url: str, **context: Any) -> tuple[Any, Console]:
-    page = browser.new_context(base_url=base_url, **context).new_page()
-    page.set_default_timeout(30_000)
-    console = Console(page)
-    page.goto("/")
-    return page, console
-
-
-def sign_in(page: Any, key: str) -> None:
-    page.get_by_label("API key", exact=True).fill(key)
-    page.get_by_role("button", name="Use key").click()
-    page.wait_for_selector("#library-view:not([hidden])")
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def axe_violations(page: Any) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']}" for v in found if v["impact"] in ("serious", "critical")
-    ]
-
-
-def drop_files(page: Any, files: list[tuple[str, str, bytes]]) -> None:
-    """Drag and drop: a DataTransfer holding the files, dropped on the drop zone."""
-    payload = [{"name": n, "type": t, "b64": base64.b64encode(d).decode()} for n, t, d in files]
-    transfer = page.evaluate_handle(
-        """(files) => { const dt = new DataTransfer();
-          for (const f of files) dt.items.add(new File(
-            [Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: f.type }));
-          return dt; }""",
-        payload,
-    )
-    page.dispatch_event("#drop", "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
-
-
-def ask(page: Any, question: str) -> Any:
-    """Ask in the chat; returns the new answer's element once the stream has ended."""
-    before = page.locator("#thread .turn").count()
-    page.get_by_label(re.compile("^Question about")).fill(question)
-    with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as streamed:
-        page.get_by_role("button", name="Ask", exact=True).click()
-    assert streamed.value.headers["content-type"].startswith("text/event-stream")
-    turn = page.locator("#thread .turn").nth(before)
-    turn.locator(".answer").wait_for()
-    return turn
 
 
 def test_upload_ask_cite_rate_and_delete(browser: Any, base_url: str, admin_key: str) -> None:
