@@ -137,19 +137,25 @@ def _runtime(app: Any) -> Runtime | None:
 
 
 class _Limits:
-    def __init__(self, cap: int, error: type[DocRAGError], idle: float, total: float) -> None:
+    def __init__(
+        self, cap: int, error: type[DocRAGError], idle: float, total: float, *, stated: int | None = None
+    ) -> None:
         self.cap, self.error, self.idle, self.total = cap, error, idle, total
+        # The limit a person is told: an upload's is the file's, not the file's plus the room
+        # its multipart wrapping is given.
+        self.stated = cap if stated is None else stated
 
     @classmethod
     def of(cls, runtime: Runtime | None, policy: RoutePolicy) -> _Limits:
         s = runtime.settings if runtime is not None else Settings()
         if policy.body == "upload":
-            return cls(s.max_upload_bytes + MULTIPART_OVERHEAD, FileTooLarge, *_times(s))
+            cap = s.max_upload_bytes + MULTIPART_OVERHEAD
+            return cls(cap, FileTooLarge, *_times(s), stated=s.max_upload_bytes)
         return cls(s.max_json_bytes, BodyTooLarge, *_times(s))
 
     def too_large(self) -> DocRAGError:
         what = "upload" if self.error is FileTooLarge else "request body"
-        return self.error(f"the {what} exceeds the limit of {self.cap} bytes")
+        return self.error(f"the {what} exceeds the limit of {self.stated} bytes")
 
     def check_declared(self, headers: Headers) -> None:
         declared = headers.get("content-length")

@@ -30,20 +30,38 @@ const EXPLAIN = {
   forbidden: "Your role may not do this.",
   unsupported_file_type: "This kind of file is not supported.",
   file_too_large: "The file is larger than this server accepts.",
-  rate_limited: "Too many requests.",
+  rate_limited: "Too many requests: this server limits how often each key or user may do this.",
   account_locked: "Too many failed sign-ins.",
   overloaded: "The server is busy.",
-  network_error: "The server can't be reached: it may be down.",
+  network_error: "The server can't be reached: it may be down, or this computer is offline. Try again once it is back.",
   unavailable: "The server is not ready.",
   page_unavailable: "No page image for this document.",
+  mfa_enrollment_required: "Your tenant requires two-factor authentication: set it up under Account first.",
+  mfa_already_enabled: "Two-factor authentication is already on for this account.",
 };
+
+// A wait in words: "42 seconds", "2 minutes".
+function wait(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s)) return seconds + " s";
+  if (s < 90) return s + (s === 1 ? " second" : " seconds");
+  return Math.ceil(s / 60) + " minutes";
+}
 
 export function describe(err) {
   if (!(err instanceof ApiError)) return String((err && err.message) || err);
   let text = EXPLAIN[err.code] ? EXPLAIN[err.code] + " " : "";
-  text += err.message && err.message !== EXPLAIN[err.code] ? err.message : "";
-  if (err.retryAfter) text += " Try again in " + err.retryAfter + " s.";
+  // The browser's own words for a failed connection ("Failed to fetch") tell a person nothing more.
+  if (err.code !== "network_error") text += err.message && err.message !== EXPLAIN[err.code] ? err.message : "";
+  if (err.retryAfter) text += " Try again in " + wait(err.retryAfter) + ".";
   return text.trim() + " (" + err.code + ")";
+}
+
+// Every refused or failed request is also announced to the page (main.js): a server that is down
+// turns the banner on at once, an admin who must enroll in MFA is taken to Account.
+function announce(err) {
+  window.dispatchEvent(new CustomEvent("docrag:error", { detail: err }));
+  return err;
 }
 
 async function failure(res) {
@@ -78,14 +96,14 @@ export async function raw(method, path, body, headers = {}) {
     if (body instanceof FormData) opts.body = body;
     else if (body !== undefined) { h["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     try { return await fetch(path, opts); }
-    catch (e) { throw new ApiError("network_error", String(e.message || e), 0); }
+    catch (e) { throw announce(new ApiError("network_error", String(e.message || e), 0)); }
   };
   let res = await send();
   if (res.status === 401 && auth && auth.refresh) {
     const err = await failure(res.clone());
     if (err.code === "token_expired") { await refresh(); res = await send(); }
   }
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) throw announce(await failure(res));
   return res;
 }
 
@@ -103,14 +121,14 @@ export function uploadWithProgress(path, form, onProgress, method = "POST") {
     xhr.open(method, path);
     if (auth) xhr.setRequestHeader("Authorization", "Bearer " + auth.token);
     xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
-    xhr.addEventListener("error", () => reject(new ApiError("network_error", "the upload did not reach the server", 0)));
+    xhr.addEventListener("error", () => reject(announce(new ApiError("network_error", "the upload did not reach the server", 0))));
     xhr.addEventListener("load", () => {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { body = null; }
       if (xhr.status >= 200 && xhr.status < 300) { resolve(body); return; }
       const e = body && body.error;
-      reject(new ApiError((e && e.code) || "http_" + xhr.status, (e && e.message) || xhr.statusText,
-        xhr.status, xhr.getResponseHeader("Retry-After")));
+      reject(announce(new ApiError((e && e.code) || "http_" + xhr.status, (e && e.message) || xhr.statusText,
+        xhr.status, xhr.getResponseHeader("Retry-After"))));
     });
     xhr.send(form);
   });

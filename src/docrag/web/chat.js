@@ -50,10 +50,14 @@ async function ask(question) {
   }
   const live = el("p", { class: "streaming", "aria-busy": "true" });
   const slot = el("div", null, [live]);
-  $("thread").append(turn(question, slot));
-  const res = await raw("POST", "/v1/ask",
-    { question, collections: [current()], conversation_id: conversation, stream: true },
-    { Accept: "text/event-stream" });
+  const node = turn(question, slot);
+  $("thread").append(node);
+  let res;
+  try {
+    res = await raw("POST", "/v1/ask",
+      { question, collections: [current()], conversation_id: conversation, stream: true },
+      { Accept: "text/event-stream" });
+  } catch (e) { node.remove(); throw e; }  // refused (a rate limit, the server down): no empty turn
   for await (const ev of events(res)) {
     if (ev.name === "token") live.append(ev.data.text);
     else if (ev.name === "answer") slot.replaceChildren(renderAnswer(ev.data));

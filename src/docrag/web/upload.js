@@ -23,6 +23,12 @@ function row(file) {
   };
 }
 
+function human(bytes) {
+  if (bytes < 1024) return bytes + " bytes";
+  if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
+  return (bytes / 1024 / 1024).toFixed(1) + " MB";
+}
+
 function overall(rows) {
   const done = rows.reduce((n, r) => n + r.weight, 0);
   $("upload-bar").value = done / rows.length;
@@ -69,7 +75,8 @@ async function uploadAll(fileList) {
       entry.ui.set(d.status, d.status, 0.5);
       polls.push(poll(entry, rows));
     } catch (e) {
-      entry.ui.set("failed", "failed: " + describe(e), 1);
+      const size = e.code === "file_too_large" ? " This file is " + human(entry.file.size) + "." : "";
+      entry.ui.set("failed", "failed: " + describe(e) + size, 1);
       entry.weight = 1;
       overall(rows);
     }
