@@ -149,12 +149,14 @@ async def _main(url: str, key: str, args: argparse.Namespace) -> None:
         )
         failures = Counter(o.failure for o in outcomes if o.status == 0)
         print(f"  client timeouts or failed connections {timeouts} {dict(failures)}; other statuses {other}")
+    # A fresh client for the recovery: nothing of the overload's connections is reused.
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
         recovered = await _recovery(client, baseline, args.recovery_limit)
-        print(
-            f"recovery: back to normal {recovered:.1f} s after the load dropped"
-            if recovered is not None
-            else f"recovery: not back to normal within {args.recovery_limit} s"
-        )
+    print(
+        f"recovery: back to normal {recovered:.1f} s after the load dropped"
+        if recovered is not None
+        else f"recovery: not back to normal within {args.recovery_limit} s"
+    )
 
 
 def main() -> None:
@@ -165,8 +167,10 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--recovery-limit", type=float, default=60)
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     args = parser.parse_args()
-    with server(args.data_dir, {}) as (url, key, _):
+    env = dict(item.split("=", 1) for item in args.env)
+    with server(args.data_dir, env) as (url, key, _):
         asyncio.run(_main(url, key, args))
 
 
