@@ -60,11 +60,15 @@ def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str
         .splitlines()[-1]
     )
     port = _free_port()
+    # The server's log goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks the
+    # server at its next log line, which under load looks exactly like a hung service.
+    log = tempfile.NamedTemporaryFile(prefix="docrag-load-server-", suffix=".log", delete=False)  # noqa: SIM115
+    print(f"# server log: {log.name}", file=sys.stderr)
     proc = subprocess.Popen(
         [str(BIN / "docrag"), "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -86,6 +90,7 @@ def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str
         except subprocess.TimeoutExpired:  # still draining connections a load left open
             proc.kill()
             proc.wait(10)
+        log.close()
 
 
 def locust(
