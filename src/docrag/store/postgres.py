@@ -24,6 +24,7 @@ from docrag.store.chunk_rows import box_from
 from docrag.store.chunk_rows import insert_chunks as insert_chunks
 from docrag.store.erasure import collection_documents, redact_stale_answers
 from docrag.store.keys import KeyStore, hash_key
+from docrag.store.replica import ReadReplica
 from docrag.store.tenancy import ALL_TENANTS, scope_to
 
 _log = logging.getLogger(__name__)
@@ -110,29 +111,58 @@ class Store:
 
     ALL_TENANTS = ALL_TENANTS
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        read_url: str | None = None,
+        read_retry_seconds: float = 10.0,
+    ) -> None:
         self.url = url
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
         )
+        #: The search path's reads (``read=True``) go to this standby when set (store/replica.py).
+        self.replica = (
+            ReadReplica(
+                read_url,
+                min_size=min_size,
+                max_size=max_size,
+                retry_seconds=read_retry_seconds,
+                configure=_configure,
+            )
+            if read_url
+            else None
+        )
         self._indexed_dims: set[int] = set()
 
     def close(self) -> None:
+        if self.replica is not None:
+            self.replica.close()
         self.pool.close()
 
     @contextmanager
-    def _conn(self, tenant: object = None) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    def _conn(
+        self, tenant: object = None, *, read: bool = False
+    ) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection of ``tenant``; ``read``: the search path's, on the read replica if any."""
         try:
-            with self.pool.connection() as conn:
+            pooled = self.replica.connection(self.pool) if read and self.replica else self.pool.connection()
+            with pooled as conn:
                 conn.row_factory = dict_row
                 scope_to(conn, tenant)  # row security's tenant for this checkout (store/tenancy.py)
                 yield conn
         except psycopg.OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
 
-    def connection(self, tenant: object = None) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
-        """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS')."""
-        return self._conn(tenant)
+    def connection(
+        self, tenant: object = None, *, read: bool = False
+    ) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS');
+        ``read``: the search path's (the read replica's when one is configured and up)."""
+        return self._conn(tenant, read=read)
 
     def ping(self) -> None:
         with self._conn() as conn:
@@ -220,7 +250,7 @@ class Store:
 
     def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]:
         """Model, dimension and content version of each of the caller's collections, in one read."""
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, name, embedding_model, embedding_dim, content_version FROM collections"
                 " WHERE tenant_id = %s AND id = ANY(%s) ORDER BY name",
@@ -269,7 +299,7 @@ class Store:
             raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
 
     def content_versions(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> dict[UUID, int]:
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, content_version FROM collections WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(collection_ids)),
@@ -422,7 +452,7 @@ class Store:
         keep the result at ``limit`` rows even when the filter is selective. The query's
         dimension picks the partial HNSW index of that dimension (see :func:`dense_sql`).
         """
-        with self._conn(tenant_id) as conn, conn.transaction():
+        with self._conn(tenant_id, read=True) as conn, conn.transaction():
             # Transaction-local settings, in one round trip. plan_cache_mode: a prepared
             # statement would otherwise switch to one generic plan for every collection after a
             # few runs; the planner must see each scope's real size to choose between an exact
@@ -444,7 +474,7 @@ class Store:
     def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> LexicalCorpus:
         """The collection's content version and its chunks' ids, documents and texts, read in
         one snapshot."""
-        with self._conn(tenant_id) as conn, conn.transaction():
+        with self._conn(tenant_id, read=True) as conn, conn.transaction():
             version = snapshot_version(conn, tenant_id, collection_id)
             rows = conn.execute(
                 "SELECT id, document_id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s"
@@ -463,7 +493,7 @@ class Store:
     ) -> CollectionVectors:
         """The collection's content version and, if it holds at most ``max_chunks`` chunks, their
         ids and ``dim``-dimensional vectors scaled to unit length, read in one snapshot."""
-        with self._conn(tenant_id) as conn, conn.transaction():
+        with self._conn(tenant_id, read=True) as conn, conn.transaction():
             version = snapshot_version(conn, tenant_id, collection_id)
             counted = conn.execute(
                 "SELECT count(*) AS n FROM (SELECT 1 FROM chunks WHERE tenant_id = %s AND collection_id = %s"
@@ -495,7 +525,7 @@ class Store:
         """The vectors of the given chunks of the tenant (float32)."""
         if not chunk_ids:
             return {}
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(chunk_ids)),
@@ -506,7 +536,7 @@ class Store:
         """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
         if not chunk_ids:
             return {}
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, sentence_vectors FROM chunks"
                 " WHERE tenant_id = %s AND id = ANY(%s) AND sentence_vectors IS NOT NULL",
@@ -524,7 +554,7 @@ class Store:
         """
         if not scored:
             return []
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
@@ -544,7 +574,7 @@ class Store:
         self, tenant_id: UUID, chunk_ids: Sequence[int]
     ) -> dict[int, tuple[list[int], bytes | None, list[int]]]:
         """Per chunk: flattened sentence spans, float16 sentence vectors, the document's page starts."""
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
