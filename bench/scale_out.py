@@ -350,7 +350,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="docrag-scale-out-"))
     folder.chmod(0o755)  # nginx's workers (nobody, under root) write request bodies below it
     procs = Processes(folder)
-    results: dict[str, Any] = {"clients": args.clients, "seconds": args.seconds, "cores": os.cpu_count()}
+    results: dict[str, Any] = {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "docs": args.docs,
+        "hnsw": args.hnsw,
+        "cores": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+    }
     try:
         # Connections: 2 APIs x 2 pools, 2 workers, their LISTEN connections, this process.
         with Cluster(options=("max_connections=200", "hot_standby_feedback=on")) as cluster:
@@ -358,6 +365,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cluster.primary.execute("CREATE DATABASE docrag")
             cluster.primary.execute(f"CREATE ROLE {APP_ROLE} LOGIN")
             env = _environment(cluster, folder, f"redis://127.0.0.1:6379/{args.redis_db}")
+            if args.hnsw:  # the dense leg in PostgreSQL (HNSW), not in each API process's memory
+                env["DOCRAG_EXACT_SEARCH_MAX_CHUNKS"] = "0"
             os.environ.update({k: v for k, v in env.items() if k.startswith("DOCRAG_")})
             # Migrations as the superuser (the owner), and the first admin key.
             runtime = Runtime.open(Settings(database_owner_url=cluster.primary.url("docrag")))
@@ -405,6 +414,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent search clients")
     parser.add_argument("--docs", type=int, default=150, help="SciFact abstracts in the corpus")
     parser.add_argument("--redis-db", type=int, default=12, help="Redis database the bench owns and empties")
+    parser.add_argument(
+        "--hnsw", action="store_true", help="dense leg through the HNSW index even for this small collection"
+    )
     results = run(parser.parse_args())
     print(json.dumps(results))
 

@@ -154,7 +154,8 @@ class Cluster:
     def wait_replayed(self, timeout: float = 30.0) -> None:
         """Until the standby has replayed everything the primary has written so far."""
         assert self.standby is not None
-        target = self.primary.execute("SELECT pg_current_wal_lsn()::text")
+        # The insert position: with synchronous_commit off a commit may not be written out yet.
+        target = self.primary.execute("SELECT pg_current_wal_insert_lsn()::text")
         deadline = time.monotonic() + timeout
         while True:
             done = self.standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))

@@ -42,6 +42,7 @@ def settings(cluster: Cluster) -> Settings:
         database_owner_url=cluster.primary.url("docrag"),
         database_read_url=cluster.standby.url("docrag", APP_ROLE),
         database_read_retry_seconds=5.0,
+        exact_search_max_chunks=0,  # the dense leg's SQL (HNSW, transaction-local settings) on the standby
         pool_max_size=4,
     )
 
@@ -143,9 +144,6 @@ def test_a_replica_down_sends_searches_to_the_primary_until_it_is_back(
         cluster.standby.execute("SELECT pg_wal_replay_resume()")
     cluster.wait_replayed()
     assert _found(client, "Brevinthal")
-    assert client.get("/health/ready").json()["read_replica"] == {
-        "status": "ok",
-        "in_use": True,
-        "lag_seconds": 0.0,
-        "replay_paused": False,
-    }
+    replica = client.get("/health/ready").json()["read_replica"]
+    assert replica["lag_seconds"] < 30  # 0 unless WAL arrived and awaits replay at that instant
+    assert replica == {**replica, "status": "ok", "in_use": True, "replay_paused": False}
