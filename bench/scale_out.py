@@ -134,7 +134,9 @@ def _wait_ready(url: str, child: subprocess.Popen[bytes], tail: str, timeout: fl
 
 
 @contextmanager
-def _apis(procs: Processes, env: dict[str, str], count: int, label: str) -> Iterator[list[int]]:
+def _apis(
+    procs: Processes, env: dict[str, str], count: int, label: str
+) -> Iterator[tuple[list[int], list[subprocess.Popen[bytes]]]]:
     ports = [free_port() for _ in range(count)]
     children = [
         procs.start(
@@ -145,7 +147,7 @@ def _apis(procs: Processes, env: dict[str, str], count: int, label: str) -> Iter
     try:
         for i, (port, child) in enumerate(zip(ports, children, strict=True)):
             _wait_ready(f"http://127.0.0.1:{port}", child, procs.log_tail(f"api-{label}-{i}"))
-        yield ports
+        yield ports, children
     finally:
         for child in children:
             procs.stop(child)
@@ -378,7 +380,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 procs.start(f"worker-{i}", worker, env)
             replica_env = {**env, "DOCRAG_DATABASE_READ_URL": cluster.standby.url("docrag", APP_ROLE)}
             for mode, mode_env in (("primary", env), ("replica", replica_env)):
-                with _apis(procs, mode_env, 2, mode) as ports:
+                with _apis(procs, mode_env, 2, mode) as (ports, children):
                     if mode == "primary":
                         with _nginx(procs, folder, ports[:1]) as url:
                             results["index_seconds"] = _index(url, key, files)
@@ -390,6 +392,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         with _nginx(procs, folder, ports[:count]) as url:
                             step = _load(url, key, queries, args.clients, args.seconds)
                         results[f"{mode}_{count}_api"] = step
+                        if step["errors"]:  # say why, not only how many
+                            step["exited"] = [c.returncode for c in children if c.poll() is not None]
+                            for i in range(2):
+                                print(
+                                    f"api-{mode}-{i}:\n{procs.log_tail(f'api-{mode}-{i}')}", file=sys.stderr
+                                )
                         print(
                             f"searches on the {mode}, {count} API process(es): {json.dumps(step)}", flush=True
                         )

@@ -98,7 +98,7 @@ class Server:
     def execute(self, sql: str, params: tuple[Any, ...] = (), database: str = "postgres") -> Any:
         """The first column of the first row of ``sql`` run as the superuser (None: no row)."""
         with psycopg.connect(self.url(database), autocommit=True) as conn:
-            cursor = conn.execute(sql, params)  # type: ignore[arg-type]
+            cursor = conn.execute(sql, params)
             row = cursor.fetchone() if cursor.description else None
         return None if row is None else row[0]
 
