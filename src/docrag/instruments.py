@@ -131,3 +131,13 @@ def admission_refused() -> Counter:
         ("route_class", "reason"),
         registry=REGISTRY,
     )
+
+
+@cache
+def replica_fallbacks() -> Counter:
+    return Counter(
+        "docrag_read_replica_fallbacks",
+        "Search-path reads sent to the primary because the read replica was down or saturated"
+        " (DOCRAG_DATABASE_READ_URL; store/replica.py)",
+        registry=REGISTRY,
+    )

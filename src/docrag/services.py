@@ -94,7 +94,13 @@ class Runtime:
         database = open_database(settings)
         embedded = database.embedded
         try:
-            store = Store(database.url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+            store = Store(
+                database.url,
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                read_url=settings.database_read_url,
+                read_retry_seconds=settings.database_read_retry_seconds,
+            )
         except Exception:
             if embedded is not None:
                 embedded.stop()

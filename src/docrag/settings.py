@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     #: DocRAG grants DATABASE_URL's role what it needs and refuses to serve as a privileged role.
     #: Unset: migrations run with DATABASE_URL (a warning is logged if it is privileged).
     database_owner_url: str | None = None
+    #: A read replica (a PostgreSQL streaming standby of DATABASE_URL's server, same role) for
+    #: the search path's reads: retrieval's legs, hydration of hits, answers' sentences, the
+    #: answer cache's versions. Writes, jobs, auth and every other read stay on DATABASE_URL.
+    #: Searches see the replica's lag; while it is down they go to the primary (docs/deployment.md).
+    database_read_url: str | None = None
+    #: After the replica failed, searches use the primary this long before trying it again.
+    database_read_retry_seconds: float = Field(default=10.0, gt=0)
     pool_min_size: int = Field(default=1, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
 
@@ -324,6 +331,13 @@ class Settings(BaseSettings):
     def _tls_pair(self) -> Settings:
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("set both DOCRAG_SSL_CERTFILE and DOCRAG_SSL_KEYFILE, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_of_a_server(self) -> Settings:
+        # The embedded server has no standby: a read URL could only point at another database.
+        if self.database_read_url and not self.database_url:
+            raise ValueError("DOCRAG_DATABASE_READ_URL needs DOCRAG_DATABASE_URL (the primary it replicates)")
         return self
 
     def resolved_data_dir(self) -> Path:

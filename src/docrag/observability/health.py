@@ -34,6 +34,7 @@ WEIGHTS: dict[str, int] = {
     "disk": 10,
     "redis": 5,
     "backups": 5,
+    "read_replica": 5,
 }
 CRITICAL = frozenset({"database", "vector_index", "embedding_model"})
 #: Thresholds, as the alerts use them (deploy/monitoring/prometheus-rules.yml).
@@ -43,6 +44,7 @@ DISK_DEGRADED_RATIO = 0.15
 DISK_DOWN_RATIO = 0.05
 BACKUP_MAX_AGE_SECONDS = 26 * 3600.0
 MODEL_SLOW_MS = 1000.0
+REPLICA_LAG_DEGRADED_SECONDS = 30.0
 #: What a component that reads the database reports while the database is down.
 _NEEDS_DATABASE: dict[str, Status] = {
     "vector_index": "down",
@@ -105,6 +107,8 @@ class HealthCheck:
             "disk": self._disk,
             "backups": self._backups,
         }
+        if self._store.replica is not None:  # only with DOCRAG_DATABASE_READ_URL
+            checks["read_replica"] = self._read_replica
         database = _timed("database", checks.pop("database"))
         found = [database]
         for name, check in checks.items():
@@ -174,6 +178,14 @@ class HealthCheck:
             "down" if free < DISK_DOWN_RATIO else "degraded" if free < DISK_DEGRADED_RATIO else "ok"
         )
         return status, {"free_ratio": round(free, 4)}
+
+    def _read_replica(self) -> tuple[Status, dict[str, Any]]:
+        assert self._store.replica is not None
+        found = self._store.replica.status()
+        # Down: searches go to the primary (store/replica.py), DocRAG is degraded, not down.
+        lagging = (found.lag_seconds or 0.0) > REPLICA_LAG_DEGRADED_SECONDS or found.replay_paused
+        status: Status = "down" if found.status != "ok" else "degraded" if lagging else "ok"
+        return status, found.detail()
 
     def _backups(self) -> tuple[Status, dict[str, Any]]:
         row = self._one(

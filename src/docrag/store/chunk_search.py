@@ -29,7 +29,7 @@ _HIT_COLUMNS = (
 class ChunkSearchRows(PgConnections):
     def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]:
         """Model, dimension and content version of each of the caller's collections, in one read."""
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, name, embedding_model, embedding_dim, content_version FROM collections"
                 " WHERE tenant_id = %s AND id = ANY(%s) ORDER BY name",
@@ -55,7 +55,7 @@ class ChunkSearchRows(PgConnections):
         keep the result at ``limit`` rows even when the filter is selective. The query's
         dimension picks the partial HNSW index of that dimension (see :func:`dense_sql`).
         """
-        with self._conn(tenant_id) as conn, conn.transaction():
+        with self._conn(tenant_id, read=True) as conn, conn.transaction():
             # Transaction-local settings, in one round trip. plan_cache_mode: a prepared
             # statement would otherwise switch to one generic plan for every collection after a
             # few runs; the planner must see each scope's real size to choose between an exact
@@ -77,7 +77,7 @@ class ChunkSearchRows(PgConnections):
     def lexical_corpus(self, tenant_id: UUID, collection_id: UUID) -> LexicalCorpus:
         """The collection's content version and its chunks' ids, documents and texts, read in
         one snapshot."""
-        with self._conn(tenant_id) as conn, conn.transaction():
+        with self._conn(tenant_id, read=True) as conn, conn.transaction():
             version = snapshot_version(conn, tenant_id, collection_id)
             rows = conn.execute(
                 "SELECT id, document_id, content FROM chunks WHERE tenant_id = %s AND collection_id = %s"
@@ -96,7 +96,7 @@ class ChunkSearchRows(PgConnections):
     ) -> CollectionVectors:
         """The collection's content version and, if it holds at most ``max_chunks`` chunks, their
         ids and ``dim``-dimensional vectors scaled to unit length, read in one snapshot."""
-        with self._conn(tenant_id) as conn, conn.transaction():
+        with self._conn(tenant_id, read=True) as conn, conn.transaction():
             version = snapshot_version(conn, tenant_id, collection_id)
             counted = conn.execute(
                 "SELECT count(*) AS n FROM (SELECT 1 FROM chunks WHERE tenant_id = %s AND collection_id = %s"
@@ -128,7 +128,7 @@ class ChunkSearchRows(PgConnections):
         """The vectors of the given chunks of the tenant (float32)."""
         if not chunk_ids:
             return {}
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(chunk_ids)),
@@ -139,7 +139,7 @@ class ChunkSearchRows(PgConnections):
         """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
         if not chunk_ids:
             return {}
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, sentence_vectors FROM chunks"
                 " WHERE tenant_id = %s AND id = ANY(%s) AND sentence_vectors IS NOT NULL",
@@ -157,7 +157,7 @@ class ChunkSearchRows(PgConnections):
         """
         if not scored:
             return []
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
@@ -177,7 +177,7 @@ class ChunkSearchRows(PgConnections):
         self, tenant_id: UUID, chunk_ids: Sequence[int]
     ) -> dict[int, tuple[list[int], bytes | None, list[int]]]:
         """Per chunk: flattened sentence spans, float16 sentence vectors, the document's page starts."""
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"

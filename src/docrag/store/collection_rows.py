@@ -78,7 +78,7 @@ class CollectionRows(EmbeddingIndexes):
             raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
 
     def content_versions(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> dict[UUID, int]:
-        with self._conn(tenant_id) as conn:
+        with self._conn(tenant_id, read=True) as conn:
             rows = conn.execute(
                 "SELECT id, content_version FROM collections WHERE tenant_id = %s AND id = ANY(%s)",
                 (tenant_id, list(collection_ids)),

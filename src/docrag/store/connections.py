@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from docrag.errors import Unavailable
+from docrag.store.replica import ReadReplica
 from docrag.store.tenancy import ALL_TENANTS, scope_to
 
 
@@ -29,30 +30,59 @@ class PgConnections:
 
     ALL_TENANTS = ALL_TENANTS
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        read_url: str | None = None,
+        read_retry_seconds: float = 10.0,
+    ) -> None:
         self.url = url
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, configure=_configure, open=True, timeout=30
+        )
+        #: The search path's reads (``read=True``) go to this standby when set (store/replica.py).
+        self.replica = (
+            ReadReplica(
+                read_url,
+                min_size=min_size,
+                max_size=max_size,
+                retry_seconds=read_retry_seconds,
+                configure=_configure,
+            )
+            if read_url
+            else None
         )
         #: Dimensions whose HNSW index is known to exist (store/embedding_index.py).
         self._indexed_dims: set[int] = set()
 
     def close(self) -> None:
+        if self.replica is not None:
+            self.replica.close()
         self.pool.close()
 
     @contextmanager
-    def _conn(self, tenant: object = None) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    def _conn(
+        self, tenant: object = None, *, read: bool = False
+    ) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection of ``tenant``; ``read``: the search path's, on the read replica if any."""
         try:
-            with self.pool.connection() as conn:
+            pooled = self.replica.connection(self.pool) if read and self.replica else self.pool.connection()
+            with pooled as conn:
                 conn.row_factory = dict_row
                 scope_to(conn, tenant)  # row security's tenant for this checkout (store/tenancy.py)
                 yield conn
         except psycopg.OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
 
-    def connection(self, tenant: object = None) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
-        """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS')."""
-        return self._conn(tenant)
+    def connection(
+        self, tenant: object = None, *, read: bool = False
+    ) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS');
+        ``read``: the search path's (the read replica's when one is configured and up)."""
+        return self._conn(tenant, read=read)
 
     def ping(self) -> None:
         with self._conn() as conn:

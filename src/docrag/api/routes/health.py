@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -20,9 +22,11 @@ def live() -> dict[str, str]:
     responses={503: {"description": "Not ready: the same body, naming the check that failed"}},
 )
 def ready(request: Request) -> JSONResponse:
-    """The database answers and the embedding model runs."""
+    """The database answers and the embedding model runs; with a read replica, its state and lag
+    too (not a condition of readiness: searches use the primary while it is down)."""
     runtime = getattr(request.app.state, "runtime", None)
     checks: dict[str, str] = {"database": "unknown", "model": "unknown"}
+    extra: dict[str, Any] = {}
     if runtime is not None:
         try:
             runtime.store.ping()
@@ -34,7 +38,9 @@ def ready(request: Request) -> JSONResponse:
             checks["model"] = "ok"
         except DocRAGError as exc:
             checks["model"] = exc.message
+        if runtime.store.replica is not None:
+            extra["read_replica"] = runtime.store.replica.status().detail()
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        {"status": "ok" if ok else "unavailable", "checks": checks, **extra}, status_code=200 if ok else 503
     )
