@@ -185,6 +185,7 @@ def create_app(
         inflight=settings.max_inflight_requests,
         queue=settings.admission_queue,
         wait_seconds=settings.admission_wait_seconds,
+        target_seconds=settings.admission_target_seconds,
     )
     install_observability(app, settings)
     # Outermost: every answer that passes through the middleware gets the headers.
