@@ -239,6 +239,26 @@ class Runtime:
             self.collection_changed(collection_id)
         return erased
 
+    def warm_indexes(self, max_chunks: int) -> int:
+        """Build the BM25 indexes of the largest collections, up to ``max_chunks`` chunks in all,
+        so a fresh process does not make its first searches wait for them (about 12 s at 100k
+        chunks on 2 cores). :returns: the chunks indexed."""
+        with self.store.connection(self.store.ALL_TENANTS) as conn:  # a named cross-tenant read
+            rows = conn.execute(
+                "SELECT c.tenant_id, c.id, c.content_version, sum(d.chunk_count) AS chunks"
+                " FROM collections c JOIN documents d ON d.collection_id = c.id AND d.tenant_id = c.tenant_id"
+                " WHERE d.status = 'indexed' GROUP BY c.tenant_id, c.id, c.content_version"
+                " ORDER BY chunks DESC"
+            ).fetchall()
+        done = 0
+        for row in rows:
+            chunks = int(row["chunks"] or 0)
+            if done + chunks > max_chunks:
+                continue
+            self.lexical.index(row["tenant_id"], row["id"], int(row["content_version"]))
+            done += chunks
+        return done
+
     def forget_gone(self) -> int:
         """Drop what this process holds in memory of collections that no longer exist (deleted or
         erased through another process): BM25 and exact-search indexes, cached answers.

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     #: How often a server drops from memory the indexes and cached answers of collections that
     #: another process deleted or erased (docs/subject-rights.md; 0: never).
     memory_sweep_seconds: float = Field(default=30.0, ge=0)
+    #: At start, `docrag serve` builds the BM25 indexes of the largest collections, up to this many
+    #: chunks in all, before /health/ready answers ok (0: none; they are built at first search).
+    warm_index_chunks: int = Field(default=300_000, ge=0)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -119,15 +122,13 @@ class Settings(BaseSettings):
     #: Admission control (api/admission.py): search, ask and upload requests running at once in one
     #: process, how many more may wait for a slot, and for how long; past that, 503 overloaded.
     #: Two per core: their work is Python (the GIL) and PostgreSQL on the same cores, so more at
-    #: once only queue inside the process (bench/load/overload.py, docs/load.md). A request may
-    #: wait ``admission_wait_seconds`` while queues drain (bursts), and only
-    #: ``admission_target_seconds`` once they stand (overload), so refusals come within 100 ms.
+    #: once only queue inside the process (bench/load/overload.py, docs/load.md). A request joins
+    #: the line if its expected wait is at most ``admission_wait_seconds``, else it is refused at once.
     max_inflight_requests: int = Field(
         default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)), ge=1, le=1024
     )
     admission_queue: int = Field(default=64, ge=0, le=100_000)
     admission_wait_seconds: float = Field(default=1.0, gt=0, le=60)
-    admission_target_seconds: float = Field(default=0.05, gt=0, le=60)
 
     #: Users and sessions (docs/auth.md). Access tokens are EdDSA (Ed25519) JWTs signed with this
     #: private key (PEM); with neither it nor ``jwt_signing_key`` set, ``<data_dir>/jwt/signing-key.pem``

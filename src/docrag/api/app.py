@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -75,6 +77,29 @@ def _start_sweeper(runtime: Runtime, seconds: float) -> asyncio.Task[None] | Non
     return asyncio.get_running_loop().create_task(sweep())
 
 
+def _start_warming(runtime: Runtime, max_chunks: int) -> threading.Event:
+    """Build the largest collections' BM25 indexes in the background; the event is set when done
+    (at once with nothing to do), and /health/ready waits for it."""
+    warmed = threading.Event()
+    if max_chunks <= 0:
+        warmed.set()
+        return warmed
+
+    def warm() -> None:
+        try:
+            start = time.monotonic()
+            chunks = runtime.warm_indexes(max_chunks)
+            if chunks:
+                _log.info("BM25 indexes of %d chunks built in %.1f s", chunks, time.monotonic() - start)
+        except DocRAGError as exc:  # the database away: indexes are built at first search instead
+            _log.warning("warming the search indexes failed: %s", exc)
+        finally:
+            warmed.set()
+
+    threading.Thread(target=warm, name="docrag-warm-indexes", daemon=True).start()
+    return warmed
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -104,6 +129,7 @@ def create_app(
         sweeper = _start_sweeper(app.state.runtime, settings.memory_sweep_seconds)
         lockout = LoginLockout(settings)  # failed logins lock accounts even with rate limits off
         setattr(app.state, LOCKOUT_STATE, lockout)
+        app.state.warmed = _start_warming(app.state.runtime, settings.warm_index_chunks if owned else 0)
         worker = None
         if app.state.runtime.settings.inprocess_worker:
             worker = app.state.runtime.worker()
@@ -185,7 +211,6 @@ def create_app(
         inflight=settings.max_inflight_requests,
         queue=settings.admission_queue,
         wait_seconds=settings.admission_wait_seconds,
-        target_seconds=settings.admission_target_seconds,
     )
     install_observability(app, settings)
     # Outermost: every answer that passes through the middleware gets the headers.

@@ -22,8 +22,9 @@ def live() -> dict[str, str]:
     responses={503: {"description": "Not ready: the same body, naming the check that failed"}},
 )
 def ready(request: Request) -> JSONResponse:
-    """The database answers and the embedding model runs; with a read replica, its state and lag
-    too (not a condition of readiness: searches use the primary while it is down)."""
+    """The database answers, the embedding model runs, and the search indexes a fresh process
+    builds at start are built; with a read replica, its state and lag too (not a condition of
+    readiness: searches use the primary while it is down)."""
     runtime = getattr(request.app.state, "runtime", None)
     checks: dict[str, str] = {"database": "unknown", "model": "unknown"}
     extra: dict[str, Any] = {}
@@ -40,6 +41,9 @@ def ready(request: Request) -> JSONResponse:
             checks["model"] = exc.message
         if runtime.store.replica is not None:
             extra["read_replica"] = runtime.store.replica.status().detail()
+        warmed = getattr(request.app.state, "warmed", None)
+        if warmed is not None and not warmed.is_set():
+            checks["search_indexes"] = "warming: the largest collections' BM25 indexes are being built"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks, **extra}, status_code=200 if ok else 503
