@@ -63,7 +63,7 @@ def server(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, str
     # The server's log goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks the
     # server at its next log line, which under load looks exactly like a hung service.
     log = tempfile.NamedTemporaryFile(prefix="docrag-load-server-", suffix=".log", delete=False)  # noqa: SIM115
-    print(f"# server log: {log.name}", file=sys.stderr)
+    print(f"# server log: {log.name}; port {port}", file=sys.stderr)
     proc = subprocess.Popen(
         [str(BIN / "docrag"), "serve", "--port", str(port)],
         env=env,
