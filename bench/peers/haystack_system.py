@@ -36,7 +36,11 @@ from haystack.document_stores.in_memory import InMemoryDocumentStore
 #: of chunks pass the 256 the model reads; at Haystack's default of 200 words, 49% would be cut off).
 SPLIT_WORDS, SPLIT_OVERLAP = 120, 20
 #: ``--fusion`` → DocumentJoiner's join mode.
-JOIN_MODES = {"rank": "reciprocal_rank_fusion", "score": "distribution_based_rank_fusion"}
+JOIN_MODES = {
+    "best": "reciprocal_rank_fusion",  # its better mode on SciFact (bench/peers/README.md)
+    "rank": "reciprocal_rank_fusion",
+    "score": "distribution_based_rank_fusion",
+}
 
 
 @component

@@ -29,7 +29,11 @@ from docrag.text.tokenizer import load_tokenizer
 
 CHUNK_TOKENS, CHUNK_OVERLAP = 254, 20  # 254 word pieces + [CLS] + [SEP] = MiniLM's 256
 #: ``--fusion`` → QueryFusionRetriever's mode.
-FUSION_MODES = {"rank": "reciprocal_rerank", "score": "relative_score"}
+FUSION_MODES = {
+    "best": "relative_score",  # its better mode on SciFact (bench/peers/README.md)
+    "rank": "reciprocal_rerank",
+    "score": "relative_score",
+}
 
 
 class DocRAGEmbedding(BaseEmbedding):

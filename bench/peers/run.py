@@ -154,9 +154,10 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=30, help="chunks retrieved per query, every system")
     parser.add_argument(
         "--fusion",
-        choices=("rank", "score"),
-        default="rank",
-        help="the peers' fusion: reciprocal rank, or score-based (Haystack distribution-based, "
+        choices=("best", "rank", "score"),
+        default="best",
+        help="the peers' fusion: each one's better mode on SciFact (Haystack reciprocal rank, LlamaIndex "
+        "relative score), reciprocal rank for both, or score-based (Haystack distribution-based, "
         "LlamaIndex relative score = min-max); DocRAG keeps its configured fusion",
     )
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, in run order")
