@@ -35,6 +35,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 COLLECTION = ["scale-main"]  # searched and asked (--collection)
+SPAWN_RATE = [10]  # users started per second (--spawn-rate)
 _5XX = re.compile(r"\b5\d\d\b")
 
 
@@ -102,7 +103,9 @@ def locust(
         "DOCRAG_LOAD_THINK": str(think),
         "DOCRAG_LOAD_COLLECTION": COLLECTION[0],
     }
-    spawn = max(1, min(users, 100))
+    # Users arrive at SPAWN_RATE a second (1000 users: over 100 s): each one's first request comes
+    # at once, so arriving all together would be a synchronised burst no real audience makes.
+    spawn = max(1, min(users, SPAWN_RATE[0]))
     cmd = [
         str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
         "-u", str(users), "-r", str(spawn), "-t", f"{seconds}s", "--host", url, "--csv", str(out),
@@ -169,8 +172,10 @@ def main() -> None:
     parser.add_argument("--capacity", action="store_true", help="step the load with no think time")
     parser.add_argument("--steps", default="4,8,16,32,64,128", help="users per capacity step")
     parser.add_argument("--step-seconds", type=int, default=30)
+    parser.add_argument("--spawn-rate", type=int, default=10, help="users started per second")
     args = parser.parse_args()
     COLLECTION[0] = args.collection
+    SPAWN_RATE[0] = args.spawn_rate
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with _target(args) as (url, key):
