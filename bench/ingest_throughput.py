@@ -14,8 +14,10 @@ abstracts are done. It prints, as JSON lines:
 - where the workers' time went (the stage totals ``docrag worker`` prints when it stops);
 - each PDF's pages and its time from upload to searchable.
 
-It finishes with the embedding stage's speed inside the workers against the model alone on
-the same chunk texts (``--raw-sample`` of them, in full batches on all cores).
+It finishes with the model alone on the same chunk texts (``--raw-sample`` of them, in full
+batches on all cores), measured before the runs and after them (the machine's load moves), and
+per run a summary line: documents/hour, the pipeline's chunks/second, the raw model's (the mean
+of its two measurements) and ``pipeline_share_of_raw``, the pipeline's rate over the raw one.
 """
 
 from __future__ import annotations
@@ -95,6 +97,19 @@ class Workers:
                 raise RuntimeError("workers did not start: " + " | ".join(p.read_text() for p in self.logs))
             time.sleep(0.2)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the workers and their parser children so far."""
+        total = 0.0
+        for proc in self.procs:
+            parent = psutil.Process(proc.pid)
+            for p in [parent, *parent.children(recursive=True)]:
+                try:
+                    times = p.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system
+        return total
+
     def peak_rss_mb(self) -> list[float]:
         """Per worker: its own peak resident memory plus its children's (the parser sandbox)."""
         peaks = []
@@ -161,11 +176,13 @@ def run(
         collection = rt.collection(rt.default_tenant, "bench", create=True)
         workers = Workers(url, count, threads, tmp)
         log(f"{count} worker process(es), {threads} ONNX thread(s) each: uploading {len(docs)} abstracts")
+        cpu_at_start = workers.cpu_seconds()  # imports and the model's loading left out
         started = time.monotonic()
         for name, data in docs:
             submit(rt.jobs, rt.ingestor, collection, Upload(data, name))
         enqueued = time.monotonic() - started
         seconds = wait_indexed(rt, collection, len(docs), started)
+        worker_cpu = workers.cpu_seconds() - cpu_at_start
         with rt.store.connection(collection.tenant_id) as conn:
             row = conn.execute(
                 "SELECT count(*) AS chunks FROM chunks WHERE collection_id = %s",
@@ -186,6 +203,10 @@ def run(
             "documents_per_hour": round(len(docs) / seconds * 3600),
             "chunks": int(row["chunks"]),
             "chunks_per_second": round(int(row["chunks"]) / seconds, 1),
+            # CPU time does not depend on what else the machine runs as wall time does (PostgreSQL's
+            # own CPU time is not in it).
+            "worker_cpu_seconds": round(worker_cpu, 1),
+            "worker_cpu_ms_per_chunk": round(worker_cpu / max(int(row["chunks"]), 1) * 1000, 1),
         }
         pdf_results = []
         for pdf in pdfs:
@@ -241,10 +262,17 @@ def raw_embedding_rate(corpus_docs: list[tuple[str, bytes]], sample: int) -> dic
     start = time.perf_counter()
     embedder.embed_batch(texts)
     seconds = time.perf_counter() - start
+    # The same texts on one ONNX thread, by CPU time: what a worker's one thread could do at best.
+    single = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=1)
+    single.warm_up()
+    cpu = time.process_time()
+    single.embed_batch(texts)
+    cpu = time.process_time() - cpu
     return {
         "raw_model_chunks": len(texts),
         "raw_model_chunks_per_second": round(len(texts) / seconds, 1),
         "raw_model_tokens_per_second": round(tokens / seconds),
+        "raw_model_cpu_ms_per_chunk_one_thread": round(cpu / len(texts) * 1000, 1),
     }
 
 
@@ -260,6 +288,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="ONNX threads per worker (default: split)")
     args = parser.parse_args()
     docs = abstracts(args.corpus, args.limit)
+    raw_before = raw_embedding_rate(docs, args.raw_sample)
+    print(json.dumps({"raw_before_runs": raw_before}), flush=True)
+    results = []
     with tempfile.TemporaryDirectory(prefix="docrag-bench-ingest-") as tmp:
         server = None
         admin_url = os.environ.get("DOCRAG_DATABASE_URL")
@@ -269,11 +300,31 @@ def main() -> None:
             admin_url = server.url("postgres")
         try:
             for count in args.workers or [1, 2]:
-                print(json.dumps(run(admin_url, count, docs, args.pdf, Path(tmp), args.threads)), flush=True)
+                results.append(run(admin_url, count, docs, args.pdf, Path(tmp), args.threads))
+                print(json.dumps(results[-1]), flush=True)
         finally:
             if server is not None:
                 server.stop()
-    print(json.dumps(raw_embedding_rate(docs, args.raw_sample)), flush=True)
+    raw_after = raw_embedding_rate(docs, args.raw_sample)
+    print(json.dumps({"raw_after_runs": raw_after}), flush=True)
+    raw = (raw_before["raw_model_chunks_per_second"] + raw_after["raw_model_chunks_per_second"]) / 2
+    key = "raw_model_cpu_ms_per_chunk_one_thread"
+    raw_cpu = (raw_before[key] + raw_after[key]) / 2
+    for result in results:
+        summary = {
+            "workers": result["workers"],
+            "onnx_threads_per_worker": result["onnx_threads_per_worker"],
+            "documents_per_hour": result["documents_per_hour"],
+            "pipeline_chunks_per_second": result["chunks_per_second"],
+            "raw_model_chunks_per_second": round(raw, 1),
+            "pipeline_share_of_raw": round(result["chunks_per_second"] / raw, 3),
+            "worker_cpu_ms_per_chunk": result["worker_cpu_ms_per_chunk"],
+            "raw_model_cpu_ms_per_chunk_one_thread": round(raw_cpu, 1),
+            # The same share by CPU time: a loaded machine slows the multi-threaded raw run far
+            # more than the single-threaded workers, which makes the wall-time share meaningless.
+            "pipeline_cpu_share_of_raw": round(raw_cpu / result["worker_cpu_ms_per_chunk"], 3),
+        }
+        print(json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":
