@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,8 @@ from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
 from docrag.store.roles import with_user
+
+pytest_plugins = ["suite_order"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -94,15 +97,38 @@ def _with_database(admin: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
 
 
-@pytest.fixture(scope="module")
-def database_url(admin_url: str) -> Iterator[str]:
-    """A fresh, empty database for one test module, dropped afterwards."""
+@contextmanager
+def fresh_database(admin: str) -> Iterator[str]:
+    """A new, empty database on ``admin``'s server, dropped afterwards."""
     name = f"docrag_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(admin_url, name)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    yield _with_database(admin, name)
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _shares(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting module is marked ``shared_server``."""
+    return request.node.get_closest_marker("shared_server") is not None
+
+
+@pytest.fixture(scope="session")
+def shared_database_url(admin_url: str) -> Iterator[str]:
+    """The database of the session's shared server (modules marked ``shared_server``)."""
+    with fresh_database(admin_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def database_url(admin_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for one test module, dropped afterwards (the session's shared one
+    for a module marked ``shared_server``)."""
+    if _shares(request):
+        yield request.getfixturevalue("shared_database_url")
+        return
+    with fresh_database(admin_url) as url:
+        yield url
 
 
 SERVICE_ROLE = "docrag_test_app"  # the module runtimes' role: owns nothing, bound by row security
@@ -120,10 +146,9 @@ def service_role(admin_url: str) -> str | None:
     return SERVICE_ROLE
 
 
-@pytest.fixture(scope="module")
-def settings(database_url: str, service_role: str | None) -> Settings:
-    """The module's runtime migrates as the database's owner (the fixture's superuser) and
-    serves as the service role, as a deployment with DOCRAG_DATABASE_OWNER_URL does."""
+def service_settings(database_url: str, service_role: str | None) -> Settings:
+    """Settings that migrate as the database's owner (the fixture's superuser) and serve as the
+    service role, as a deployment with DOCRAG_DATABASE_OWNER_URL does."""
     if service_role is None:
         return Settings(database_url=database_url, pool_max_size=8)
     return Settings(
@@ -132,7 +157,28 @@ def settings(database_url: str, service_role: str | None) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def runtime(settings: Settings) -> Iterator[Runtime]:
+def settings(database_url: str, service_role: str | None) -> Settings:
+    """The module's settings (:func:`service_settings`); a module may override this fixture."""
+    return service_settings(database_url, service_role)
+
+
+@pytest.fixture(scope="session")
+def shared_runtime(shared_database_url: str, service_role: str | None) -> Iterator[Runtime]:
+    rt = Runtime.open(service_settings(shared_database_url, service_role))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="module")
+def runtime(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    if _shares(request):
+        shared: Runtime = request.getfixturevalue("shared_runtime")
+        if settings != shared.settings:
+            raise pytest.UsageError(
+                f"{request.node.nodeid} has settings of its own: it can't share the server"
+            )
+        yield shared
+        return
     rt = Runtime.open(settings)
     yield rt
     rt.close()
@@ -140,7 +186,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture(scope="module")
 def admin_key(runtime: Runtime) -> str:
-    """The bootstrap admin key of the default tenant, created on the module's first start."""
+    """The bootstrap admin key of the default tenant, created on the runtime's first start."""
     assert runtime.bootstrap_key is not None
     return runtime.bootstrap_key
 
@@ -151,9 +197,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def base_url(runtime: Runtime, settings: Settings) -> Iterator[str]:
-    """A real uvicorn server on loopback serving the app over the module's runtime."""
+@contextmanager
+def serving(runtime: Runtime, settings: Settings) -> Iterator[str]:
+    """A real uvicorn server on loopback serving the app over ``runtime``; yields its URL."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -170,6 +216,24 @@ def base_url(runtime: Runtime, settings: Settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def shared_base_url(shared_runtime: Runtime) -> Iterator[str]:
+    """The session's one server, for the modules marked ``shared_server``."""
+    with serving(shared_runtime, shared_runtime.settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def base_url(runtime: Runtime, settings: Settings, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A real uvicorn server on loopback serving the app over the module's runtime (the session's
+    shared server for a module marked ``shared_server``)."""
+    if _shares(request):
+        yield request.getfixturevalue("shared_base_url")
+        return
+    with serving(runtime, settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,9 @@ import pytest
 from docrag.answering.answer_type import AnswerType, can_hold, expected
 from test_api import upload
 
+# One server for the session: the tests use collections of their own.
+pytestmark = pytest.mark.shared_server
+
 
 @pytest.mark.parametrize(
     ("question", "kind"),

@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 
 from docrag.answering.answerability import FEATURES, load_model
 from docrag.settings import Settings
@@ -25,6 +26,9 @@ The light was automated and the keepers left the rock for good.
 The lighthouse is painted white with a red band near the lantern.
 """
 COLLECTION = "answerability"
+
+# One server for the session: the tests use collections of their own.
+pytestmark = pytest.mark.shared_server
 
 
 def test_the_shipped_weights_are_trained_and_their_threshold_is_the_default() -> None:

@@ -12,6 +12,9 @@ from docrag.errors import NotFound, ServerUnreachable, Unauthenticated, Unsuppor
 
 TEXT = b"Kettle notes.\n\nDescale the Ravenbrook kettle every four weeks with white vinegar.\n"
 
+# One server for the session: the tests use collections of their own.
+pytestmark = pytest.mark.shared_server
+
 
 def test_upload_progress_search_ask_and_stream(base_url: str, admin_key: str) -> None:
     seen: list[tuple[int, int]] = []

@@ -25,7 +25,10 @@ from docrag.settings import Settings
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 ON = ParseLimits(ocr=OcrOptions())
 
-pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed"),
+    pytest.mark.shared_server,  # one server for the session: its HTTP test uses a collection of its own
+]
 
 #: (top in pixels, text): two lines of one paragraph, then a paragraph further down.
 PAGE_ONE = [

@@ -17,6 +17,9 @@ NOT_A_FILE = [
     pytest.param({"data": {"title": "no file"}}, id="no file part"),
 ]
 
+# One server for the session: the tests use collections of their own.
+pytestmark = pytest.mark.shared_server
+
 
 def _documents(client: httpx.Client) -> int:
     return len(client.get("/v1/collections/default/documents", params={"limit": 1000}).json())
