@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from bluegreen_load import Load
+from ci_strict import require
 from docrag.settings import Settings
 from paths import ROOT
 
@@ -60,10 +61,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(settings: Settings, admin_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if shutil.which("nginx") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("nginx is not installed (.ci/run installs it)")
-        pytest.skip("nginx is not installed")
+    require(shutil.which("nginx") is not None, "nginx (.ci/run installs it)")
     state = tmp_path_factory.mktemp("bluegreen")
     ports = {"nginx": _free_port(), "blue": _free_port(), "green": _free_port()}
     env = {

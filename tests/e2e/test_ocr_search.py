@@ -8,11 +8,12 @@ import shutil
 import httpx
 import pytest
 
+from ci_strict import needs
 from docrag.settings import Settings
 from docrag.store.roles import with_user
 from scanned_pages import PAGE_ONE, PAGE_TWO, encoded, page
 
-pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+pytestmark = needs(shutil.which("tesseract") is not None, "tesseract (tesseract-ocr; .ci/run installs it)")
 
 
 @pytest.fixture(scope="module")

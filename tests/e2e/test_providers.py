@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from pydantic import ValidationError
 
+from ci_strict import require
 from docrag.api.app import create_app
 from docrag.domain import Collection, ParsedDocument
 from docrag.errors import Conflict, InvalidRequest, Unavailable
@@ -38,7 +39,8 @@ from docrag.settings import Settings
 from docrag.store.embedding_index import dense_sql, embedding_index_name
 from docrag.store.reindex import NewVectors, ReindexStore
 
-onnx = pytest.importorskip("onnx")
+require(importlib.util.find_spec("onnx") is not None, "onnx (the dev extra)")
+import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 DIM = 16

@@ -17,15 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ci_strict import needs
 from docrag.services import Runtime, new_api_key
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 LIMIT = 10
 SHARE = 0.5
 
-pytestmark = pytest.mark.skipif(
-    not Path(REDIS_SERVER).exists() and os.environ.get("CI", "").lower() != "true", reason="no redis-server"
-)
+pytestmark = needs(Path(REDIS_SERVER).exists(), "redis-server")
 
 
 def _free_port() -> int:

@@ -8,6 +8,8 @@ Screenshots are kept under $DOCRAG_TEST_ARTIFACTS (default tests/artifacts/web, 
 from __future__ import annotations
 
 import base64
+import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -19,10 +21,12 @@ import httpx
 import pytest
 
 import paths
+from ci_strict import require
 from docrag.settings import Settings
 from docs_factory import make_pdf
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+require(importlib.util.find_spec("playwright") is not None, "playwright (the dev extra)")
+playwright_api = importlib.import_module("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("DOCRAG_TEST_ARTIFACTS", paths.ARTIFACTS / "web"))
@@ -59,10 +63,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            raise RuntimeError(f"CI=true but chromium is missing at {CHROMIUM} (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require(Path(CHROMIUM).exists(), f"chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b

@@ -18,14 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
+from ci_strict import needs
 from paths import ROOT
 
 OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "production"
 TOOL = ROOT / "scripts" / "lib" / "bluegreen_k8s.py"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("kubectl") is None and os.environ.get("CI", "").lower() != "true", reason="kubectl missing"
-)
+pytestmark = needs(shutil.which("kubectl") is not None, "kubectl")
 
 
 def _plan(script: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_strict import require
 from paths import ROOT
 
 PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -22,10 +23,7 @@ def test_pitr_drill_recovers_to_the_target_time() -> None:
         for what, ok in (("pgbackrest", shutil.which("pgbackrest")), ("initdb", (PGBIN / "initdb").is_file()))
         if not ok
     ]
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":  # .ci/run installs them: fail loudly there
-            pytest.fail(f"CI=true but {', '.join(missing)} missing")
-        pytest.skip(f"{', '.join(missing)} not installed")
+    require(not missing, ", ".join(missing))  # .ci/run installs them
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser")
     done = subprocess.run(

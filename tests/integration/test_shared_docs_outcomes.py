@@ -11,11 +11,9 @@ under ``CI=true``, where a missing set is a failure (it would otherwise pass by 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
-import pytest
-
+from ci_strict import require
 from docrag.errors import DocRAGError
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.parsers import ParseLimits
@@ -54,10 +52,7 @@ def _outcome(sandbox: ParseSandbox, data: bytes, name: str) -> str:
 
 
 def test_every_shared_doc_has_a_typed_outcome() -> None:
-    if not DOCS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the evaluation set {DOCS} is missing under CI")
-        pytest.skip(f"the evaluation set {DOCS} is not here")
+    require(DOCS.is_dir(), f"the evaluation set {DOCS}")
     files = sorted(p for p in DOCS.rglob("*") if p.is_file())
     assert len(files) > 100, f"only {len(files)} files under {DOCS}"
     sandbox = ParseSandbox(ParseLimits(), timeout_seconds=60, memory_mb=2048)

@@ -28,6 +28,7 @@ import psycopg
 import pytest
 import redis
 
+from ci_strict import require
 from docrag.cache.tagged import RedisCache
 from docrag.errors import Unavailable
 from docrag.store.backup import libpq_args
@@ -45,9 +46,7 @@ def _port() -> int:
 
 
 def _missing(what: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {what} is missing (.ci/run installs it)")
-    pytest.skip(f"{what} is missing")
+    require(False, f"{what} (.ci/run installs it)")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@ database and every key of Redis that still holds one; a Redis of our own that ca
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +14,8 @@ import psycopg
 import pytest
 import redis
 from psycopg import sql
+
+from ci_strict import require_binary
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -80,11 +80,7 @@ def redis_keys_holding(needle: str) -> list[str]:
 @pytest.fixture
 def paused_redis() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A redis-server of our own on a free loopback port (so it can be paused with SIGSTOP)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is missing")
-        pytest.skip("redis-server is not installed")
+    binary = require_binary("redis-server")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from ci_strict import needs
 from docrag.errors import EmptyFile, UnreadableFile, UnsupportedFileType
 from docrag.ingest.detect import DOCX, HTML, MARKDOWN, PDF, TEXT, decode_text, detect_type
 from paths import DOCS
 
 UNSTRUCTURED = DOCS / "unstructured"
 
-pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="shared/data/docs is not available")
+pytestmark = needs(DOCS.is_dir(), f"the evaluation data {DOCS}")
 
 
 def read(relative: str) -> bytes:

@@ -3,10 +3,7 @@ files with an expected text or page count, plus one ICDAR 2013 file."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
+from ci_strict import require
 from docrag.eval.parsing import char_f1, run_parsing
 from paths import DOCS
 
@@ -20,10 +17,7 @@ def test_char_f1() -> None:
 
 
 def test_eval_parsing_on_a_subset() -> None:
-    if not DOCS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the evaluation set {DOCS} is missing under CI")
-        pytest.skip(f"the evaluation set {DOCS} is not here")
+    require(DOCS.is_dir(), f"the evaluation set {DOCS}")
     report = run_parsing(DOCS, limit=1)
     rows = {row["format"]: row for row in report.rows()}
     summary = report.summary()

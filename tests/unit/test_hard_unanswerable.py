@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
+from ci_strict import needs
 from docrag.eval.hard_unanswerable import hard_cases, load_paragraphs, sibling, without_sentence
 from docrag.eval.xquad import contains
 from paths import SHARED_DATA
@@ -19,7 +18,7 @@ def test_without_sentence_drops_only_the_sentence_holding_the_offset() -> None:
     assert without_sentence(text, 0) == "It was founded in 753 BC by Romulus. Today it is a capital."
 
 
-@pytest.mark.skipif(not XQUAD.is_file(), reason="shared XQuAD data not present")
+@needs(XQUAD.is_file(), f"the XQuAD data {XQUAD}")
 def test_hard_cases_from_xquad_hold_no_gold_answer() -> None:
     articles, questions = load_paragraphs(XQUAD)
     cases = list(hard_cases(articles, questions))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_strict import needs
 from docrag.domain import BlockKind, ParsedDocument
 from docrag.errors import (
     DocRAGError,
@@ -28,7 +29,7 @@ SAMPLES = DOCS / "pypdf_sample_files"
 RESOURCES = DOCS / "pypdf_resources" / "resources"
 UNSTRUCTURED = DOCS / "unstructured"
 
-pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="shared/data/docs is not available")
+pytestmark = needs(DOCS.is_dir(), f"the evaluation data {DOCS}")
 
 
 def load(path: Path) -> ParsedDocument:

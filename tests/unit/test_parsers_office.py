@@ -8,6 +8,7 @@ import json
 import pytest
 
 import paths
+from ci_strict import require
 from docrag.domain import Attachment, BlockKind, ParsedDocument
 from docrag.ingest import formats
 from docrag.ingest.chunking import chunk_document
@@ -182,8 +183,7 @@ def test_rtf_json_and_ndjson() -> None:
 )
 def test_shared_files(name: str, mime: str, expected: str) -> None:
     path = DOCS / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not here")
+    require(path.is_file(), str(path))
     doc = parse(path.read_bytes(), name)
     assert doc.mime == mime
     assert expected in doc.text

@@ -4,7 +4,6 @@ DOCX, HTML and PDF, and the chunker cutting long tables between rows, never insi
 from __future__ import annotations
 
 import io
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import docx
 import pdfplumber
 import pytest
 
+from ci_strict import require
 from docrag.domain import BlockKind, ParsedDocument
 from docrag.eval.parsing import table_cells_f1
 from docrag.ingest.chunking import chunk_document
@@ -114,10 +114,7 @@ def _gold(path: Path) -> dict[int, list[str]]:
 
 def test_pdf_table_rows_from_ruling_lines() -> None:
     pdf = ICDAR / "competition-dataset-us" / "us-005.pdf"
-    if not pdf.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the ICDAR 2013 set {ICDAR} is missing under CI")
-        pytest.skip("the ICDAR 2013 set is not here")
+    require(pdf.is_file(), f"the ICDAR 2013 set {ICDAR}")
     doc = parse(pdf.read_bytes(), pdf.name)
     found = tables(doc)
     assert found, "no table block"
@@ -135,10 +132,7 @@ def test_pdf_table_rows_from_text_alignment() -> None:
     """us-024's tables have no ruling between rows or columns: their cells are found from how
     the words line up, each wrapped cell whole; a page of prose in two columns is no table."""
     us = ICDAR / "competition-dataset-us"
-    if not (us / "us-024.pdf").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the ICDAR 2013 set {ICDAR} is missing under CI")
-        pytest.skip("the ICDAR 2013 set is not here")
+    require((us / "us-024.pdf").is_file(), f"the ICDAR 2013 set {ICDAR}")
     tables = PageTables((us / "us-024.pdf").read_bytes())
     gold = _gold(us / "us-024-str.xml")
     cells = {}
