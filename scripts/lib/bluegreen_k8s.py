@@ -1,5 +1,5 @@
 """Manifest transforms for scripts/lib/bluegreen-k8s.sh (no cluster needed, so they are tested
-offline by tests/test_blue_green_k8s.py):
+offline by tests/integration/test_blue_green_k8s.py):
 
   pick FILE KIND NAME               one object from a manifest stream (kubectl kustomize's YAML, or JSON)
   colour FILE COLOUR VERSION        a blue Deployment or its HPA (from kubectl get -o json, or pick) as

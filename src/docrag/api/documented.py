@@ -4,7 +4,7 @@ Every error answer has the body :class:`~docrag.api.schemas.ErrorResponse` (``{"
 "message"}}``; codes in ``errors.py``). :data:`EVERY_ROUTE` is documented on every operation (the
 app passes it to FastAPI), :data:`GUARDED` on every route the role matrix guards (``api/roles.py``),
 :data:`WITH_BODY` on the routes that read a body; a route adds its own (404, 409, 415, ...) with
-:func:`errors`. tests/test_schema_fuzz.py checks with schemathesis that each route answers only
+:func:`errors`. tests/e2e/test_schema_fuzz.py checks with schemathesis that each route answers only
 statuses listed here.
 """
 

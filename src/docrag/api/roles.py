@@ -1,7 +1,7 @@
 """The role matrix: which role each route needs, and what body it may carry.
 
 One table, read by the guard middleware before any body is read (``api/guard.py``) and published
-as ``docs/roles.md`` (``markdown()``); tests/test_roles.py checks that every route of the app is in
+as ``docs/roles.md`` (``markdown()``); tests/e2e/test_roles.py checks that every route of the app is in
 it and that each route refuses the role below the one it needs. Roles are ranked: ``admin`` may
 do all an ``editor`` may, an ``editor`` all a ``reader`` may. ``None`` means the route is public.
 """
@@ -46,7 +46,7 @@ READER_ASK = RoutePolicy("reader", limit="ask")
 EDITOR_TENANT = RoutePolicy("editor", tenant_wide=True)
 ADMIN_TENANT = RoutePolicy("admin", tenant_wide=True)
 
-#: (method, path template) -> policy. Every route of the app is here (tests/test_roles.py).
+#: (method, path template) -> policy. Every route of the app is here (tests/e2e/test_roles.py).
 ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/assets/{name}"): PUBLIC,  # the page's and the API documentation's scripts and styles

@@ -1,0 +1,320 @@
+"""Conformance suites for the store protocols (src/docrag/store/protocol.py), after Haystack's
+DocumentStore test mixins: a backend's test module subclasses each suite and provides its
+fixtures; every test here then runs against it (tests/integration/test_store_conformance.py: PostgreSQL).
+
+Fixtures a backend provides:
+  ``collection_store``, ``document_store``, ``chunk_search``, ``key_lookup``: its implementations
+  (one object may be all four); ``tenants``: two fresh tenant ids, each test's own;
+  ``issued_key``: (an API key's secret, its tenant id) for a live key.
+Vectors are ``DIM``-dimensional, so that no embedding model is involved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from uuid import UUID
+
+import numpy as np
+import pytest
+
+from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument, StoredChunk
+from docrag.errors import Conflict, NotFound
+from docrag.store.protocol import ChunkSearch, CollectionStore, DocumentStore, KeyLookup
+
+DIM = 8
+MODEL = "conformance-model"
+
+
+def unit(i: int) -> list[float]:
+    """The i-th basis vector of DIM dimensions: one chunk's embedding, orthogonal to the others'."""
+    v = [0.0] * DIM
+    v[i % DIM] = 1.0
+    return v
+
+
+def _name() -> str:
+    return f"c-{uuid.uuid4().hex[:10]}"
+
+
+def store_document(
+    collections: CollectionStore, documents: DocumentStore, tenant: UUID, bodies: list[str]
+) -> tuple[Collection, DocumentInfo]:
+    """A new collection holding one document whose chunks are ``bodies``; chunk i is embedded
+    as ``unit(i)`` and has one sentence."""
+    collection = collections.create_collection(tenant, _name(), MODEL, DIM)
+    text = "\n".join(bodies)
+    chunks, start = [], 0
+    for i, body in enumerate(bodies):
+        end = start + len(body)
+        draft = ChunkDraft(i, start, end, body, ("Heading",), None, None, sentences=((start, end),))
+        vectors = np.asarray([unit(i)], dtype=np.float16).tobytes()
+        chunks.append(StoredChunk(draft, draft.contextual_text, unit(i), vectors))
+        start = end + 1
+    parsed = ParsedDocument(text=text, blocks=(), mime="text/plain", title="Doc")
+    document, created = documents.insert_document(
+        collection,
+        title="Doc",
+        filename="doc.txt",
+        digest=hashlib.sha256(text.encode()).digest(),
+        size_bytes=len(text),
+        parsed=parsed,
+        chunks=chunks,
+    )
+    assert created
+    return collection, document
+
+
+class CollectionStoreSuite:
+    def test_create_then_find_by_name_and_id(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, _ = tenants
+        made = collection_store.create_collection(a, "alpha", MODEL, DIM)
+        assert (made.tenant_id, made.name, made.embedding_model, made.embedding_dim) == (
+            a,
+            "alpha",
+            MODEL,
+            DIM,
+        )
+        assert collection_store.collection_by_name(a, "alpha").id == made.id
+        assert collection_store.collection_by_id(a, made.id).name == "alpha"
+
+    def test_a_second_collection_of_one_name_is_a_conflict(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, b = tenants
+        collection_store.create_collection(a, "twice", MODEL, DIM)
+        with pytest.raises(Conflict) as caught:
+            collection_store.create_collection(a, "twice", MODEL, DIM)
+        assert caught.value.code == "collection_exists"
+        # Another tenant may use the name.
+        assert collection_store.create_collection(b, "twice", MODEL, DIM).tenant_id == b
+
+    def test_get_or_create_returns_the_same_collection(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, _ = tenants
+        first = collection_store.get_or_create_collection(a, "once", MODEL, DIM)
+        assert collection_store.get_or_create_collection(a, "once", MODEL, DIM).id == first.id
+
+    def test_list_is_the_tenants_own_by_name(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, b = tenants
+        for name in ("zeta", "beta", "mu"):
+            collection_store.create_collection(a, name, MODEL, DIM)
+        collection_store.create_collection(b, "theirs", MODEL, DIM)
+        listed = collection_store.list_collections(a)
+        assert [c.name for c in listed] == ["beta", "mu", "zeta"]
+        assert all(c.tenant_id == a and c.document_count == 0 for c in listed)
+
+    def test_another_tenants_collection_is_not_found(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, b = tenants
+        theirs = collection_store.create_collection(b, "private", MODEL, DIM)
+        for attempt in (
+            lambda: collection_store.collection_by_name(a, "private"),
+            lambda: collection_store.collection_by_id(a, theirs.id),
+            lambda: collection_store.delete_collection(a, theirs.id),
+        ):
+            with pytest.raises(NotFound) as caught:
+                attempt()
+            assert caught.value.code == "collection_not_found"
+        assert collection_store.collection_by_id(b, theirs.id).id == theirs.id
+        assert collection_store.content_versions(a, [theirs.id]) == {}
+
+    def test_delete_removes_it_once(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, _ = tenants
+        made = collection_store.create_collection(a, "doomed", MODEL, DIM)
+        collection_store.delete_collection(a, made.id)
+        with pytest.raises(NotFound):
+            collection_store.collection_by_id(a, made.id)
+        with pytest.raises(NotFound):
+            collection_store.delete_collection(a, made.id)
+
+
+class DocumentStoreSuite:
+    def test_insert_then_read_it_back(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, doc = store_document(collection_store, document_store, a, ["first body", "second body"])
+        assert (doc.status, doc.chunk_count, doc.version, doc.title) == ("indexed", 2, 1, "Doc")
+        assert document_store.get_document(a, doc.id) == doc
+        assert document_store.list_documents(a, collection.id) == [doc]
+        assert document_store.document_text(a, doc.id)[0] == "first body\nsecond body"
+        assert document_store.count_chunks(a, doc.id) == 2
+        assert collection_store.collection_by_id(a, collection.id).document_count == 1
+
+    def test_the_same_bytes_are_stored_once(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, doc = store_document(collection_store, document_store, a, ["only body"])
+        digest = hashlib.sha256(b"only body").digest()
+        assert document_store.find_document_by_hash(a, collection.id, digest) == doc
+        again, created = document_store.insert_document(
+            collection,
+            title="Other title",
+            filename=None,
+            digest=digest,
+            size_bytes=9,
+            parsed=ParsedDocument(text="only body", blocks=(), mime="text/plain"),
+            chunks=[],
+        )
+        assert not created and again.id == doc.id
+        assert document_store.count_chunks(a, doc.id) == 1
+
+    def test_another_tenants_document_is_not_found(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, b = tenants
+        collection, doc = store_document(collection_store, document_store, b, ["their body"])
+        for attempt in (
+            lambda: document_store.get_document(a, doc.id),
+            lambda: document_store.document_text(a, doc.id),
+            lambda: document_store.delete_document(a, doc.id),
+        ):
+            with pytest.raises(NotFound) as caught:
+                attempt()
+            assert caught.value.code == "document_not_found"
+        assert document_store.list_documents(a, collection.id) == []
+        assert document_store.count_chunks(a) == 0
+        assert document_store.get_document(b, doc.id).id == doc.id
+
+    def test_delete_takes_its_chunks_and_moves_the_content_version(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, doc = store_document(collection_store, document_store, a, ["gone soon"])
+        before = collection_store.content_versions(a, [collection.id])[collection.id]
+        assert document_store.delete_document(a, doc.id) == collection.id
+        assert collection_store.content_versions(a, [collection.id])[collection.id] > before
+        assert document_store.count_chunks(a, doc.id) == 0
+        with pytest.raises(NotFound):
+            document_store.get_document(a, doc.id)
+
+
+class ChunkSearchSuite:
+    def test_dense_search_finds_the_nearest_chunk_first(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        chunk_search: ChunkSearch,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, _ = store_document(collection_store, document_store, a, ["zero", "one", "two"])
+        query = np.asarray(unit(1), dtype=np.float32)
+        found = chunk_search.dense_search(a, [collection.id], query, limit=2, ef_search=40)
+        assert len(found) == 2
+        assert found[0][1] == pytest.approx(1.0) and found[1][1] < found[0][1]
+        [hit] = chunk_search.hits(a, [collection.id], found[:1])
+        assert (hit.body, hit.ord, hit.score, hit.heading_path) == ("one", 1, found[0][1], ("Heading",))
+
+    def test_nothing_crosses_tenants(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        chunk_search: ChunkSearch,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, b = tenants
+        theirs, _ = store_document(collection_store, document_store, b, ["secret"])
+        query = np.asarray(unit(0), dtype=np.float32)
+        found = chunk_search.dense_search(b, [theirs.id], query, limit=5, ef_search=40)
+        assert found
+        assert chunk_search.dense_search(a, [theirs.id], query, limit=5, ef_search=40) == []
+        assert chunk_search.hits(a, [theirs.id], found) == []
+        ids = [chunk_id for chunk_id, _ in found]
+        assert chunk_search.chunk_embeddings(a, ids) == {}
+        assert chunk_search.sentence_vectors(a, ids) == {}
+        assert chunk_search.sentence_data(a, ids) == {}
+        assert chunk_search.scopes(a, [theirs.id]) == []
+        assert chunk_search.lexical_corpus(a, theirs.id).texts == []
+
+    def test_hits_keep_the_given_order_and_drop_unknown_ids(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        chunk_search: ChunkSearch,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, doc = store_document(collection_store, document_store, a, ["x", "y"])
+        corpus = chunk_search.lexical_corpus(a, collection.id)
+        first, second = corpus.ids
+        hits = chunk_search.hits(a, [collection.id], [(second, 0.9), (-1, 0.8), (first, 0.5)])
+        assert [(h.chunk_id, h.score, h.document_id) for h in hits] == [
+            (second, 0.9, doc.id),
+            (first, 0.5, doc.id),
+        ]
+
+    def test_snapshots_carry_the_content_version(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        chunk_search: ChunkSearch,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, doc = store_document(collection_store, document_store, a, ["alpha text", "beta text"])
+        version = collection_store.content_versions(a, [collection.id])[collection.id]
+        corpus = chunk_search.lexical_corpus(a, collection.id)
+        assert corpus.version == version and corpus.documents == [doc.id, doc.id]
+        assert [t.split("\n")[-1] for t in corpus.texts] == ["alpha text", "beta text"]
+        vectors = chunk_search.collection_vectors(a, collection.id, DIM, max_chunks=10)
+        assert vectors.version == version and list(vectors.ids) == corpus.ids
+        assert vectors.vectors is not None
+        np.testing.assert_allclose(np.linalg.norm(vectors.vectors, axis=1), 1.0, rtol=1e-5)
+        too_many = chunk_search.collection_vectors(a, collection.id, DIM, max_chunks=1)
+        assert too_many.vectors is None and too_many.version == version
+        [scope] = chunk_search.scopes(a, [collection.id])
+        assert (scope.id, scope.embedding_dim, scope.content_version) == (collection.id, DIM, version)
+
+    def test_vectors_and_sentences_of_chunks(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        chunk_search: ChunkSearch,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, _ = store_document(collection_store, document_store, a, ["aa", "bbb"])
+        first, second = chunk_search.lexical_corpus(a, collection.id).ids
+        embeddings = chunk_search.chunk_embeddings(a, [first, second])
+        np.testing.assert_allclose(embeddings[second], unit(1))
+        assert (
+            chunk_search.sentence_vectors(a, [second])[second]
+            == np.asarray([unit(1)], dtype=np.float16).tobytes()
+        )
+        spans, _, page_starts = chunk_search.sentence_data(a, [second])[second]
+        assert spans == [3, 6] and page_starts == []
+
+
+class KeyLookupSuite:
+    def test_a_live_key_proves_its_tenant(self, key_lookup: KeyLookup, issued_key: tuple[str, UUID]) -> None:
+        secret, tenant = issued_key
+        principal = key_lookup.principal_for_key(secret)
+        assert principal is not None and principal.tenant_id == tenant
+
+    def test_an_unknown_key_proves_nobody(self, key_lookup: KeyLookup, issued_key: tuple[str, UUID]) -> None:
+        secret, _ = issued_key
+        assert key_lookup.principal_for_key(secret + "x") is None
+        assert key_lookup.principal_for_key("") is None
