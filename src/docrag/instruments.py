@@ -127,7 +127,7 @@ def admission_refused() -> Counter:
     return Counter(
         "docrag_admission_refused",
         "Requests refused 503 overloaded by admission control, by route class (search, ask, upload)"
-        " and why (queue_full, wait_expired)",
+        " and why (queue_full, wait_too_long: the expected wait past the allowed one, wait_expired)",
         ("route_class", "reason"),
         registry=REGISTRY,
     )
