@@ -53,7 +53,7 @@ class CachingAnswerer:
         """A cached answer replayed as a stream (its sentences as tokens), else the inner
         answerer's stream, whose final answer is cached once it completes."""
         versions = self.content_versions(tenant_id, collection_ids)
-        key = self._key(tenant_id, versions, question)
+        key = self.key(tenant_id, versions, question)
         cached = self._lookup(key)
         if cached is not None:
             self.hits += 1
@@ -108,8 +108,10 @@ class CachingAnswerer:
         replaced); :returns: how many were dropped."""
         return self.cache.purge(str(collection_id))
 
-    def _key(self, tenant_id: UUID, versions: dict[UUID, int], question: str) -> str:
+    def key(self, tenant_id: UUID, versions: dict[UUID, int], text: str, *extra: object) -> str:
+        """The cache key of ``text`` (normalised) over these collection versions; ``extra`` tells
+        apart other entries kept beside the answers (a search and its limit)."""
         scope = sorted((str(c), v) for c, v in versions.items())
-        text = " ".join(question.split()).casefold()
-        raw = json.dumps([self.fingerprint, str(tenant_id), scope, text])
+        normalised = " ".join(text.split()).casefold()
+        raw = json.dumps([self.fingerprint, str(tenant_id), scope, normalised, *extra])
         return hashlib.sha256(raw.encode()).hexdigest()

@@ -11,8 +11,6 @@ cache, Redis included (:meth:`docrag.services.Runtime.collection_changed`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +46,7 @@ class CachingSearcher:
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
     ) -> list[Hit]:
         versions = self._answers.content_versions(tenant_id, collection_ids)
-        key = self._key(tenant_id, versions, query, limit)
+        key = self._answers.key(tenant_id, versions, query, "search", limit)
         cache = self._answers.cache
         found = cache.get(key)
         if found is not None:
@@ -65,9 +63,3 @@ class CachingSearcher:
         hits = self.retriever.search(tenant_id, collection_ids, query, limit=limit)
         cache.put(key, codec.dumps(CachedHits(tuple(hits))), [str(c) for c in versions])
         return hits
-
-    def _key(self, tenant_id: UUID, versions: dict[UUID, int], query: str, limit: int) -> str:
-        scope = sorted((str(c), v) for c, v in versions.items())
-        text = " ".join(query.split()).casefold()
-        raw = json.dumps(["search", self._answers.fingerprint, str(tenant_id), scope, text, limit])
-        return hashlib.sha256(raw.encode()).hexdigest()
