@@ -73,6 +73,16 @@ def cache_lookups() -> Counter:
 
 
 @cache
+def memory_cache_bytes() -> Gauge:
+    return Gauge(
+        "docrag_cache_memory_bytes",
+        "Bytes (keys and values) the in-memory answer and search cache holds, summed over live processes",
+        multiprocess_mode="livesum",
+        registry=REGISTRY,
+    )
+
+
+@cache
 def answers() -> Counter:
     return Counter(
         "docrag_answers",

@@ -330,6 +330,8 @@ def _answerer(inner: Answerer, store: Store, settings: Settings) -> Answerer:
         cache = RedisCache(settings.redis_url, ttl_seconds=settings.answer_cache_seconds)
     else:
         cache = MemoryCache(
-            ttl_seconds=settings.answer_cache_seconds, max_entries=settings.answer_cache_entries
+            ttl_seconds=settings.answer_cache_seconds,
+            max_entries=settings.answer_cache_entries,
+            max_bytes=settings.answer_cache_bytes,
         )
     return CachingAnswerer(inner, cache, store, settings)

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     answer_cache_seconds: float = Field(default=300.0, ge=0)
     #: Answers the in-memory cache holds (least recently used go first).
     answer_cache_entries: int = Field(default=2048, ge=1)
+    #: Bytes the in-memory answer cache may hold, keys and values (the search cache beside it shares
+    #: the store): least recently used go first. Bounds memory where a count of entries does not.
+    answer_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: How often a server drops from memory the indexes and cached answers of collections that
     #: another process deleted or erased (docs/subject-rights.md; 0: never).
     memory_sweep_seconds: float = Field(default=30.0, ge=0)

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from docrag.instruments import memory_cache_bytes
+
 _log = logging.getLogger(__name__)
 
 
@@ -37,13 +39,20 @@ class TaggedCache(Protocol):
 
 
 class MemoryCache:
-    """An LRU with a time to live, for one process."""
+    """An LRU with a time to live, for one process, bounded in entries and in bytes.
+
+    The byte bound is what keeps a long-running process's memory flat: entries differ in size by
+    two orders of magnitude (a search's hits against an abstention), so a count alone bounds
+    nothing. A value larger than the whole budget is not kept.
+    """
 
     backend = "memory"
 
-    def __init__(self, *, ttl_seconds: float, max_entries: int) -> None:
+    def __init__(self, *, ttl_seconds: float, max_entries: int, max_bytes: int | None = None) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[str, tuple[float, bytes, tuple[str, ...]]] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._lock = threading.Lock()
@@ -65,21 +74,33 @@ class MemoryCache:
         with self._lock:
             self._sweep()
             self._drop(key)
+            if self._max_bytes is not None and _size(key, value) > self._max_bytes:
+                return
             self._entries[key] = (time.monotonic() + self._ttl, value, tags)
+            self._bytes += _size(key, value)
             for tag in tags:
                 self._tags.setdefault(tag, set()).add(key)
-            while len(self._entries) > self._max:
+            while len(self._entries) > self._max or (
+                self._max_bytes is not None and self._bytes > self._max_bytes
+            ):
                 self._drop(next(iter(self._entries)))
+            memory_cache_bytes().set(self._bytes)
 
     def purge(self, tag: str) -> int:
         with self._lock:
             keys = self._tags.pop(tag, set())
             for key in keys:
                 self._drop(key)
+            memory_cache_bytes().set(self._bytes)
             return len(keys)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes of the keys and values held (what the byte bound counts)."""
+        return self._bytes
 
     def tags(self) -> list[str]:
         """The tags (collection ids) some entry carries."""
@@ -90,6 +111,7 @@ class MemoryCache:
         with self._lock:
             self._entries.clear()
             self._tags.clear()
+            self._bytes = 0
 
     def _sweep(self) -> None:
         """Free the expired entries now and then: an entry nobody asks for again (text of a
@@ -105,12 +127,17 @@ class MemoryCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
+        self._bytes -= _size(key, entry[1])
         for tag in entry[2]:
             keys = self._tags.get(tag)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
                     del self._tags[tag]
+
+
+def _size(key: str, value: bytes) -> int:
+    return len(key) + len(value)
 
 
 class RedisCache:
