@@ -35,7 +35,7 @@ from docrag.store.versions import bump
 
 _log = logging.getLogger(__name__)
 
-Outcome = Literal["queued", "requeued", "existing", "replacing"]
+EnqueueOutcome = Literal["queued", "requeued", "existing", "replacing"]  # a run's: runner.JobOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class Enqueued:
     document: DocumentInfo
     #: queued: a new document; requeued: a failed one queued again; existing: left as it was;
     #: replacing: a new version queued while the served one stays searchable.
-    outcome: Outcome
+    outcome: EnqueueOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class JobStore:
                 f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
                 (tenant, collection.id, title, filename, mime, digest, len(data)),
             ).fetchone()
-            outcome: Outcome = "queued"
+            outcome: EnqueueOutcome = "queued"
             if row is None:
                 row = conn.execute(
                     f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s"

@@ -20,7 +20,7 @@ from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit, submit_version
 from docrag.services import Runtime
 from docrag.store.audit import DOCUMENT_DELETED, DOCUMENT_REPLACED, DOCUMENT_UPLOADED
-from docrag.store.jobs import Enqueued, Outcome
+from docrag.store.jobs import Enqueued, EnqueueOutcome
 
 router = APIRouter(tags=["documents"])
 
@@ -132,7 +132,7 @@ async def _answer(runtime: Runtime, queued: Enqueued, response: Response, *, wai
     return DocumentOut.model_validate(document).model_copy(update={"duplicate": duplicate})
 
 
-def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
+def _status_code(outcome: EnqueueOutcome, document: DocumentInfo) -> int:
     if outcome == "existing":
         return status.HTTP_200_OK
     if not document.final:
