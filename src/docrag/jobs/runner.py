@@ -138,7 +138,7 @@ class JobRunner:
             return self._failed(job, "internal_error", "the uploaded bytes are missing")
         clock.lap("fetch")
         with tracing.span("parse", {"docrag.bytes": len(upload.data)} if tracing.enabled() else None):
-            parsed = self._ingestor.parse(upload.data, upload.filename)
+            parsed = self._ingestor.parse(upload.data, upload.filename, upload.mime)
             if upload.redact:  # before chunking: no chunk, vector or answer sees the PII
                 parsed = redact_document(parsed)
         clock.lap("parse")
