@@ -26,7 +26,7 @@ POLL_SECONDS = 0.1
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """An upload that passed every check that needs only its bytes, ready to enqueue."""
+    """An upload that passed the checks made before anything is stored, ready to enqueue."""
 
     data: bytes
     digest: bytes
