@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from docrag.answering.cached import CachingAnswerer
@@ -87,36 +87,47 @@ class Runtime:
     #: The configured LLM (DOCRAG_GENERATOR), if any: None means extractive answers.
     generator: Generator | None = None
 
+    #: What :meth:`open` opened, each close registered as it was opened: :meth:`close` unwinds it.
+    _resources: contextlib.ExitStack = field(
+        default_factory=contextlib.ExitStack, init=False, repr=False, compare=False
+    )
+
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
+        """Open every resource in order; a failure on the way closes what was opened, in reverse."""
+        with contextlib.ExitStack() as resources:
+            runtime = cls._open(settings, resources)
+            runtime._resources = resources.pop_all()  # from here on, closed by close()
+        return runtime
+
+    @classmethod
+    def _open(cls, settings: Settings, resources: contextlib.ExitStack) -> Runtime:
         # Migrated as the schema's owner; the store's pool connects as a role that owns nothing.
         master_keys = load_master_keys(settings)  # before the database: a bad key file fails fast
         database = open_database(settings)
         embedded = database.embedded
-        try:
-            store = Store(
-                database.url,
-                min_size=settings.pool_min_size,
-                max_size=settings.pool_max_size,
-                read_url=settings.database_read_url,
-                read_retry_seconds=settings.database_read_retry_seconds,
+        if embedded is not None:
+            resources.callback(embedded.stop)
+        store = resources.enter_context(
+            contextlib.closing(
+                Store(
+                    database.url,
+                    min_size=settings.pool_min_size,
+                    max_size=settings.pool_max_size,
+                    read_url=settings.database_read_url,
+                    read_retry_seconds=settings.database_read_retry_seconds,
+                )
             )
-        except Exception:
-            if embedded is not None:
-                embedded.stop()
-            raise
-        try:
-            # Timed wrappers: docrag_model_call_duration_seconds per model and operation (unless
-            # DOCRAG_METRICS=false), and a span per call while tracing.
-            embedder = timed_embedder(build_embedder(settings), metrics=settings.metrics)
-            reranker = timed_reranker(build_reranker(settings), metrics=settings.metrics)
-            generator = timed_generator(build_generator(settings), metrics=settings.metrics)
-            identity = Identity(store, settings)  # reads (or, the first time, makes) the JWT key
-        except Exception:
-            store.close()
-            if embedded is not None:
-                embedded.stop()
-            raise
+        )
+        # Timed wrappers: docrag_model_call_duration_seconds per model and operation (unless
+        # DOCRAG_METRICS=false), and a span per call while tracing.
+        embedder = timed_embedder(build_embedder(settings), metrics=settings.metrics)
+        resources.callback(close_model, embedder)
+        reranker = timed_reranker(build_reranker(settings), metrics=settings.metrics)
+        resources.callback(close_model, reranker)
+        generator = timed_generator(build_generator(settings), metrics=settings.metrics)
+        resources.callback(close_model, generator)
+        identity = Identity(store, settings)  # reads (or, the first time, makes) the JWT key
         lexical = LexicalIndexes(
             store, document_weight=settings.lexical_document_weight, k1=settings.bm25_k1, b=settings.bm25_b
         )
@@ -125,7 +136,9 @@ class Runtime:
             max_chunks=settings.exact_search_max_chunks,
             memory_bytes=settings.exact_search_memory_mb * 2**20,
         )
-        retriever = Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact)
+        retriever = resources.enter_context(
+            contextlib.closing(Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact))
+        )
         detector = GroundednessDetector(embedder)
         answerer = _answerer(
             ExtractiveAnswerer(store, retriever, settings, detector)
@@ -141,6 +154,9 @@ class Runtime:
             store,
             settings,
         )
+        if isinstance(answerer, CachingAnswerer):
+            resources.enter_context(contextlib.closing(answerer.cache))
+        ingestor = resources.enter_context(contextlib.closing(Ingestor(store, embedder, settings)))
         answers = AnswerStore(store)
         tenant = store.ensure_tenant(DEFAULT_TENANT)
         bootstrap_key = None
@@ -154,10 +170,8 @@ class Runtime:
             lexical=lexical,
             exact=exact,
             retriever=retriever,
-            searcher=CachingSearcher(retriever, answerer)
-            if isinstance(answerer, CachingAnswerer)
-            else retriever,
-            ingestor=Ingestor(store, embedder, settings),
+            searcher=_searcher(retriever, answerer),
+            ingestor=ingestor,
             jobs=JobStore(
                 store,
                 sealer=Sealer(master_keys, open_keystore(settings)),
@@ -305,15 +319,8 @@ class Runtime:
         )
 
     def close(self) -> None:
-        if isinstance(self.answerer, CachingAnswerer):
-            self.answerer.cache.close()
-        self.retriever.close()
-        close_model(self.embedder)
-        close_model(self.reranker)
-        close_model(self.generator)
-        self.store.close()
-        if self.embedded is not None:
-            self.embedded.stop()
+        """Close what :meth:`open` opened, the last opened first (a second call does nothing)."""
+        self._resources.close()
 
 
 def _searcher(retriever: Retriever, answerer: Answerer) -> Retriever | CachingSearcher:

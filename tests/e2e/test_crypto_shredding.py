@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from api_calls import upload
 from docrag.errors import KeyDestroyed, KeyUnavailable
-from docrag.jobs.runner import JobRunner, Outcome
+from docrag.jobs.runner import JobOutcome, JobRunner
 from docrag.services import Runtime, new_api_key
 from docrag.settings import Settings
 from docrag.store.backup import DUMP, create_backup
@@ -188,6 +188,6 @@ def test_key_store_files_are_private_and_hold_no_data_key(
     while (job := runtime.jobs.claim("shred-test", lease_seconds=60)) is not None:
         outcome = runner.run(job)
         if job.document_id == doc:
-            assert outcome is Outcome.FAILED
+            assert outcome is JobOutcome.FAILED
     failed = runtime.store.get_document(tenant, doc)
     assert failed.status == "failed" and failed.error_code == "key_destroyed", failed

@@ -18,7 +18,7 @@ import pytest
 from docrag.api.app import create_app
 from docrag.errors import DocumentOverBudget
 from docrag.ingest.pipeline import Upload
-from docrag.jobs.runner import Outcome
+from docrag.jobs.runner import JobOutcome
 from docrag.jobs.submit import submit
 from docrag.jobs.worker import Worker
 from docrag.services import Runtime
@@ -158,7 +158,7 @@ def test_a_small_upload_overtakes_another_tenants_huge_ones(
         # Deleting the document being embedded stops that work: its thread is free again and
         # takes the next huge upload; nothing of the deleted one is written.
         assert a.delete(f"/v1/documents/{big[0]['id']}").status_code == 204
-        _wait_for(lambda: worker.outcomes[Outcome.LOST] >= 1, 60, "the deleted document's work to stop")
+        _wait_for(lambda: worker.outcomes[JobOutcome.LOST] >= 1, 60, "the deleted document's work to stop")
         _wait_for(lambda: _status(a, big[1]["id"])["status"] != "queued", 60, "the next huge upload to start")
         assert sql(database_url, "SELECT count(*) FROM chunks WHERE document_id = %s", big[0]["id"]) == [(0,)]
         assert a.delete(f"/v1/documents/{big[1]['id']}").status_code == 204  # leave an idle queue

@@ -19,7 +19,7 @@ from docrag.errors import DocRAGError, ParseMemoryExceeded, ParseTimeout, error_
 from docrag.ingest.parsers import ParseLimits
 from docrag.ingest.pipeline import Ingestor, Upload, safe_filename
 from docrag.ingest.sandbox import ParseSandbox
-from docrag.jobs.runner import Outcome
+from docrag.jobs.runner import JobOutcome
 from docrag.jobs.submit import submit, wait_final
 from docrag.services import Runtime
 from docrag.settings import Settings
@@ -199,9 +199,9 @@ def test_worker_survives_a_batch_of_hostile_files(runtime: Runtime) -> None:
     finally:
         w.stop()
         assert w.join(60)
-    assert w.outcomes[Outcome.FAILED] == len(HOSTILE)
-    assert w.outcomes[Outcome.DONE] == len(good) + 1
-    assert w.outcomes[Outcome.RETRYING] == 0  # every failure was permanent and typed at once
+    assert w.outcomes[JobOutcome.FAILED] == len(HOSTILE)
+    assert w.outcomes[JobOutcome.DONE] == len(good) + 1
+    assert w.outcomes[JobOutcome.RETRYING] == 0  # every failure was permanent and typed at once
     hits = runtime.retriever.search(coll.tenant_id, [coll.id], "glacier late upload", limit=3)
     assert hits
 

@@ -4,18 +4,14 @@ request with the agreed fields, and no key, token, question or document text any
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 
+from cli_runs import json_logged_env, json_logged_server
 from docrag.observability.logs import RequestContext, formatter
 from docrag.settings import Settings
-from http_servers import free_port as _port
 
 FIELDS = {"time", "level", "request_id", "tenant", "route", "status", "duration_ms"}
 
@@ -24,36 +20,8 @@ def test_a_full_flow_logs_json_and_no_secrets(settings: Settings, admin_key: str
     canary = f"zebracanary{uuid.uuid4().hex[:12]}"
     question = f"Which colour is the {canary} quartzwhistle lantern?"
     bad_key = "drg_" + uuid.uuid4().hex
-    port = _port()
     log = tmp_path / "server.log"
-    env = {
-        **os.environ,
-        # As the module's runtime: the service role, migrations as the owner.
-        "DOCRAG_DATABASE_URL": settings.database_url or "",
-        **({"DOCRAG_DATABASE_OWNER_URL": settings.database_owner_url} if settings.database_owner_url else {}),
-        "DOCRAG_DATA_DIR": str(tmp_path / "data"),
-        "DOCRAG_LOG_FORMAT": "json",
-        "DOCRAG_POOL_MAX_SIZE": "4",
-    }
-    with log.open("w") as err, (tmp_path / "stdout").open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "docrag.cli", "serve", "--port", str(port)],
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "docrag serve did not start"
-            time.sleep(0.3)
+    with json_logged_server(json_logged_env(settings, tmp_path / "data"), log) as url:
         auth = {"Authorization": f"Bearer {admin_key}", "X-Request-ID": "flow-1"}
         with httpx.Client(base_url=url, headers=auth, timeout=120) as c:
             text = f"The {canary} quartzwhistle lantern is painted deep green.\n".encode()
@@ -67,9 +35,6 @@ def test_a_full_flow_logs_json_and_no_secrets(settings: Settings, admin_key: str
             assert c.post("/v1/search", json={"query": question, "collections": ["logs"]}).status_code == 200
         refused = httpx.get(f"{url}/v1/collections", headers={"Authorization": f"Bearer {bad_key}"})
         assert refused.status_code == 401
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
     content = log.read_text()
     for secret in (admin_key, bad_key, canary, question):

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from cli_runs import json_logged_env, json_logged_server
 from docrag.settings import Settings
-from http_servers import free_port as _port
 
 UPLOAD_ROUTE = "POST /v1/collections/{name}/documents"
 
@@ -154,74 +153,50 @@ def run(
     question = f"Which colour is the {canary} quartzwhistle lantern?"
     rerank_key = "rk-" + uuid.uuid4().hex
     caller_trace, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    port = _port()
-    env = {
-        **os.environ,
-        "DOCRAG_DATABASE_URL": settings.database_url or "",
-        **({"DOCRAG_DATABASE_OWNER_URL": settings.database_owner_url} if settings.database_owner_url else {}),
-        "DOCRAG_DATA_DIR": str(tmp / "data"),
-        "DOCRAG_POOL_MAX_SIZE": "4",
-        "DOCRAG_LOG_FORMAT": "json",
-        "DOCRAG_OTLP_ENDPOINT": receiver.url,
-        "DOCRAG_RERANKER": "tei",
-        "DOCRAG_RERANKER_URL": receiver.url,
-        "DOCRAG_RERANKER_API_KEY": rerank_key,
-        "DOCRAG_ANSWER_CACHE_SECONDS": "0",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",  # the SDK's batch interval, in ms
-    }
+    env = json_logged_env(
+        settings,
+        tmp / "data",
+        DOCRAG_OTLP_ENDPOINT=receiver.url,
+        DOCRAG_RERANKER="tei",
+        DOCRAG_RERANKER_URL=receiver.url,
+        DOCRAG_RERANKER_API_KEY=rerank_key,
+        DOCRAG_ANSWER_CACHE_SECONDS="0",
+        OTEL_BSP_SCHEDULE_DELAY="200",  # the SDK's batch interval, in ms
+    )
     log_path = tmp / "server.log"
-    with log_path.open("w") as err, (tmp / "stdout").open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "docrag.cli", "serve", "--port", str(port)],
-            stdout=out,
-            stderr=err,
-            env=env,
+    with (
+        json_logged_server(env, log_path) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as c,
+    ):
+        up = c.post(
+            "/v1/collections/traced/documents",
+            params={"wait": "true"},
+            files={"file": ("lantern.txt", text.encode(), "text/plain")},
+            headers={"X-Request-ID": "trace-upload"},
         )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "docrag serve did not start"
-            time.sleep(0.3)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as c:
-            up = c.post(
-                "/v1/collections/traced/documents",
-                params={"wait": "true"},
-                files={"file": ("lantern.txt", text.encode(), "text/plain")},
-                headers={"X-Request-ID": "trace-upload"},
-            )
-            assert up.status_code == 201, up.text
-            asked = c.post(
-                "/v1/ask",
-                json={"question": question, "collections": ["traced"]},
-                headers={"X-Request-ID": "trace-ask"},
-            )
-            assert asked.status_code == 200, asked.text
-            assert asked.json()["answered"], asked.text
-            streamed = c.post(
-                "/v1/ask",
-                json={"question": question, "collections": ["traced"], "stream": True},
-                headers={"X-Request-ID": "trace-stream"},
-            )
-            assert streamed.status_code == 200 and "event: answer" in streamed.text, streamed.text
-            found = c.post(
-                "/v1/search",
-                json={"query": question, "collections": ["traced"]},
-                headers={
-                    "X-Request-ID": "trace-search",
-                    "traceparent": f"00-{caller_trace}-{caller_span}-01",
-                },
-            )
-            assert found.status_code == 200, found.text
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+        assert up.status_code == 201, up.text
+        asked = c.post(
+            "/v1/ask",
+            json={"question": question, "collections": ["traced"]},
+            headers={"X-Request-ID": "trace-ask"},
+        )
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["answered"], asked.text
+        streamed = c.post(
+            "/v1/ask",
+            json={"question": question, "collections": ["traced"], "stream": True},
+            headers={"X-Request-ID": "trace-stream"},
+        )
+        assert streamed.status_code == 200 and "event: answer" in streamed.text, streamed.text
+        found = c.post(
+            "/v1/search",
+            json={"query": question, "collections": ["traced"]},
+            headers={
+                "X-Request-ID": "trace-search",
+                "traceparent": f"00-{caller_trace}-{caller_span}-01",
+            },
+        )
+        assert found.status_code == 200, found.text
     assert receiver.reranks >= 2, "the TEI stand-in was never asked"
     log = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     return Run(

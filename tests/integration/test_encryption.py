@@ -24,7 +24,7 @@ from docrag.cli.main import app
 from docrag.domain import DocumentInfo, Job
 from docrag.errors import KeyUnavailable
 from docrag.ingest.pipeline import Upload
-from docrag.jobs.runner import JobRunner, Outcome
+from docrag.jobs.runner import JobOutcome, JobRunner
 from docrag.jobs.submit import submit
 from docrag.services import Runtime
 from docrag.settings import Settings
@@ -130,7 +130,7 @@ def test_the_raw_tables_and_data_files_hold_no_plaintext_original(
     # The worker decrypts it: the document is indexed with the original's text.
     job = runtime.jobs.claim("enc-test", lease_seconds=30)
     assert job is not None and job.document_id == doc.id
-    assert JobRunner(runtime.jobs, runtime.ingestor, settings).run(job) is Outcome.DONE
+    assert JobRunner(runtime.jobs, runtime.ingestor, settings).run(job) is JobOutcome.DONE
     indexed = runtime.store.get_document(doc.tenant_id, doc.id)
     assert indexed.status == "indexed"
     assert secret in raw_table(database_url, "chunks")  # chunks stay searchable (volume encryption)

@@ -16,7 +16,7 @@ import pytest
 
 from docrag.domain import Collection, DocumentInfo
 from docrag.ingest.pipeline import Upload
-from docrag.jobs.runner import JobRunner, Outcome, retry_delay
+from docrag.jobs.runner import JobOutcome, JobRunner, retry_delay
 from docrag.jobs.submit import submit, wait_final
 from docrag.services import Runtime
 from docrag.settings import Settings
@@ -198,7 +198,7 @@ def test_expired_lease_is_taken_over_and_the_late_worker_is_fenced_out(
     time.sleep(1.2)
     job_b = jobs.claim("worker-b", lease_seconds=30)
     assert job_b is not None and job_b.id == job_a.id and job_b.attempts == 2
-    assert runner.run(job_b) is Outcome.DONE
+    assert runner.run(job_b) is JobOutcome.DONE
     # A's late writes are all rejected by the fence: nothing is written twice.
     assert not jobs.complete(job_a, title="late", parsed=parsed, chunks=chunks)
     assert not jobs.progress(job_a, "embedding", 0.5)
@@ -225,7 +225,7 @@ def test_a_job_abandoned_more_often_than_allowed_fails(runtime: Runtime, setting
     time.sleep(0.5)  # its worker "died": the lease runs out
     second = runtime.jobs.claim("next", lease_seconds=30)
     assert second is not None and second.attempts == 2
-    assert JobRunner(runtime.jobs, runtime.ingestor, settings).run(second) is Outcome.FAILED
+    assert JobRunner(runtime.jobs, runtime.ingestor, settings).run(second) is JobOutcome.FAILED
     final = runtime.store.get_document(coll.tenant_id, doc.id)
     assert final.status == "failed" and final.error_code == "internal_error"
     assert final.error_message and "abandoned 1 times" in final.error_message
@@ -259,11 +259,11 @@ def test_lost_database_connection_is_retried_with_backoff(
                 job.id,
             )
             if expected == "failed":  # no attempts left: failed with the transient error's code
-                assert outcome is Outcome.FAILED
+                assert outcome is JobOutcome.FAILED
                 final = runtime.store.get_document(coll.tenant_id, doc.id)
                 assert final.status == "failed" and final.error_code == "unavailable"
                 continue
-            assert outcome is Outcome.RETRYING
+            assert outcome is JobOutcome.RETRYING
             assert state[0][:2] == ("queued", 1) and state[0][2].startswith("unavailable: ")
             assert state[0][3], "the retry waits for its backoff"
             assert runtime.store.get_document(coll.tenant_id, doc.id).status == "queued"
@@ -271,7 +271,7 @@ def test_lost_database_connection_is_retried_with_backoff(
             time.sleep(retry_delay(1, settings.job_retry_base_seconds) + 0.1)
             job = jobs.claim("flaky", lease_seconds=30)
             assert job is not None and job.attempts == 2
-            assert runner.run(job) is Outcome.DONE
+            assert runner.run(job) is JobOutcome.DONE
             final = runtime.store.get_document(coll.tenant_id, doc.id)
             assert final.status == expected
             assert chunk_ords(database_url, doc.id) == list(range(final.chunk_count))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from docrag.ingest.pipeline import Upload
 from docrag.services import Runtime
 from docrag.settings import Settings
@@ -33,3 +35,14 @@ def test_restart_keeps_documents_keys_and_search(tmp_path: Path) -> None:
         assert hits and hits[0].document_id == doc.id
     finally:
         second.close()
+
+
+def test_a_failed_open_closes_what_it_had_opened(tmp_path: Path) -> None:
+    # The answer cache is built last but one: by then the embedded server, the pool, the models
+    # and the identity keys are open, and each must be closed again, the server stopped.
+    broken = Settings(data_dir=tmp_path / "data", database_url=None, redis_url="notredis://nowhere")
+    with pytest.raises(ValueError):
+        Runtime.open(broken)
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()  # the server stopped
+    again = Runtime.open(Settings(data_dir=tmp_path / "data", database_url=None))
+    again.close()

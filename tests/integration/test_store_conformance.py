@@ -1,4 +1,5 @@
-"""The PostgreSQL store passes every store conformance suite (tests/support/store_conformance.py)."""
+"""The PostgreSQL store passes every store conformance suite (tests/support/store_conformance*.py):
+the aggregates of ``Store``, the queue of ``JobStore`` and the records of ``AnswerStore``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from uuid import UUID
 import pytest
 
 from docrag.services import Runtime
+from docrag.store.answers import AnswerStore
+from docrag.store.jobs import JobStore
 from docrag.store.keys import new_api_key
 from docrag.store.postgres import Store
-from store_conformance import ChunkSearchSuite, CollectionStoreSuite, DocumentStoreSuite, KeyLookupSuite
+from store_conformance import (
+    MODEL,
+    ChunkSearchSuite,
+    CollectionStoreSuite,
+    DocumentStoreSuite,
+    KeyLookupSuite,
+)
+from store_conformance_answers import AnswerRecordsSuite
+from store_conformance_jobs import JobQueueSuite
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +61,23 @@ def issued_key(store: Store, tenants: tuple[UUID, UUID]) -> tuple[str, UUID]:
     return secret, tenants[0]
 
 
+@pytest.fixture
+def job_queue(store: Store, runtime: Runtime) -> JobStore:
+    """The queue of this module's database (no worker runs over it), embedding with the suite's model."""
+    return JobStore(store, sealer=runtime.jobs.sealer, embedding_model=MODEL)
+
+
+@pytest.fixture
+def answer_records(store: Store) -> AnswerStore:
+    return AnswerStore(store)
+
+
+@pytest.fixture
+def raters(store: Store, tenants: tuple[UUID, UUID]) -> tuple[UUID, UUID]:
+    first, second = (store.add_api_key(tenants[0], f"rater {n}", new_api_key(), "reader") for n in (1, 2))
+    return first, second
+
+
 class TestPostgresCollectionStore(CollectionStoreSuite):
     pass
 
@@ -63,4 +91,12 @@ class TestPostgresChunkSearch(ChunkSearchSuite):
 
 
 class TestPostgresKeyLookup(KeyLookupSuite):
+    pass
+
+
+class TestPostgresJobQueue(JobQueueSuite):
+    pass
+
+
+class TestPostgresAnswerRecords(AnswerRecordsSuite):
     pass

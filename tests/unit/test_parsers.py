@@ -422,3 +422,11 @@ def test_errors_are_typed() -> None:
         parse(b"<html><body><script>var x = 1;</script></body></html>", "page.html")
     with pytest.raises(NoTextFound):
         parse(b"```\n```\n\n# \n", "empty.md")
+
+
+def test_a_known_type_is_parsed_as_that_without_detecting_again() -> None:
+    # A queued upload's type was detected at submit (jobs/submit.py); the worker passes it on.
+    data = b"# Notes\n\nThe heron waits by the water.\n"
+    assert parse(data, "notes.md").mime == MARKDOWN  # detected: the name breaks the tie
+    as_known = parse(data, "notes.md", mime=TEXT)
+    assert as_known.mime == TEXT and as_known.blocks[0].kind != BlockKind.HEADING

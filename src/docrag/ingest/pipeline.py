@@ -94,11 +94,13 @@ class Ingestor:
         if self.sandbox is not None:
             self.sandbox.close()
 
-    def parse(self, data: bytes, filename: str | None) -> ParsedDocument:
-        """:raises DocRAGError: the typed reason, hostile files included (see errors.py)."""
+    def parse(self, data: bytes, filename: str | None, mime: str | None = None) -> ParsedDocument:
+        """Parse as ``mime`` (the type submit detected), or detect it when none is known.
+
+        :raises DocRAGError: the typed reason, hostile files included (see errors.py)."""
         if self.sandbox is not None:
-            return self.sandbox.parse(data, filename)
-        return parse(data, filename, self._limits)
+            return self.sandbox.parse(data, filename, mime)
+        return parse(data, filename, self._limits, mime)
 
     def isolated(self, task: Callable[..., T], *args: Any) -> T:
         """``task(*args)`` on an uploaded file's bytes under the parse sandbox's limits (in a

@@ -81,9 +81,9 @@ class ParseSandbox:
         #: Children started so far (replacements included): what crashes and recycling cost.
         self.started = 0
 
-    def parse(self, data: bytes, filename: str | None = None) -> ParsedDocument:
+    def parse(self, data: bytes, filename: str | None = None, mime: str | None = None) -> ParsedDocument:
         """:func:`docrag.ingest.parsers.parse` in a child; every failure is a :class:`DocRAGError`."""
-        return self.run(parse, data, filename, self.limits)
+        return self.run(parse, data, filename, self.limits, mime)
 
     def run(self, task: Callable[..., T], *args: Any) -> T:
         """``task(*args)`` in a child, under the same limits as a parse: for other work on an

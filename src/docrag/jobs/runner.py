@@ -28,7 +28,9 @@ from docrag.text.pii import redact
 _log = logging.getLogger(__name__)
 
 
-class Outcome(StrEnum):
+class JobOutcome(StrEnum):
+    """How one run of a claimed job ended (what enqueueing did is store/jobs.py's EnqueueOutcome)."""
+
     DONE = "done"
     FAILED = "failed"
     RETRYING = "retrying"
@@ -37,7 +39,7 @@ class Outcome(StrEnum):
 
 
 class _Stop(Exception):
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: JobOutcome) -> None:
         super().__init__(outcome.value)
         self.outcome = outcome
 
@@ -87,7 +89,7 @@ class JobRunner:
         self.stage_seconds: dict[str, float] = {}
         self._stage_lock = threading.Lock()
 
-    def run(self, job: Job, abort: threading.Event | None = None) -> Outcome:
+    def run(self, job: Job, abort: threading.Event | None = None) -> JobOutcome:
         """Process ``job`` to its end; with ``abort`` set, hand it back at the next checkpoint.
 
         :raises Unavailable: when even recording the outcome fails (the lease then expires and
@@ -108,7 +110,7 @@ class JobRunner:
         jobs_finished().labels(outcome.value, code).inc()
         return outcome
 
-    def _run(self, job: Job, abort: threading.Event | None) -> tuple[Outcome, str]:
+    def _run(self, job: Job, abort: threading.Event | None) -> tuple[JobOutcome, str]:
         """The outcome and its error code ("none" unless the job failed or is retried)."""
         if job.attempts > job.max_attempts:
             # Only a job whose workers died (lease ran out) comes back past its last attempt.
@@ -117,8 +119,8 @@ class JobRunner:
         try:
             return self._process(job, abort)
         except _Stop as stop:
-            if stop.outcome is Outcome.HANDED_BACK and not self._jobs.hand_back(job):
-                return Outcome.LOST, "none"
+            if stop.outcome is JobOutcome.HANDED_BACK and not self._jobs.hand_back(job):
+                return JobOutcome.LOST, "none"
             return stop.outcome, "none"
         except (BadInput, KeyDestroyed) as exc:  # a shredded data key never comes back: no retry
             return self._failed(job, exc.code, exc.message)
@@ -128,7 +130,7 @@ class JobRunner:
             _log.exception("job %s failed unexpectedly", job.id)
             return self._retry(job, "internal_error", f"{type(exc).__name__}: {exc}")
 
-    def _process(self, job: Job, abort: threading.Event | None) -> tuple[Outcome, str]:
+    def _process(self, job: Job, abort: threading.Event | None) -> tuple[JobOutcome, str]:
         clock = _StageClock(self.stage_seconds, self._stage_lock)
         upload = self._jobs.upload(job)
         if upload is None:
@@ -136,7 +138,7 @@ class JobRunner:
             return self._failed(job, "internal_error", "the uploaded bytes are missing")
         clock.lap("fetch")
         with tracing.span("parse", {"docrag.bytes": len(upload.data)} if tracing.enabled() else None):
-            parsed = self._ingestor.parse(upload.data, upload.filename)
+            parsed = self._ingestor.parse(upload.data, upload.filename, upload.mime)
             if upload.redact:  # before chunking: no chunk, vector or answer sees the PII
                 parsed = redact_document(parsed)
         clock.lap("parse")
@@ -161,12 +163,12 @@ class JobRunner:
             written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
         clock.lap("write")
         if not written:
-            return Outcome.LOST, "none"
+            return JobOutcome.LOST, "none"
         if parsed.attachments and self._collections is not None:
             self._submit_attachments(job, parsed, self._collections(job.tenant_id, job.collection_id))
         if self._on_indexed is not None:
             self._on_indexed(job.collection_id)
-        return Outcome.DONE, "none"
+        return JobOutcome.DONE, "none"
 
     def _submit_attachments(self, job: Job, parsed: ParsedDocument, collection: Collection) -> None:
         """An e-mail's attachments become documents of their own in its collection (queued like
@@ -184,17 +186,17 @@ class JobRunner:
 
     def _checkpoint(self, job: Job, status: str, progress: float, abort: threading.Event | None) -> None:
         if abort is not None and abort.is_set():
-            raise _Stop(Outcome.HANDED_BACK)
+            raise _Stop(JobOutcome.HANDED_BACK)
         if not self._jobs.progress(job, status, progress):
-            raise _Stop(Outcome.LOST)
+            raise _Stop(JobOutcome.LOST)
 
-    def _failed(self, job: Job, code: str, message: str) -> tuple[Outcome, str]:
-        return (Outcome.FAILED if self._jobs.fail(job, code, message) else Outcome.LOST), code
+    def _failed(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:
+        return (JobOutcome.FAILED if self._jobs.fail(job, code, message) else JobOutcome.LOST), code
 
-    def _retry(self, job: Job, code: str, message: str) -> tuple[Outcome, str]:
+    def _retry(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:
         if job.attempts >= job.max_attempts:
             return self._failed(job, code, message)
         delay = retry_delay(job.attempts, self._settings.job_retry_base_seconds)
         if not self._jobs.retry(job, f"{code}: {message}", delay):
-            return Outcome.LOST, code
-        return Outcome.RETRYING, code
+            return JobOutcome.LOST, code
+        return JobOutcome.RETRYING, code

@@ -28,7 +28,7 @@ from types import FrameType
 
 from docrag.domain import Job
 from docrag.errors import DocRAGError
-from docrag.jobs.runner import JobRunner, Outcome
+from docrag.jobs.runner import JobOutcome, JobRunner
 from docrag.settings import Settings
 from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.protocol import JobQueue
@@ -59,7 +59,7 @@ class Worker:
         self.process_id = base
         #: One id per thread: a job is fenced on the one thread that claimed it.
         self.worker_ids = [f"{base}/{n}" for n in range(concurrency or settings.worker_concurrency)]
-        self.outcomes: Counter[Outcome] = Counter()
+        self.outcomes: Counter[JobOutcome] = Counter()
         #: Seconds per ingestion stage over this worker's jobs (see JobRunner.stage_seconds).
         self.stage_seconds = runner.stage_seconds
         self._stop = threading.Event()

@@ -35,7 +35,7 @@ from docrag.store.versions import bump
 
 _log = logging.getLogger(__name__)
 
-Outcome = Literal["queued", "requeued", "existing", "replacing"]
+EnqueueOutcome = Literal["queued", "requeued", "existing", "replacing"]  # a run's: runner.JobOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class Enqueued:
     document: DocumentInfo
     #: queued: a new document; requeued: a failed one queued again; existing: left as it was;
     #: replacing: a new version queued while the served one stays searchable.
-    outcome: Outcome
+    outcome: EnqueueOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,7 @@ class StoredUpload:
     filename: str | None
     title: str | None  # the caller's title, if any
     redact: bool = False  # its collection redacts PII (store/pii_policy.py)
+    mime: str | None = None  # the type submit detected: the worker parses it as that
 
 
 class JobStore:
@@ -90,7 +91,7 @@ class JobStore:
                 f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
                 (tenant, collection.id, title, filename, mime, digest, len(data)),
             ).fetchone()
-            outcome: Outcome = "queued"
+            outcome: EnqueueOutcome = "queued"
             if row is None:
                 row = conn.execute(
                     f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s"
@@ -216,9 +217,9 @@ class JobStore:
         with self._store.connection(job.tenant_id) as conn:
             row = conn.execute(
                 "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename,"
-                " k.pii_redact FROM uploads u JOIN documents d ON d.id = u.document_id"
-                " JOIN collections k ON k.id = d.collection_id AND k.tenant_id = d.tenant_id"
-                " WHERE u.tenant_id = %s AND u.document_id = %s",
+                " coalesce(u.mime, d.mime) AS mime, k.pii_redact FROM uploads u JOIN documents d"
+                " ON d.id = u.document_id JOIN collections k ON k.id = d.collection_id"
+                " AND k.tenant_id = d.tenant_id WHERE u.tenant_id = %s AND u.document_id = %s",
                 (job.tenant_id, job.document_id),
             ).fetchone()
             if row is None:
@@ -226,7 +227,7 @@ class JobStore:
             data = self.sealer.open(
                 conn, job.tenant_id, job.document_id, bytes(row["data"]), row["key_version"]
             )
-        return StoredUpload(data, row["filename"], row["title"], row["pii_redact"])
+        return StoredUpload(data, row["filename"], row["title"], row["pii_redact"], row["mime"])
 
     def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
         """The served version's reusable vectors (store/job_vectors.py)."""

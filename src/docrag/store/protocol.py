@@ -1,7 +1,8 @@
 """What the layers above ask of the store, one protocol per aggregate (Haystack's DocumentStore,
 in spirit): retrieval, answering, jobs and the API type against these, and store/postgres.py's
 ``Store`` (with the queue of store/jobs.py and the answers of store/answers.py) is the one
-implementation. tests/conformance/ holds a suite per protocol that any implementation must pass.
+implementation. tests/support/store_conformance*.py hold a suite per protocol that any implementation
+must pass.
 
 Every method takes the caller's tenant: an implementation must never return another tenant's
 rows. Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_not_found``,

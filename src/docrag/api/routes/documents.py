@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from typing import Annotated
 from uuid import UUID
 
@@ -17,10 +15,10 @@ from docrag.api.schemas import NAME_PATTERN, DocumentForm, DocumentOut
 from docrag.domain import DocumentInfo
 from docrag.errors import FileTooLarge, InvalidRequest, error_for
 from docrag.ingest.pipeline import Upload
-from docrag.jobs.submit import submit, submit_version
+from docrag.jobs.submit import submit, submit_version, wait_final_async
 from docrag.services import Runtime
 from docrag.store.audit import DOCUMENT_DELETED, DOCUMENT_REPLACED, DOCUMENT_UPLOADED
-from docrag.store.jobs import Enqueued, Outcome
+from docrag.store.jobs import Enqueued, EnqueueOutcome
 
 router = APIRouter(tags=["documents"])
 
@@ -132,7 +130,7 @@ async def _answer(runtime: Runtime, queued: Enqueued, response: Response, *, wai
     return DocumentOut.model_validate(document).model_copy(update={"duplicate": duplicate})
 
 
-def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
+def _status_code(outcome: EnqueueOutcome, document: DocumentInfo) -> int:
     if outcome == "existing":
         return status.HTTP_200_OK
     if not document.final:
@@ -141,12 +139,11 @@ def _status_code(outcome: Outcome, document: DocumentInfo) -> int:
 
 
 async def _wait(runtime: Runtime, document: DocumentInfo, timeout: float) -> DocumentInfo:
-    """Poll the document (a cheap primary-key read) until it is final or ``timeout`` runs out."""
-    deadline = time.monotonic() + timeout
-    while not document.final and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        document = await run_in_threadpool(runtime.store.get_document, document.tenant_id, document.id)
-    return document
+    """The document once it is final, or as it is when ``timeout`` runs out (jobs/submit.py)."""
+    waited = await wait_final_async(runtime.jobs, document.tenant_id, [document.id], timeout=timeout)
+    if not waited:  # deleted meanwhile: the store's own not-found
+        return await run_in_threadpool(runtime.store.get_document, document.tenant_id, document.id)
+    return waited[0]
 
 
 @router.get("/v1/collections/{name}/documents", responses=errors(404))

@@ -64,15 +64,18 @@ BOUNDED_PARSERS: dict[str, Callable[[bytes, int, int], ParsedDocument]] = {
 }
 
 
-def parse(data: bytes, filename: str | None = None, limits: ParseLimits | None = None) -> ParsedDocument:
-    """Detect the type of ``data`` and parse it; every failure is a :class:`DocRAGError`.
+def parse(
+    data: bytes, filename: str | None = None, limits: ParseLimits | None = None, mime: str | None = None
+) -> ParsedDocument:
+    """Parse ``data`` as ``mime``, the type detected when it was submitted, or (none known)
+    detect it here; every failure is a :class:`DocRAGError`.
 
     Only the page and decompression ``limits`` apply here; time and memory are bounded by
     running this in :mod:`docrag.ingest.sandbox`.
     """
     limits = limits or ParseLimits()
     try:
-        mime = detect_type(data, filename)
+        mime = mime or detect_type(data, filename)
         if mime == PDF:
             document = parse_pdf(
                 data,
