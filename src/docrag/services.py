@@ -24,6 +24,7 @@ from docrag.groundedness.detector import GroundednessDetector
 from docrag.groundedness.judge import LLMJudge
 from docrag.identity.service import Identity
 from docrag.ingest.pipeline import Ingestor
+from docrag.jobs.ingest_now import IngestNow
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
 from docrag.providers.generation import Generator
@@ -44,6 +45,7 @@ from docrag.store.jobs import JobStore
 from docrag.store.keyring import load as load_master_keys
 from docrag.store.keys import new_api_key as new_api_key
 from docrag.store.keystore import open_keystore
+from docrag.store.pii_policy import PiiPolicies
 from docrag.store.postgres import Store
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
@@ -72,6 +74,8 @@ class Runtime:
     #: Search as the API serves it: the retriever behind the answer cache's store, when it is on.
     searcher: Retriever | CachingSearcher
     ingestor: Ingestor
+    #: Ingestion in this process, without the queue (``docrag eval``, benchmarks, tests).
+    ingest_now: IngestNow
     jobs: JobStore
     answerer: Answerer
     answers: AnswerStore
@@ -147,6 +151,7 @@ class Runtime:
         if store.count_api_keys() == 0:
             bootstrap_key = new_api_key()
             store.add_api_key(tenant, "bootstrap admin", bootstrap_key, "admin")
+        ingestor = Ingestor(embedder, settings, redacts=PiiPolicies(store).redacts)
         return cls(
             settings=settings,
             store=store,
@@ -157,7 +162,8 @@ class Runtime:
             searcher=CachingSearcher(retriever, answerer)
             if isinstance(answerer, CachingAnswerer)
             else retriever,
-            ingestor=Ingestor(store, embedder, settings),
+            ingestor=ingestor,
+            ingest_now=IngestNow(store, ingestor),
             jobs=JobStore(
                 store,
                 sealer=Sealer(master_keys, open_keystore(settings)),

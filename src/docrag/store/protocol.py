@@ -116,7 +116,9 @@ class DocumentStore(Protocol):
         chunks: Sequence[StoredChunk],
     ) -> tuple[DocumentInfo, bool]:
         """The document, 'indexed', with all its chunks at once, and whether it is new (False:
-        the collection already holds these bytes, and that document is returned)."""
+        the collection already holds these bytes, and that document is returned, unchanged).
+        Ingestion without the queue (jobs/ingest_now.py) stores through this; a new document
+        moves the collection's content version, a found one does not."""
         ...
 
     def list_documents(
