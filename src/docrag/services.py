@@ -47,8 +47,10 @@ from docrag.store.keys import new_api_key as new_api_key
 from docrag.store.keystore import open_keystore
 from docrag.store.pii_policy import PiiPolicies
 from docrag.store.postgres import Store
+from docrag.store.readings import ReadingsStore
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
+from docrag.store.sessions import SessionStore
 from docrag.store.subject import (
     ActorErasure,
     ActorErasureHook,
@@ -59,6 +61,7 @@ from docrag.store.subject import (
 )
 from docrag.store.tenancy import collection_scope
 from docrag.store.tenants import DEFAULT_COLLECTION, DEFAULT_TENANT
+from docrag.store.users import UserStore
 
 _log = logging.getLogger(__name__)
 
@@ -115,7 +118,9 @@ class Runtime:
             embedder = timed_embedder(build_embedder(settings), metrics=settings.metrics)
             reranker = timed_reranker(build_reranker(settings), metrics=settings.metrics)
             generator = timed_generator(build_generator(settings), metrics=settings.metrics)
-            identity = Identity(store, settings)  # reads (or, the first time, makes) the JWT key
+            identity = Identity(
+                UserStore(store), SessionStore(store), settings
+            )  # reads (or, the first time, makes) the JWT key
         except Exception:
             store.close()
             if embedded is not None:
@@ -199,6 +204,11 @@ class Runtime:
         self.lexical.forget(tenant_id, collection_id)
         self.exact.forget(tenant_id, collection_id)
         self.collection_changed(collection_id)
+
+    @property
+    def readings(self) -> ReadingsStore:
+        """What the health checks and the metrics read of the deployment."""
+        return ReadingsStore(self.store)
 
     @property
     def job_traces(self) -> JobTraces:

@@ -739,7 +739,7 @@ def test_reindex_builds_beside_the_served_index_then_switches(
     tenant = runtime.default_tenant
     coll = runtime.collection(tenant, "to-reindex", create=True)
     runtime.ingest_now.ingest_many(coll, [Upload(t.encode(), n) for n, t in list(DOCS.items())[:2]])
-    reindexer = Reindexer(http_runtime.store, http_runtime.embedder, http_runtime.settings)
+    reindexer = Reindexer(ReindexStore(http_runtime.store), http_runtime.embedder, http_runtime.settings)
     seen_during: list[list[str]] = []
 
     def meanwhile(done: int, missing: int) -> None:
@@ -772,9 +772,9 @@ def test_reindex_cancel_and_refusals(runtime: Runtime, http_runtime: Runtime) ->
     tenant = runtime.default_tenant
     coll = runtime.collection(tenant, "reindex-cancel", create=True)
     runtime.ingest_now.ingest(coll, Upload(DOCS["cats.txt"].encode(), "cats.txt"))
-    to_http = Reindexer(http_runtime.store, http_runtime.embedder, http_runtime.settings)
+    to_http = Reindexer(ReindexStore(http_runtime.store), http_runtime.embedder, http_runtime.settings)
     with pytest.raises(InvalidRequest):  # already this model
-        Reindexer(runtime.store, runtime.embedder, runtime.settings).run(coll)
+        Reindexer(ReindexStore(runtime.store), runtime.embedder, runtime.settings).run(coll)
 
     sql = ReindexStore(runtime.store)
     sql.begin(coll, "other-model", 8)
