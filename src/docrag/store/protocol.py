@@ -1,10 +1,12 @@
 """What the layers above ask of the store, one protocol per aggregate (Haystack's DocumentStore,
-in spirit): retrieval, answering, jobs and the API type against these, and store/postgres.py's
-``Store`` (with the queue of store/jobs.py and the answers of store/answers.py) is the one
-implementation. tests/conformance/ holds a suite per protocol that any implementation must pass.
+in spirit): retrieval, answering, jobs, identity, the health checks and the API type against these;
+store/postgres.py's ``Store`` and the aggregates over its pool (store/jobs.py, answers.py, users.py,
+sessions.py, reindex.py, readings.py) are the one implementation. tests/support/store_conformance.py
+holds a suite per protocol that any implementation must pass.
 
-Every method takes the caller's tenant: an implementation must never return another tenant's
-rows. Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_not_found``,
+Every method takes the caller's tenant (but the deployment's own readings, a login's tenant by
+name and a refresh token's lookup): an implementation must never return another tenant's rows.
+Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_not_found``,
 ``document_not_found``...; ``Conflict`` with ``collection_exists``; ``Unavailable``).
 """
 
