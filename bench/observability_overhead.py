@@ -107,7 +107,7 @@ def main() -> None:
         ]
         collection = on.collection(on.default_tenant, "bench", create=True)
         started = time.perf_counter()
-        on.ingestor.ingest_many(collection, uploads)
+        on.ingest_now.ingest_many(collection, uploads)
         print(f"ingested {len(uploads)} documents in {time.perf_counter() - started:.1f} s")
         queries = [json.loads(q)["text"] for q in (SCIFACT / "queries.jsonl").read_text().splitlines()]
 

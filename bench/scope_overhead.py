@@ -63,7 +63,7 @@ def main() -> None:
             collections = [runtime.collection(tenant, name, create=True) for name in ("one", "two")]
             for i, topic in enumerate(TOPICS):
                 text = f"# {topic}\n\n" + " ".join(f"Sentence {j} is about {topic}." for j in range(60))
-                runtime.ingestor.ingest(collections[i % 2], Upload(text.encode(), f"doc{i}.md"))
+                runtime.ingest_now.ingest(collections[i % 2], Upload(text.encode(), f"doc{i}.md"))
             key = new_api_key()
             runtime.store.add_api_key(tenant, "bench", key, "reader")
             scope = frozenset({collections[0].id})

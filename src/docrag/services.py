@@ -24,6 +24,7 @@ from docrag.groundedness.detector import GroundednessDetector
 from docrag.groundedness.judge import LLMJudge
 from docrag.identity.service import Identity
 from docrag.ingest.pipeline import Ingestor
+from docrag.jobs.ingest_now import IngestNow
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
 from docrag.providers.generation import Generator
@@ -44,9 +45,12 @@ from docrag.store.jobs import JobStore
 from docrag.store.keyring import load as load_master_keys
 from docrag.store.keys import new_api_key as new_api_key
 from docrag.store.keystore import open_keystore
+from docrag.store.pii_policy import PiiPolicies
 from docrag.store.postgres import Store
+from docrag.store.readings import ReadingsStore
 from docrag.store.retention import DueDocument, RetentionReport, RetentionStore
 from docrag.store.roles import open_database
+from docrag.store.sessions import SessionStore
 from docrag.store.subject import (
     ActorErasure,
     ActorErasureHook,
@@ -57,6 +61,7 @@ from docrag.store.subject import (
 )
 from docrag.store.tenancy import collection_scope
 from docrag.store.tenants import DEFAULT_COLLECTION, DEFAULT_TENANT
+from docrag.store.users import UserStore
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class Runtime:
     #: Search as the API serves it: the retriever behind the answer cache's store, when it is on.
     searcher: Retriever | CachingSearcher
     ingestor: Ingestor
+    #: Ingestion in this process, without the queue (``docrag eval``, benchmarks, tests).
+    ingest_now: IngestNow
     jobs: JobStore
     answerer: Answerer
     answers: AnswerStore
@@ -127,7 +134,9 @@ class Runtime:
         resources.callback(close_model, reranker)
         generator = timed_generator(build_generator(settings), metrics=settings.metrics)
         resources.callback(close_model, generator)
-        identity = Identity(store, settings)  # reads (or, the first time, makes) the JWT key
+        identity = Identity(
+            UserStore(store), SessionStore(store), settings
+        )  # reads (or, the first time, makes) the JWT key
         lexical = LexicalIndexes(
             store, document_weight=settings.lexical_document_weight, k1=settings.bm25_k1, b=settings.bm25_b
         )
@@ -156,7 +165,9 @@ class Runtime:
         )
         if isinstance(answerer, CachingAnswerer):
             resources.enter_context(contextlib.closing(answerer.cache))
-        ingestor = resources.enter_context(contextlib.closing(Ingestor(store, embedder, settings)))
+        ingestor = resources.enter_context(
+            contextlib.closing(Ingestor(embedder, settings, redacts=PiiPolicies(store).redacts))
+        )
         answers = AnswerStore(store)
         tenant = store.ensure_tenant(DEFAULT_TENANT)
         bootstrap_key = None
@@ -172,6 +183,7 @@ class Runtime:
             retriever=retriever,
             searcher=_searcher(retriever, answerer),
             ingestor=ingestor,
+            ingest_now=IngestNow(store, ingestor),
             jobs=JobStore(
                 store,
                 sealer=Sealer(master_keys, open_keystore(settings)),
@@ -207,6 +219,11 @@ class Runtime:
         self.lexical.forget(tenant_id, collection_id)
         self.exact.forget(tenant_id, collection_id)
         self.collection_changed(collection_id)
+
+    @property
+    def readings(self) -> ReadingsStore:
+        """What the health checks and the metrics read of the deployment."""
+        return ReadingsStore(self.store)
 
     @property
     def job_traces(self) -> JobTraces:

@@ -57,7 +57,7 @@ def test_runtime_caches_answers_in_redis_and_a_delete_removes_them(runtime: Runt
     answerer = runtime.answerer
     assert isinstance(answerer, CachingAnswerer) and isinstance(answerer.cache, RedisCache)
     coll = runtime.collection(runtime.default_tenant, "cache-redis", create=True)
-    doc, _ = runtime.ingestor.ingest(coll, Upload(keeper_notes("whale oil"), "keepers.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(keeper_notes("whale oil"), "keepers.md"))
     runtime.collection_changed(coll.id)  # as a worker does after indexing
 
     first = answerer.ask(coll.tenant_id, [coll.id], QUESTION)
@@ -88,13 +88,13 @@ def test_any_change_to_the_collection_makes_cached_answers_unreachable(
     cache = MemoryCache(ttl_seconds=60, max_entries=100)
     answerer = CachingAnswerer(inner(runtime), cache, runtime.store, settings)
     coll = runtime.collection(runtime.default_tenant, "cache-versioned", create=True)
-    doc, _ = runtime.ingestor.ingest(coll, Upload(keeper_notes("whale oil"), "keepers.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(keeper_notes("whale oil"), "keepers.md"))
     assert "whale oil" in answerer.ask(coll.tenant_id, [coll.id], QUESTION).text
     assert "whale oil" in answerer.ask(coll.tenant_id, [coll.id], QUESTION).text
     assert (answerer.hits, answerer.misses) == (1, 1)
 
     runtime.store.delete_document(coll.tenant_id, doc.id)  # no purge: only the version moved
-    runtime.ingestor.ingest(coll, Upload(keeper_notes("paraffin"), "keepers2.md"))
+    runtime.ingest_now.ingest(coll, Upload(keeper_notes("paraffin"), "keepers2.md"))
     answer = answerer.ask(coll.tenant_id, [coll.id], QUESTION)
     assert "paraffin" in answer.text and "whale oil" not in answer.text
     assert answerer.misses == 2
@@ -104,7 +104,7 @@ def test_cache_is_per_tenant(runtime: Runtime, settings: Settings) -> None:
     cache = MemoryCache(ttl_seconds=60, max_entries=100)
     answerer = CachingAnswerer(inner(runtime), cache, runtime.store, settings)
     coll = runtime.collection(runtime.default_tenant, "cache-tenant", create=True)
-    runtime.ingestor.ingest(coll, Upload(keeper_notes("colza oil"), "keepers.md"))
+    runtime.ingest_now.ingest(coll, Upload(keeper_notes("colza oil"), "keepers.md"))
     assert answerer.ask(coll.tenant_id, [coll.id], QUESTION).answered
     other = runtime.store.ensure_tenant("cache-other-tenant")
     # Another tenant naming this collection's id gets nothing from it, cached or not.
@@ -117,7 +117,7 @@ def test_redis_outage_degrades_to_computing_answers(runtime: Runtime, settings: 
     dead = RedisCache("redis://127.0.0.1:1/0", ttl_seconds=60)
     answerer = CachingAnswerer(inner(runtime), dead, runtime.store, settings)
     coll = runtime.collection(runtime.default_tenant, "cache-outage", create=True)
-    runtime.ingestor.ingest(coll, Upload(keeper_notes("lard oil"), "keepers.md"))
+    runtime.ingest_now.ingest(coll, Upload(keeper_notes("lard oil"), "keepers.md"))
     for _ in range(3):
         assert "lard oil" in answerer.ask(coll.tenant_id, [coll.id], QUESTION).text
     assert dead.errors >= 1 and answerer.hits == 0
@@ -149,7 +149,7 @@ def test_searches_are_cached_beside_answers_and_a_delete_removes_them(runtime: R
     searcher = runtime.searcher
     assert isinstance(searcher, CachingSearcher) and isinstance(searcher.cache, RedisCache)
     coll = runtime.collection(runtime.default_tenant, "cache-search", create=True)
-    doc, _ = runtime.ingestor.ingest(coll, Upload(keeper_notes("sperm whale oil"), "keepers.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(keeper_notes("sperm whale oil"), "keepers.md"))
     runtime.collection_changed(coll.id)
 
     first = searcher.search(coll.tenant_id, [coll.id], "lighthouse keepers burn", limit=5)
@@ -166,7 +166,7 @@ def test_searches_are_cached_beside_answers_and_a_delete_removes_them(runtime: R
     cached = [k.decode() for k in client.smembers(tag)]
     assert any(b"sperm whale oil" in (client.get(f"docrag:answers:e:{k}") or b"") for k in cached)
 
-    runtime.ingestor.ingest(coll, Upload(keeper_notes("paraffin"), "keepers2.md"))
+    runtime.ingest_now.ingest(coll, Upload(keeper_notes("paraffin"), "keepers2.md"))
     moved = searcher.search(coll.tenant_id, [coll.id], "lighthouse keepers burn", limit=5)
     assert searcher.misses == misses + 2 and len(moved) == 2  # the new version's key: searched again
 

@@ -168,7 +168,7 @@ def test_an_answer_saved_after_its_source_was_deleted_is_saved_emptied(
     coll = runtime.collection(tenant, "race", create=True)
     from docrag.ingest.pipeline import Upload
 
-    doc, _ = runtime.ingestor.ingest(coll, Upload(registry("Rune Salt", secret), "race.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(registry("Rune Salt", secret), "race.md"))
     answer = runtime.answerer.ask(tenant, [coll.id], "What is the national identity number of Rune Salt?")
     assert secret in answer.text
     runtime.delete_document(tenant, doc.id)
@@ -221,7 +221,7 @@ def test_another_process_memory_cache_drops_answers_once_it_sees_the_collection_
     secret = canary()
     tenant = runtime.default_tenant
     coll = runtime.collection(tenant, "two-processes", create=True)
-    doc, _ = runtime.ingestor.ingest(coll, Upload(registry("Tove Marl", secret), "tove.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(registry("Tove Marl", secret), "tove.md"))
     with contextmanager(second_runtime)(database_url) as other:  # its own pool and memory cache
         answerer = other.answerer
         assert isinstance(answerer, CachingAnswerer) and isinstance(answerer.cache, MemoryCache)

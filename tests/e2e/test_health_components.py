@@ -16,6 +16,7 @@ from docrag.observability.health import HealthCheck
 from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.postgres import Store
+from docrag.store.readings import ReadingsStore
 from http_servers import serve
 from paths import ROOT
 from queue_helpers import sql
@@ -103,7 +104,7 @@ def test_a_database_that_does_not_answer_is_down_fast(settings: Settings, runtim
     store = Store(settings.database_url or "", min_size=1, max_size=1)
     store.close()
     started = time.monotonic()
-    health = HealthCheck(store, runtime.embedder, settings).run()
+    health = HealthCheck(ReadingsStore(store), runtime.embedder, settings).run()
     by_name = {c.name: c for c in health.components}
     assert health.status == "down"
     assert by_name["database"].status == "down" and by_name["embedding_model"].status == "ok"

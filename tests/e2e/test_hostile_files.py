@@ -118,7 +118,7 @@ def test_refused_at_upload_and_nothing_stored(runtime: Runtime, name: str, data:
         submit(runtime.jobs, runtime.ingestor, coll, Upload(data, name))
     assert caught.value.code == code
     with pytest.raises(DocRAGError) as direct:  # the direct path says the same
-        runtime.ingestor.ingest(coll, Upload(data, name))
+        runtime.ingest_now.ingest(coll, Upload(data, name))
     assert direct.value.code == code
     assert runtime.store.list_documents(coll.tenant_id, coll.id) == []
 
@@ -140,7 +140,7 @@ def test_stray_nul_bytes_are_dropped_wherever_they_are(runtime: Runtime) -> None
 def test_a_bomb_past_the_default_limit_is_refused(database_url: str, runtime: Runtime) -> None:
     defaults = Settings(database_url=database_url)
     assert defaults.max_decompressed_bytes == 200 * MiB
-    ingestor = Ingestor(runtime.store, runtime.embedder, defaults)
+    ingestor = Ingestor(runtime.embedder, defaults, redacts=runtime.ingestor.redacts)
     try:
         with pytest.raises(DocRAGError) as caught:
             ingestor.prepare(bomb_docx(256 * MiB), "bomb.docx")

@@ -29,6 +29,8 @@ from docrag.identity.service import Identity
 from docrag.identity.tokens import KeyRing, key_id, new_private_pem, public_pem
 from docrag.services import Runtime
 from docrag.settings import Settings
+from docrag.store.sessions import SessionStore
+from docrag.store.users import UserStore
 from users_factory import bearer, code, make_user, tokens
 
 
@@ -216,7 +218,7 @@ def test_key_rotation(
     old_public.write_bytes(public_pem(key_file.read_bytes()))
 
     def chain(current: Settings) -> Callable[[Runtime], Authenticator]:
-        identity = Identity(runtime.store, current)
+        identity = Identity(UserStore(runtime.store), SessionStore(runtime.store), current)
         return lambda rt: ChainAuthenticator(
             [AccessTokenAuthenticator(identity), ApiKeyAuthenticator(rt.store)]
         )
@@ -227,7 +229,7 @@ def test_key_rotation(
     assert KeyRing.from_settings(rotated).kid != KeyRing.from_settings(settings).kid
     old_token = session["access_token"]
     new_token = (
-        Identity(runtime.store, rotated)
+        Identity(UserStore(runtime.store), SessionStore(runtime.store), rotated)
         .start_session(
             runtime.default_tenant, UUID(session["user_id"]), mfa=False, user_agent=None, address=None
         )

@@ -571,7 +571,7 @@ def http_runtime(database_url: str, model_server: ModelServer, runtime: Runtime)
 def minilm_collection(runtime: Runtime) -> Collection:
     """A collection built by the bundled MiniLM, holding one document."""
     coll = runtime.collection(runtime.default_tenant, "minilm-only", create=True)
-    runtime.ingestor.ingest(coll, Upload(DOCS["tides.txt"].encode(), "tides.txt"))
+    runtime.ingest_now.ingest(coll, Upload(DOCS["tides.txt"].encode(), "tides.txt"))
     return coll
 
 
@@ -588,7 +588,7 @@ def test_runtime_on_the_http_embedder_ingests_and_searches(
     rt = http_runtime
     coll = rt.collection(rt.default_tenant, "over-http", create=True)
     assert (coll.embedding_model, coll.embedding_dim) == ("openai:hash-bow", DIM)
-    results = rt.ingestor.ingest_many(coll, [Upload(t.encode(), name) for name, t in DOCS.items()])
+    results = rt.ingest_now.ingest_many(coll, [Upload(t.encode(), name) for name, t in DOCS.items()])
     assert all(r.error is None and r.created for r in results)
     hits = rt.retriever.search(rt.default_tenant, [coll.id], "ocean tide height", limit=3)
     assert hits and hits[0].document_title == "tides.txt"
@@ -633,7 +633,7 @@ def test_a_collection_refuses_another_model(
     same = http_runtime.collection(tenant, "minilm-only", create=True)  # exists: recorded model kept
     assert same.embedding_model == minilm.embedding_model
     for attempt in (
-        lambda: http_runtime.ingestor.ingest(same, Upload(DOCS["cats.txt"].encode(), "cats.txt")),
+        lambda: http_runtime.ingest_now.ingest(same, Upload(DOCS["cats.txt"].encode(), "cats.txt")),
         lambda: http_runtime.retriever.search(tenant, [minilm.id], "ocean tide", limit=3),
         lambda: http_runtime.answerer.ask(tenant, [minilm.id], "When does the tide rise?"),
     ):
@@ -738,8 +738,8 @@ def test_reindex_builds_beside_the_served_index_then_switches(
 ) -> None:
     tenant = runtime.default_tenant
     coll = runtime.collection(tenant, "to-reindex", create=True)
-    runtime.ingestor.ingest_many(coll, [Upload(t.encode(), n) for n, t in list(DOCS.items())[:2]])
-    reindexer = Reindexer(http_runtime.store, http_runtime.embedder, http_runtime.settings)
+    runtime.ingest_now.ingest_many(coll, [Upload(t.encode(), n) for n, t in list(DOCS.items())[:2]])
+    reindexer = Reindexer(ReindexStore(http_runtime.store), http_runtime.embedder, http_runtime.settings)
     seen_during: list[list[str]] = []
 
     def meanwhile(done: int, missing: int) -> None:
@@ -750,7 +750,7 @@ def test_reindex_builds_beside_the_served_index_then_switches(
             seen_during.append([h.document_title for h in hits])
             with pytest.raises(Conflict):
                 http_runtime.retriever.search(tenant, [coll.id], "ocean tide", limit=3)
-            runtime.ingestor.ingest(coll, Upload(DOCS["markets.txt"].encode(), "markets.txt"))
+            runtime.ingest_now.ingest(coll, Upload(DOCS["markets.txt"].encode(), "markets.txt"))
 
     report = reindexer.run(runtime.store.collection_by_id(tenant, coll.id), meanwhile)
     assert seen_during and "markets.txt" not in seen_during[0]
@@ -765,16 +765,16 @@ def test_reindex_builds_beside_the_served_index_then_switches(
     assert caught.value.code == "embedding_model_mismatch"
     # Workers on the old model can no longer write into it.
     with pytest.raises(Conflict):
-        runtime.ingestor.ingest(after, Upload(b"Penguins huddle in winter.", "penguins.txt"))
+        runtime.ingest_now.ingest(after, Upload(b"Penguins huddle in winter.", "penguins.txt"))
 
 
 def test_reindex_cancel_and_refusals(runtime: Runtime, http_runtime: Runtime) -> None:
     tenant = runtime.default_tenant
     coll = runtime.collection(tenant, "reindex-cancel", create=True)
-    runtime.ingestor.ingest(coll, Upload(DOCS["cats.txt"].encode(), "cats.txt"))
-    to_http = Reindexer(http_runtime.store, http_runtime.embedder, http_runtime.settings)
+    runtime.ingest_now.ingest(coll, Upload(DOCS["cats.txt"].encode(), "cats.txt"))
+    to_http = Reindexer(ReindexStore(http_runtime.store), http_runtime.embedder, http_runtime.settings)
     with pytest.raises(InvalidRequest):  # already this model
-        Reindexer(runtime.store, runtime.embedder, runtime.settings).run(coll)
+        Reindexer(ReindexStore(runtime.store), runtime.embedder, runtime.settings).run(coll)
 
     sql = ReindexStore(runtime.store)
     sql.begin(coll, "other-model", 8)

@@ -393,7 +393,7 @@ def test_a_tenant_erased_while_redis_is_down_leaves_redis_once_it_answers(
         assert isinstance(answerer, CachingAnswerer) and isinstance(answerer.cache, RedisCache)
         answerer.cache.retry_after_seconds = 0.0
         coll = other.collection(tenant, "records", create=True)
-        other.ingestor.ingest(coll, Upload(registry("Eir Holm", secret), "eir.md"))
+        other.ingest_now.ingest(coll, Upload(registry("Eir Holm", secret), "eir.md"))
         assert (
             secret
             in answerer.ask(tenant, [coll.id], "What is the national identity number of Eir Holm?").text

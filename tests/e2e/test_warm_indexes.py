@@ -25,8 +25,8 @@ def _notes(topic: str, n: int) -> bytes:
 def test_the_largest_collections_are_indexed_within_the_budget(runtime: Runtime) -> None:
     big = runtime.collection(runtime.default_tenant, "warm-big", create=True)
     small = runtime.collection(runtime.default_tenant, "warm-small", create=True)
-    big_doc, _ = runtime.ingestor.ingest(big, Upload(_notes("lighthouses", 400), "big.md"))
-    small_doc, _ = runtime.ingestor.ingest(small, Upload(_notes("tides", 5), "small.md"))
+    big_doc, _ = runtime.ingest_now.ingest(big, Upload(_notes("lighthouses", 400), "big.md"))
+    small_doc, _ = runtime.ingest_now.ingest(small, Upload(_notes("tides", 5), "small.md"))
     for rt_collection in (big.id, small.id):
         runtime.lexical.forget(runtime.default_tenant, rt_collection)
     held = runtime.lexical.held()

@@ -46,7 +46,7 @@ def backup(
 ) -> Path:
     """One backup of a small corpus, with its fixed queries' results."""
     collection = runtime.collection(runtime.default_tenant, "science", create=True)
-    results = runtime.ingestor.ingest_many(collection, [Upload(t.encode(), n, n) for n, t in TEXTS.items()])
+    results = runtime.ingest_now.ingest_many(collection, [Upload(t.encode(), n, n) for n, t in TEXTS.items()])
     assert all(r.document is not None for r in results)
     root = tmp_path_factory.mktemp("backups")
     assert target.service_url is not None
@@ -86,7 +86,7 @@ def test_restore_brings_the_backup_back(
         conn.execute("DELETE FROM documents WHERE filename = 'bees.txt'")
         conn.execute("INSERT INTO tenants (name) VALUES ('intruder')")
     collection = runtime.collection(runtime.default_tenant, "science")
-    runtime.ingestor.ingest_many(
+    runtime.ingest_now.ingest_many(
         collection, [Upload(b"Glaciers carve valleys over thousands of years.", "ice.txt")]
     )
     assert _data(target) != before
@@ -219,7 +219,7 @@ def test_a_collection_this_machine_cannot_search_is_skipped_not_fatal(
     runtime: Runtime, settings: Settings, target: Target, tmp_path: Path
 ) -> None:
     foreign = runtime.collection(runtime.default_tenant, "foreign", create=True)
-    runtime.ingestor.ingest_many(foreign, [Upload(b"Lichens are fungi living with algae.", "lichen.txt")])
+    runtime.ingest_now.ingest_many(foreign, [Upload(b"Lichens are fungi living with algae.", "lichen.txt")])
     with target.connect() as conn:  # as if another embedding model had built it
         conn.execute("UPDATE collections SET embedding_model = 'another-model' WHERE id = %s", (foreign.id,))
     assert target.service_url is not None

@@ -73,7 +73,7 @@ def test_embedded_server_serves_as_a_role_that_owns_nothing(tmp_path: Path) -> N
         # The service still does its work: rows in, and a new dimension's index through the
         # owner's function (migration 0070), though it may not index a table itself.
         coll = rt.collection(rt.default_tenant, create=True)
-        doc, _ = rt.ingestor.ingest(coll, Upload(b"# Mill\n\nThe miller grinds rye on Tuesdays.\n", "m.md"))
+        doc, _ = rt.ingest_now.ingest(coll, Upload(b"# Mill\n\nThe miller grinds rye on Tuesdays.\n", "m.md"))
         assert (
             rt.retriever.search(rt.default_tenant, [coll.id], "miller rye", limit=1)[0].document_id == doc.id
         )

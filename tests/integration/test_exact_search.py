@@ -39,7 +39,7 @@ def tenant(runtime: Runtime) -> uuid.UUID:
 def _collection(runtime: Runtime, tenant: uuid.UUID, name: str, topics: list[str]) -> Collection:
     coll = runtime.collection(tenant, name, create=True)
     for topic in topics:
-        _, created = runtime.ingestor.ingest(coll, Upload(_doc(topic, TOPICS[topic]), f"{topic}.md"))
+        _, created = runtime.ingest_now.ingest(coll, Upload(_doc(topic, TOPICS[topic]), f"{topic}.md"))
         assert created
     return coll
 
@@ -78,7 +78,7 @@ def test_each_new_version_is_read_again(runtime: Runtime, tenant: uuid.UUID, dat
     query = runtime.embedder.embed_batch(["bees telling the hive about flowers"])[0]
     before = exact.search(tenant, coll.id, _version(runtime, tenant, coll), query, 10)
     assert before is not None
-    doc, _ = runtime.ingestor.ingest(coll, Upload(_doc("bees", TOPICS["bees"]), "bees.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(_doc("bees", TOPICS["bees"]), "bees.md"))
     with psycopg.connect(database_url) as conn:
         added = {r[0] for r in conn.execute("SELECT id FROM chunks WHERE document_id = %s", (doc.id,))}
     after = exact.search(tenant, coll.id, _version(runtime, tenant, coll), query, 10)

@@ -141,7 +141,7 @@ def test_embedding_reports_progress_per_batch(runtime: Runtime) -> None:
 
 def test_search_hides_chunks_of_documents_not_indexed(runtime: Runtime, database_url: str) -> None:
     coll = runtime.collection(runtime.default_tenant, "hidden", create=True)
-    doc, _ = runtime.ingestor.ingest(coll, Upload(note("walrus"), "w.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(note("walrus"), "w.md"))
     hits = runtime.retriever.search(coll.tenant_id, [coll.id], "walrus entry", limit=5)
     assert hits and {h.document_id for h in hits} == {doc.id}
     # Defence in depth: chunks present but no version of the document served never come back.

@@ -20,7 +20,7 @@ from queue_helpers import sql
 def documents(runtime: Runtime) -> list[UUID]:
     collection = runtime.collection(runtime.default_tenant, "upkeep", create=True)
     texts = ["Owls hunt at night.", "Crows remember faces.", "Gulls follow ships."]
-    results = runtime.ingestor.ingest_many(
+    results = runtime.ingest_now.ingest_many(
         collection, [Upload(t.encode(), f"{i}.txt") for i, t in enumerate(texts)]
     )
     ids = [r.document.id for r in results if r.document is not None]

@@ -18,7 +18,7 @@ def test_restart_keeps_documents_keys_and_search(tmp_path: Path) -> None:
         key = first.bootstrap_key
         assert key is not None
         coll = first.collection(first.default_tenant, create=True)
-        doc, _ = first.ingestor.ingest(
+        doc, _ = first.ingest_now.ingest(
             coll, Upload(b"# Lighthouse\n\nThe lighthouse keeper is Ada.\n", "l.md")
         )
     finally:

@@ -34,7 +34,7 @@ def fill(rt: Runtime, database_url: str, name: str) -> UUID:
     tenant = rt.store.ensure_tenant(name)
     key_id = rt.store.add_api_key(tenant, f"{name} key", f"drg_{name}_row_security", "admin")
     coll = rt.collection(tenant, "rls", create=True)
-    rt.ingestor.ingest(coll, Upload(f"# {name}\n\nThe {name} ledger balances.\n".encode(), f"{name}.md"))
+    rt.ingest_now.ingest(coll, Upload(f"# {name}\n\nThe {name} ledger balances.\n".encode(), f"{name}.md"))
     rt.jobs.enqueue(
         coll,
         data=f"queued for {name}".encode(),
@@ -133,7 +133,7 @@ def test_the_service_role_sees_only_the_tenant_it_names(
 def test_the_store_names_the_tenant_and_search_keeps_its_index(runtime: Runtime) -> None:
     tenant = runtime.default_tenant
     coll = runtime.collection(tenant, "rls-search", create=True)
-    doc, _ = runtime.ingestor.ingest(coll, Upload(b"# Pier\n\nThe pier lamp is lit at dusk.\n", "p.md"))
+    doc, _ = runtime.ingest_now.ingest(coll, Upload(b"# Pier\n\nThe pier lamp is lit at dusk.\n", "p.md"))
     assert runtime.retriever.search(tenant, [coll.id], "pier lamp", limit=1)[0].document_id == doc.id
     with runtime.store.connection() as conn:  # a checkout that names no tenant sees none of it
         assert conn.execute("SELECT count(*) AS n FROM documents").fetchone() == {"n": 0}

@@ -38,9 +38,9 @@ def tenants(runtime: Runtime) -> dict[str, uuid.UUID]:
 def stored(runtime: Runtime, tenants: dict[str, uuid.UUID]) -> dict[str, object]:
     coll_a = runtime.collection(tenants["a"], "shared-name", create=True)
     coll_b = runtime.collection(tenants["b"], "shared-name", create=True)
-    doc_a, created = runtime.ingestor.ingest(coll_a, Upload(DOC_A, "reactor.md"))
+    doc_a, created = runtime.ingest_now.ingest(coll_a, Upload(DOC_A, "reactor.md"))
     assert created
-    doc_b, _ = runtime.ingestor.ingest(coll_b, Upload(DOC_B, "garden.md"))
+    doc_b, _ = runtime.ingest_now.ingest(coll_b, Upload(DOC_B, "garden.md"))
     return {"coll_a": coll_a, "coll_b": coll_b, "doc_a": doc_a, "doc_b": doc_b}
 
 
@@ -92,7 +92,7 @@ def test_guessed_ids_are_not_found_for_another_tenant(
 
 
 def test_same_bytes_are_stored_once(runtime: Runtime, tenants: dict[str, uuid.UUID], stored: dict) -> None:
-    again, created = runtime.ingestor.ingest(stored["coll_a"], Upload(DOC_A, "copy-of-reactor.md"))
+    again, created = runtime.ingest_now.ingest(stored["coll_a"], Upload(DOC_A, "copy-of-reactor.md"))
     assert not created and again.id == stored["doc_a"].id
     assert len(runtime.store.list_documents(tenants["a"], stored["coll_a"].id)) == 1
 
@@ -113,7 +113,7 @@ def test_delete_leaves_nothing_behind(
     runtime: Runtime, tenants: dict[str, uuid.UUID], database_url: str
 ) -> None:
     coll = runtime.collection(tenants["a"], "to-delete", create=True)
-    doc, _ = runtime.ingestor.ingest(
+    doc, _ = runtime.ingest_now.ingest(
         coll, Upload(b"# Frobnicator\n\nThe frobnicator hums at dawn.\n", "f.md")
     )
     assert runtime.store.count_chunks(tenants["a"], doc.id) > 0
@@ -125,7 +125,7 @@ def test_delete_leaves_nothing_behind(
         left = conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s", (doc.id,)).fetchone()
     assert left == (0,)
     # Deleting the collection removes its remaining documents and chunks too.
-    doc2, _ = runtime.ingestor.ingest(coll, Upload(b"Second file about widgets.\n", "w.txt"))
+    doc2, _ = runtime.ingest_now.ingest(coll, Upload(b"Second file about widgets.\n", "w.txt"))
     runtime.store.delete_collection(tenants["a"], coll.id)
     with pytest.raises(NotFound):
         runtime.store.get_document(tenants["a"], doc2.id)

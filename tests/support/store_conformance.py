@@ -147,6 +147,12 @@ class DocumentStoreSuite:
         a, _ = tenants
         collection, doc = store_document(collection_store, document_store, a, ["first body", "second body"])
         assert (doc.status, doc.chunk_count, doc.version, doc.title) == ("indexed", 2, 1, "Doc")
+        assert (doc.progress, doc.pending_version, doc.embedded_chunks, doc.mime) == (
+            1.0,
+            None,
+            2,
+            "text/plain",
+        )
         assert document_store.get_document(a, doc.id) == doc
         assert document_store.list_documents(a, collection.id) == [doc]
         assert document_store.document_text(a, doc.id)[0] == "first body\nsecond body"
@@ -163,6 +169,7 @@ class DocumentStoreSuite:
         collection, doc = store_document(collection_store, document_store, a, ["only body"])
         digest = hashlib.sha256(b"only body").digest()
         assert document_store.find_document_by_hash(a, collection.id, digest) == doc
+        version = collection_store.content_versions(a, [collection.id])[collection.id]
         again, created = document_store.insert_document(
             collection,
             title="Other title",
@@ -172,8 +179,10 @@ class DocumentStoreSuite:
             parsed=ParsedDocument(text="only body", blocks=(), mime="text/plain"),
             chunks=[],
         )
-        assert not created and again.id == doc.id
+        assert not created and again == doc  # unchanged: not its title, nor its chunks
         assert document_store.count_chunks(a, doc.id) == 1
+        # Nothing changed, so caches keyed by the content version stay valid.
+        assert collection_store.content_versions(a, [collection.id])[collection.id] == version
 
     def test_another_tenants_document_is_not_found(
         self,

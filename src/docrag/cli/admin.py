@@ -86,10 +86,11 @@ def reindex(
     vectors; searches go on meanwhile, and the collection switches when every chunk is done.
     Interrupted, it resumes where it stopped when run again."""
     from docrag.jobs.reindex import Reindexer
+    from docrag.store.reindex import ReindexStore
 
     with common.runtime(data_dir) as rt:
         target = rt.collection(rt.default_tenant, collection)
-        reindexer = Reindexer(rt.store, rt.embedder, rt.settings)
+        reindexer = Reindexer(ReindexStore(rt.store), rt.embedder, rt.settings)
         if cancel:
             reindexer.cancel(target)
             typer.echo(f"re-index of {collection!r} cancelled; it still serves {target.embedding_model}")

@@ -31,13 +31,18 @@ def _accounts(data_dir: Path | None, tenant: str) -> Iterator[tuple[Accounts, UU
     from docrag.identity.service import Identity
     from docrag.store.postgres import Store
     from docrag.store.roles import open_database
+    from docrag.store.sessions import SessionStore
+    from docrag.store.users import UserStore
 
     settings = common.settings(data_dir)
     database = open_database(settings)
     try:
         store = Store(database.url, min_size=1, max_size=2)
         try:
-            yield Accounts(Identity(store, settings)), store.ensure_tenant(tenant)
+            yield (
+                Accounts(Identity(UserStore(store), SessionStore(store), settings)),
+                store.ensure_tenant(tenant),
+            )
         finally:
             store.close()
     finally:

@@ -83,7 +83,7 @@ def ingest_corpus(
     started = time.perf_counter()
 
     def flush() -> None:
-        results = rt.ingestor.ingest_many(collection, [u for _, u in batch])
+        results = rt.ingest_now.ingest_many(collection, [u for _, u in batch])
         for (corpus_id, _), result in zip(batch, results, strict=True):
             if result.document is not None:
                 doc_ids[result.document.id].append(corpus_id)

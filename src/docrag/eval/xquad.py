@@ -71,7 +71,7 @@ def load_squad(path: Path) -> tuple[list[tuple[str, str]], list[Question]]:
 def ingest_articles(rt: Runtime, articles: list[tuple[str, str]], collection: str) -> tuple[UUID, list[UUID]]:
     target = rt.collection(rt.default_tenant, collection, create=True)
     uploads = [Upload(text.encode(), f"{title}.txt", title) for title, text in articles]
-    results = rt.ingestor.ingest_many(target, uploads)
+    results = rt.ingest_now.ingest_many(target, uploads)
     ids = []
     for result in results:
         if result.document is None:

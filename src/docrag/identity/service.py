@@ -23,9 +23,7 @@ from docrag.identity import mfa
 from docrag.identity.passwords import burn_verification, hash_password, needs_rehash, verify_password
 from docrag.identity.tokens import KeyRing, access_claims
 from docrag.settings import Settings
-from docrag.store.postgres import Store
-from docrag.store.sessions import SessionStore
-from docrag.store.users import UserStore
+from docrag.store.protocol import SessionRecords, UserAccounts
 
 #: One answer for a wrong email, a wrong password, an unknown tenant and a disabled user.
 WRONG = "wrong email or password"
@@ -59,10 +57,12 @@ def user_of(principal: Principal) -> tuple[UUID, UUID]:
 
 
 class Identity:
-    def __init__(self, store: Store, settings: Settings, keys: KeyRing | None = None) -> None:
+    def __init__(
+        self, users: UserAccounts, sessions: SessionRecords, settings: Settings, keys: KeyRing | None = None
+    ) -> None:
         self.settings = settings
-        self.users = UserStore(store)
-        self.sessions = SessionStore(store)
+        self.users = users
+        self.sessions = sessions
         self.keys = keys if keys is not None else KeyRing.from_settings(settings)
 
     # -- requests ----------------------------------------------------------------------------

@@ -1,16 +1,13 @@
-"""From uploaded bytes to stored, searchable chunks: parse, chunk, embed, store.
+"""From uploaded bytes to embedded chunks: check, parse (sandboxed), chunk, embed. No database.
 
-A document and all its chunks are written in one transaction, so a document is either
-fully searchable or absent. Identical bytes in one collection are stored once.
-
-Uploads go through the job queue (docrag/jobs/), whose workers call :meth:`Ingestor.prepare`
-and :meth:`Ingestor.embed`; :meth:`Ingestor.ingest_many` is the direct in-process path (the
-BEIR evaluation), embedding many documents' chunks in full batches.
+What is stored, and when, is the callers' (docrag/jobs/): the queue's workers (jobs/runner.py)
+call :meth:`Ingestor.parse`, :meth:`Ingestor.chunk` and :meth:`Ingestor.embed`; the direct
+in-process path (jobs/ingest_now.py, the BEIR evaluation) embeds many documents' chunks
+together with :meth:`Ingestor.embed_together`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -19,20 +16,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from docrag.domain import ChunkDraft, ChunkVectors, Collection, DocumentInfo, ParsedDocument, StoredChunk
-from docrag.errors import DocRAGError, DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound, OcrDisabled
+from docrag.domain import ChunkDraft, ChunkVectors, Collection, ParsedDocument, StoredChunk
+from docrag.errors import DocumentOverBudget, EmptyFile, FileTooLarge, NoTextFound, OcrDisabled
 from docrag.ingest.chunking import chunk_document
 from docrag.ingest.detect import IMAGES, detect_type
 from docrag.ingest.parsers import OcrOptions, ParseLimits, parse
 from docrag.ingest.parsers.ocr import disabled_message
-from docrag.ingest.redaction import redact_document
 from docrag.ingest.sandbox import ParseSandbox
 from docrag.providers.protocol import Embedder
 from docrag.providers.registry import check_model
 from docrag.settings import Settings
-from docrag.store.pii_policy import PiiPolicies
-from docrag.store.postgres import Store
-from docrag.text.pii import redact
 from docrag.text.tokenizer import count_tokens
 
 T = TypeVar("T")
@@ -47,30 +40,17 @@ class Upload:
     title: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    document: DocumentInfo | None
-    created: bool
-    error: DocRAGError | None = None
-
-
 #: A previous version's vectors keyed by (embedded text, sentence spans as offsets into it).
 Reusable = Mapping[tuple[str, tuple[int, ...]], ChunkVectors]
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    upload: Upload
-    digest: bytes
-    parsed: ParsedDocument
-    drafts: list[ChunkDraft]
-    title: str
-
-
 class Ingestor:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
-        self._store = store
+    def __init__(
+        self, embedder: Embedder, settings: Settings, *, redacts: Callable[[Collection], bool]
+    ) -> None:
         self._embedder = embedder
+        #: The collection's PII policy (docs/pii.md), looked up by the caller's store.
+        self._redacts = redacts
         self._settings = settings
         self._limits = ParseLimits(
             max_pages=settings.max_pages,
@@ -109,69 +89,9 @@ class Ingestor:
             return self.sandbox.run(task, *args)
         return task(*args)
 
-    def ingest(self, collection: Collection, upload: Upload) -> tuple[DocumentInfo, bool]:
-        """Store one upload; :raises DocRAGError: with the reason when it can't be read."""
-        (result,) = self.ingest_many(collection, [upload])
-        if result.error is not None:
-            raise result.error
-        assert result.document is not None
-        return result.document, result.created
-
-    def ingest_many(self, collection: Collection, uploads: Sequence[Upload]) -> list[IngestResult]:
-        """Store several uploads, embedding their chunks together in full batches.
-
-        Each upload succeeds or fails on its own; failures carry their typed error.
-
-        :raises Conflict: (embedding_model_mismatch) when the collection's vectors are another model's.
-        """
-        self.check_collection(collection)
-        results: list[IngestResult | None] = [None] * len(uploads)
-        prepared: list[tuple[int, _Prepared]] = []
-        for i, upload in enumerate(uploads):
-            try:
-                existing, ready = self._prepare(collection, upload)
-            except DocRAGError as exc:
-                results[i] = IngestResult(None, False, exc)
-                continue
-            if existing is not None:
-                results[i] = IngestResult(existing, False)
-            elif ready is not None:
-                prepared.append((i, ready))
-        drafts = [draft for _, p in prepared for draft in p.drafts]
-        stored = self._embed(drafts)
-        cursor = 0
-        for i, p in prepared:
-            chunks = stored[cursor : cursor + len(p.drafts)]
-            cursor += len(p.drafts)
-            document, created = self._store.insert_document(
-                collection,
-                title=p.title,
-                filename=safe_filename(p.upload.filename),
-                digest=p.digest,
-                size_bytes=len(p.upload.data),
-                parsed=p.parsed,
-                chunks=chunks,
-            )
-            results[i] = IngestResult(document, created)
-        return [r for r in results if r is not None]
-
-    def _prepare(
-        self, collection: Collection, upload: Upload
-    ) -> tuple[DocumentInfo | None, _Prepared | None]:
-        self.check_size(upload.data)
-        digest = hashlib.sha256(upload.data).digest()
-        existing = self._store.find_document_by_hash(collection.tenant_id, collection.id, digest)
-        if existing is not None:
-            return existing, None
-        parsed = self.parse(upload.data, upload.filename)
-        title = document_title(upload.title, upload.filename, parsed)
-        if self.redacts(collection):
-            parsed, title = redact_document(parsed), redact(title)  # as the queue's workers do
-        return None, _Prepared(upload, digest, parsed, self.chunk(parsed), title)
-
     def redacts(self, collection: Collection) -> bool:
         """Whether the collection redacts PII (docs/pii.md), in its text and in names and titles."""
-        return PiiPolicies(self._store).policy(collection.tenant_id, collection.id).redact
+        return self._redacts(collection)
 
     def check_collection(self, collection: Collection) -> None:
         """:raises Conflict: (409 embedding_model_mismatch) unless this ingestor's model built
@@ -257,13 +177,15 @@ class Ingestor:
         size = self._settings.embed_batch_size
         for begin in range(0, len(todo), size):
             batch = todo[begin : begin + size]
-            for i, chunk in zip(batch, self._embed([drafts[i] for i in batch]), strict=True):
+            for i, chunk in zip(batch, self.embed_together([drafts[i] for i in batch]), strict=True):
                 stored[i] = chunk
             if on_batch is not None:
                 on_batch(begin + len(batch), len(todo))
         return [c for c in stored if c is not None], len(todo)
 
-    def _embed(self, drafts: Sequence[ChunkDraft]) -> list[StoredChunk]:
+    def embed_together(self, drafts: Sequence[ChunkDraft]) -> list[StoredChunk]:
+        """Embed ``drafts`` in one call, however many documents they come from (the embedder
+        batches them): the direct path's throughput comes from handing it many at once."""
         texts = [d.contextual_text for d in drafts]
         spans = [_relative_spans(d) for d in drafts]
         embedded = self._embedder.embed_passages(texts, spans)

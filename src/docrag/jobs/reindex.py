@@ -16,8 +16,8 @@ import numpy as np
 from docrag.domain import Collection
 from docrag.providers.protocol import Embedder
 from docrag.settings import Settings
-from docrag.store.postgres import Store
-from docrag.store.reindex import NewVectors, ReindexStore
+from docrag.store.protocol import CollectionReindex
+from docrag.store.reindex import NewVectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +28,8 @@ class ReindexReport:
 
 
 class Reindexer:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
-        self._store = store
-        self._sql = ReindexStore(store)
+    def __init__(self, rows: CollectionReindex, embedder: Embedder, settings: Settings) -> None:
+        self._sql = rows
         self._embedder = embedder
         self._batch = max(settings.embed_batch_size, 8)
 
@@ -45,7 +44,7 @@ class Reindexer:
         """
         model = self._embedder.model_id
         self._sql.begin(collection, model, self._embedder.dim)
-        self._store.ensure_embedding_index(self._embedder.dim)
+        self._sql.ensure_embedding_index(self._embedder.dim)
         done = 0
         while True:
             after = 0

@@ -36,10 +36,10 @@ def metrics_router(data_dir: Path, health: HealthCache, health_max_age: float) -
         runtime = getattr(request.app.state, "runtime", None)
         if runtime is not None:
             # Sets the score the HealthScoreLow alert reads, as of a check a few seconds old at most.
-            check = HealthCheck(runtime.store, runtime.embedder, runtime.settings)
+            check = HealthCheck(runtime.readings, runtime.embedder, runtime.settings)
             health.get(check.run, health_max_age)
         gauges = ScrapeGauges(
-            runtime.store if runtime is not None else None,
+            runtime.readings if runtime is not None else None,
             data_dir,
             worker_fresh_seconds=runtime.settings.job_lease_seconds if runtime is not None else 60.0,
         )

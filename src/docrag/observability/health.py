@@ -20,8 +20,7 @@ from docrag.errors import DocRAGError
 from docrag.observability.scrape_gauges import disk_free_ratio
 from docrag.providers.protocol import Embedder, warm_up
 from docrag.settings import Settings
-from docrag.store.heartbeats import WorkerHeartbeats
-from docrag.store.postgres import Store
+from docrag.store.protocol import DeploymentReadings
 
 Status = Literal["ok", "degraded", "down"]
 VALUES: dict[str, float] = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
@@ -91,8 +90,8 @@ def _timed(name: str, check: Callable[[], tuple[Status, dict[str, Any]]]) -> Com
 
 
 class HealthCheck:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
-        self._store = store
+    def __init__(self, readings: DeploymentReadings, embedder: Embedder, settings: Settings) -> None:
+        self._readings = readings
         self._embedder = embedder
         self._settings = settings
 
@@ -107,7 +106,7 @@ class HealthCheck:
             "disk": self._disk,
             "backups": self._backups,
         }
-        if self._store.replica is not None:  # only with DOCRAG_DATABASE_READ_URL
+        if self._readings.replicated:  # only with DOCRAG_DATABASE_READ_URL
             checks["read_replica"] = self._read_replica
         database = _timed("database", checks.pop("database"))
         found = [database]
@@ -120,20 +119,13 @@ class HealthCheck:
         components = tuple(found)
         return Health(overall(components), score_of(components), components)
 
-    def _one(self, sql: str) -> dict[str, Any]:
-        # Every tenant's rows: the queue and the backups are the deployment's, not one tenant's.
-        with self._store.connection(self._store.ALL_TENANTS) as conn:
-            row = conn.execute(sql).fetchone()
-        assert row is not None
-        return row
-
     def _database(self) -> tuple[Status, dict[str, Any]]:
-        self._store.ping()
+        self._readings.ping()
         return "ok", {}
 
     def _vector_index(self) -> tuple[Status, dict[str, Any]]:
-        row = self._one("SELECT count(*) AS n FROM pg_extension WHERE extname = 'vector'")
-        return ("ok" if row["n"] else "down"), {"pgvector": bool(row["n"])}
+        present = self._readings.has_pgvector()
+        return ("ok" if present else "down"), {"pgvector": present}
 
     def _model(self) -> tuple[Status, dict[str, Any]]:
         started = time.perf_counter()
@@ -158,19 +150,16 @@ class HealthCheck:
         return "ok", {"configured": True}
 
     def _workers(self) -> tuple[Status, dict[str, Any]]:
-        fleet = WorkerHeartbeats(self._store).fleet(self._settings.job_lease_seconds)
+        fleet = self._readings.fleet(self._settings.job_lease_seconds)
         return ("ok" if fleet.live else "down"), {"live": fleet.live}
 
     def _queue(self) -> tuple[Status, dict[str, Any]]:
-        row = self._one(
-            "SELECT count(*) AS depth, coalesce(extract(epoch FROM now() - min(run_after)), 0)::float8"
-            " AS oldest FROM jobs WHERE state = 'queued' AND run_after <= now()"
-        )
-        oldest = float(row["oldest"])
+        backlog = self._readings.backlog()
+        oldest = backlog.oldest_seconds
         status: Status = (
             "down" if oldest > QUEUE_DOWN_SECONDS else "degraded" if oldest > QUEUE_DEGRADED_SECONDS else "ok"
         )
-        return status, {"depth": int(row["depth"]), "oldest_job_age_seconds": round(oldest, 1)}
+        return status, {"depth": backlog.depth, "oldest_job_age_seconds": round(oldest, 1)}
 
     def _disk(self) -> tuple[Status, dict[str, Any]]:
         free = disk_free_ratio(self._settings.resolved_data_dir())
@@ -180,18 +169,14 @@ class HealthCheck:
         return status, {"free_ratio": round(free, 4)}
 
     def _read_replica(self) -> tuple[Status, dict[str, Any]]:
-        assert self._store.replica is not None
-        found = self._store.replica.status()
+        found = self._readings.replica_status()
         # Down: searches go to the primary (store/replica.py), DocRAG is degraded, not down.
         lagging = (found.lag_seconds or 0.0) > REPLICA_LAG_DEGRADED_SECONDS or found.replay_paused
         status: Status = "down" if found.status != "ok" else "degraded" if lagging else "ok"
         return status, found.detail()
 
     def _backups(self) -> tuple[Status, dict[str, Any]]:
-        row = self._one(
-            "SELECT extract(epoch FROM now() - max(finished_at))::float8 AS age FROM backup_runs WHERE ok"
-        )
-        age = row["age"]
+        age = self._readings.last_backup_age()
         # A missing backup never takes the service down, but it needs attention.
         ok = age is not None and age <= BACKUP_MAX_AGE_SECONDS
         return ("ok" if ok else "degraded"), {"last_success_age_seconds": None if age is None else round(age)}

@@ -13,23 +13,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from docrag.errors import DocRAGError
-from docrag.store.heartbeats import WorkerHeartbeats
-from docrag.store.postgres import Store
+from docrag.store.protocol import DeploymentReadings
 
 _log = logging.getLogger(__name__)
-
-# Claimable queued jobs only: a job waiting out a retry backoff (run_after in the future) is not stuck.
-# Both aggregates use the partial index jobs_queued_idx.
-_QUEUE_SQL = (
-    "SELECT count(*) AS depth,"
-    " coalesce(extract(epoch FROM now() - min(run_after)), 0)::float8 AS oldest"
-    " FROM jobs WHERE state = 'queued' AND run_after <= now()"
-)
-# backup_runs belongs to the backup feature; it may not exist (yet) in this database.
-_BACKUP_TABLE_SQL = "SELECT to_regclass('backup_runs') IS NOT NULL AS present"
-_BACKUP_SQL = (
-    "SELECT coalesce(extract(epoch FROM max(finished_at)), 0)::float8 AS last FROM backup_runs WHERE ok"
-)
 
 
 def disk_free_ratio(path: Path) -> float:
@@ -41,9 +27,9 @@ def disk_free_ratio(path: Path) -> float:
     return usage.free / usage.total if usage.total else 0.0
 
 
-def pool_families(store: Store) -> list[Metric]:
+def pool_families(readings: DeploymentReadings) -> list[Metric]:
     """This process's connection pool (each API process has its own)."""
-    stats = store.pool.get_stats()
+    stats = readings.pool_stats()
     size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
     used = GaugeMetricFamily(
         "docrag_db_pool_connections", "Connections of this process's pool, by state", labels=["state"]
@@ -64,8 +50,10 @@ def pool_families(store: Store) -> list[Metric]:
 
 
 class ScrapeGauges(Collector):
-    def __init__(self, store: Store | None, data_dir: Path, *, worker_fresh_seconds: float = 60.0) -> None:
-        self.store = store
+    def __init__(
+        self, readings: DeploymentReadings | None, data_dir: Path, *, worker_fresh_seconds: float = 60.0
+    ) -> None:
+        self.readings = readings
         self.data_dir = data_dir
         #: A worker whose heartbeat is older than this is not counted as live (the job lease).
         self.worker_fresh_seconds = worker_fresh_seconds
@@ -77,8 +65,8 @@ class ScrapeGauges(Collector):
             value=disk_free_ratio(self.data_dir),
         )
         database_up = 0.0
-        if self.store is not None:
-            yield from pool_families(self.store)
+        if self.readings is not None:
+            yield from pool_families(self.readings)
             try:
                 yield from self._from_database()
                 database_up = 1.0
@@ -92,13 +80,10 @@ class ScrapeGauges(Collector):
         )
 
     def _from_database(self) -> Iterator[Metric]:
-        assert self.store is not None
-        with self.store.connection(self.store.ALL_TENANTS) as conn:
-            queue = conn.execute(_QUEUE_SQL).fetchone()
-            backups = conn.execute(_BACKUP_TABLE_SQL).fetchone()
-            last_backup = conn.execute(_BACKUP_SQL).fetchone() if backups and backups["present"] else None
-        assert queue is not None
-        fleet = WorkerHeartbeats(self.store).fleet(self.worker_fresh_seconds)
+        assert self.readings is not None
+        queue = self.readings.backlog()
+        last_backup = self.readings.last_backup_time()
+        fleet = self.readings.fleet(self.worker_fresh_seconds)
         families = [
             GaugeMetricFamily(
                 "docrag_workers_live",
@@ -106,12 +91,12 @@ class ScrapeGauges(Collector):
                 value=fleet.live,
             ),
             GaugeMetricFamily(
-                "docrag_queue_depth", "Ingestion jobs queued and claimable now", value=queue["depth"]
+                "docrag_queue_depth", "Ingestion jobs queued and claimable now", value=queue.depth
             ),
             GaugeMetricFamily(
                 "docrag_queue_oldest_job_age_seconds",
                 "How long the oldest claimable queued job has waited (0 when none)",
-                value=queue["oldest"],
+                value=queue.oldest_seconds,
             ),
         ]
         families.append(
@@ -126,7 +111,7 @@ class ScrapeGauges(Collector):
                 GaugeMetricFamily(
                     "docrag_backup_last_success_timestamp_seconds",
                     "Unix time of the last successful backup (0 when none succeeded)",
-                    value=last_backup["last"],
+                    value=last_backup,
                 )
             )
         yield from families

@@ -1,4 +1,5 @@
-"""Chunk rows: how a document's chunks are inserted, and their OCR boxes read back.
+"""Chunk rows read back: their OCR boxes, and the spans their sentence vectors were pooled over
+(they are written by store/document_writes.py).
 
 Boxes are stored per chunk as a JSON array (migration 0140): ``{"start", "end", "page",
 "box": [left, top, right, bottom], "width", "height"}``.
@@ -6,18 +7,12 @@ Boxes are stored per chunk as a JSON array (migration 0140): ``{"start", "end", 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
-import numpy as np
-import psycopg
-from psycopg.types.json import Jsonb
-
-from docrag.domain import StoredChunk, TextBox
+from docrag.domain import TextBox
 from docrag.domain.records import box_record
 
-__all__ = ["box_from", "box_record", "embedded_spans", "insert_chunks"]
+__all__ = ["box_from", "box_record", "embedded_spans"]
 
 
 def box_from(record: dict[str, Any]) -> TextBox:
@@ -30,44 +25,6 @@ def box_from(record: dict[str, Any]) -> TextBox:
         int(record["width"]),
         int(record["height"]),
     )
-
-
-def insert_chunks(
-    conn: psycopg.Connection[Any],
-    tenant_id: UUID,
-    collection_id: UUID,
-    document_id: UUID,
-    chunks: Sequence[StoredChunk],
-) -> None:
-    """Insert a document's chunks (inside the caller's transaction); UNIQUE (document_id, ord)
-    makes a second copy of any chunk impossible."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO chunks (tenant_id, collection_id, document_id, ord, start_offset,"
-            " end_offset, heading_path, page_start, page_end, content, body, embedding,"
-            " sentence_spans, sentence_vectors, boxes)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    tenant_id,
-                    collection_id,
-                    document_id,
-                    c.draft.ord,
-                    c.draft.start,
-                    c.draft.end,
-                    list(c.draft.heading_path),
-                    c.draft.page_start,
-                    c.draft.page_end,
-                    c.content,
-                    c.draft.body,
-                    np.asarray(c.embedding, dtype=np.float32),
-                    [offset for span in c.draft.sentences for offset in span],
-                    c.sentence_vectors,
-                    Jsonb([box_record(b) for b in c.draft.boxes]) if c.draft.boxes else None,
-                )
-                for c in chunks
-            ],
-        )
 
 
 def embedded_spans(row: dict[str, Any]) -> list[tuple[int, int]]:

@@ -1,5 +1,6 @@
 """Documents and their chunks as a whole: found by content hash, stored in one transaction
-(the in-process path; uploads go through store/jobs.py), listed, read and deleted."""
+(the in-process path; uploads go through store/jobs.py, and both write through
+store/document_writes.py), listed, read and deleted."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from uuid import UUID
 
 from docrag.domain import Collection, DocumentInfo, ParsedDocument, StoredChunk
 from docrag.errors import NotFound
-from docrag.store.chunk_rows import insert_chunks
 from docrag.store.connections import PgConnections
+from docrag.store.document_writes import write_indexed
 from docrag.store.erasure import redact_stale_answers
 from docrag.store.versions import bump
 
@@ -57,44 +58,32 @@ class DocumentRows(PgConnections):
     ) -> tuple[DocumentInfo, bool]:
         """Store a document and all its chunks in one transaction, already 'indexed'.
 
-        This is the direct in-process path (``Ingestor.ingest_many``); uploads go through the
-        job queue (store/jobs.py) instead.
+        The direct in-process path (jobs/ingest_now.py); uploads go through the job queue
+        (store/jobs.py). Both write the chunks through store/document_writes.py.
 
         :returns: the document and whether it is new (False: the same bytes were already stored).
         """
-        with self._conn(collection.tenant_id) as conn, conn.transaction():
+        tenant = collection.tenant_id
+        with self._conn(tenant) as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO documents (tenant_id, collection_id, title, filename, mime, content_hash,"
-                " size_bytes, page_count, text, page_starts, chunk_count, status, progress, version,"
-                " pending_version, embedded_chunks)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'indexed', 1, 1, NULL, %s)"
-                f" ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING {DOC_COLUMNS}",
-                (
-                    collection.tenant_id,
-                    collection.id,
-                    title,
-                    filename,
-                    parsed.mime,
-                    digest,
-                    size_bytes,
-                    parsed.page_count,
-                    parsed.text,
-                    parsed.page_starts(),
-                    len(chunks),
-                    len(chunks),
-                ),
+                " size_bytes, text) VALUES (%s, %s, %s, %s, %s, %s, %s, '')"
+                " ON CONFLICT (collection_id, content_hash) DO NOTHING RETURNING id",
+                (tenant, collection.id, title, filename, parsed.mime, digest, size_bytes),
             ).fetchone()
-            if row is None:
-                existing = conn.execute(
-                    f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s",
-                    (collection.id, digest),
-                ).fetchone()
-                assert existing is not None
-                return document_info(existing), False
-            document = document_info(row)
-            insert_chunks(conn, collection.tenant_id, collection.id, document.id, chunks)
-            bump(conn, collection.tenant_id, collection.id)
-        return document, True
+            if row is not None:  # new: the content version moves only then (caches stay valid)
+                # Nobody else sees the new row yet, so taking the collection's lock after it keeps
+                # the one lock order of the collection's writers (store/jobs.py).
+                bump(conn, tenant, collection.id)
+                write_indexed(
+                    conn, tenant, collection.id, row["id"], title=title, parsed=parsed, chunks=chunks
+                )
+            found = conn.execute(
+                f"SELECT {DOC_COLUMNS} FROM documents WHERE collection_id = %s AND content_hash = %s",
+                (collection.id, digest),
+            ).fetchone()
+            assert found is not None  # the conflicting row is committed: ON CONFLICT waited for it
+        return document_info(found), row is not None
 
     def list_documents(
         self, tenant_id: UUID, collection_id: UUID, *, limit: int = 100, offset: int = 0

@@ -21,15 +21,13 @@ import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import Conflict, DuplicateDocument, NotFound
-from docrag.store.chunk_rows import insert_chunks
 from docrag.store.crypto import Sealer
+from docrag.store.document_writes import write_indexed
 from docrag.store.documents import DOC_COLUMNS, document_info
-from docrag.store.erasure import redact_stale_answers
 from docrag.store.job_claims import claim
 from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document
 from docrag.store.job_vectors import previous_vectors
 from docrag.store.job_wakeups import CHANNEL, listen
-from docrag.store.originals import keep_or_drop_upload
 from docrag.store.postgres import Store
 from docrag.store.versions import bump
 
@@ -308,42 +306,16 @@ class JobStore:
                     f" this worker embeds with {self._embedding_model}",
                     code="embedding_model_mismatch",
                 )
-        try:
-            with conn.transaction():
-                conn.execute(
-                    "UPDATE documents d SET status = 'indexed', progress = 1, title = %(title)s,"
-                    " mime = %(mime)s, text = %(text)s, page_starts = %(pages)s,"
-                    " page_count = %(page_count)s, chunk_count = %(chunks)s,"
-                    " embedded_chunks = %(embedded)s, error_code = NULL, error_message = NULL,"
-                    " version = coalesce(d.pending_version, d.version), pending_version = NULL,"
-                    " content_hash = coalesce(u.content_hash, d.content_hash),"
-                    " size_bytes = coalesce(u.size_bytes, d.size_bytes),"
-                    " filename = coalesce(u.filename, d.filename), updated_at = now()"
-                    " FROM (SELECT NULL) AS one LEFT JOIN uploads u ON u.document_id = %(doc)s"
-                    " WHERE d.id = %(doc)s",
-                    {
-                        "title": title,
-                        "mime": parsed.mime,
-                        "text": parsed.text,
-                        "pages": parsed.page_starts(),
-                        "page_count": parsed.page_count,
-                        "chunks": len(chunks),
-                        "embedded": len(chunks) if embedded is None else embedded,
-                        "doc": job.document_id,
-                    },
-                )
-        except psycopg.errors.UniqueViolation as exc:
-            raise DuplicateDocument(
-                "another document of the collection got these bytes while this version was queued"
-            ) from exc
-        conn.execute(
-            "DELETE FROM chunks WHERE tenant_id = %s AND document_id = %s",
-            (job.tenant_id, job.document_id),
+        write_indexed(
+            conn,
+            job.tenant_id,
+            job.collection_id,
+            job.document_id,
+            title=title,
+            parsed=parsed,
+            chunks=chunks,
+            embedded=embedded,
         )
-        insert_chunks(conn, job.tenant_id, job.collection_id, job.document_id, chunks)
-        keep_or_drop_upload(conn, job.tenant_id, job.document_id)  # PII collections may keep it
-        # The replaced version's text is gone: so are the answers quoting what it alone held.
-        redact_stale_answers(conn, job.tenant_id, [job.document_id])
 
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""

@@ -4,7 +4,8 @@ Dropped, except in two cases, where the original stays in ``originals``, still e
 tenant's data key (the ciphertext moves as it is: its associated data names the tenant and
 document, not the table): a collection that redacts PII with ``pii_keep_original = 'encrypted'``,
 and a PDF in a collection that does not redact, so that a citation can show its page
-(``GET /v1/documents/{id}/pages/{n}``). Without encryption at rest nothing is kept.
+(``GET /v1/documents/{id}/pages/{n}``). Without encryption at rest nothing is kept. The choice
+is made in the final write of a queued upload (store/document_writes.py).
 """
 
 from __future__ import annotations
@@ -17,24 +18,6 @@ import psycopg
 from docrag.errors import Conflict
 from docrag.store.crypto import Sealer
 from docrag.store.postgres import Store
-
-
-def keep_or_drop_upload(conn: psycopg.Connection[Any], tenant: UUID, document: UUID) -> None:
-    """In the worker's final transaction: keep the upload as the original if its collection says so,
-    then delete it from the queue's table."""
-    conn.execute(
-        "INSERT INTO originals (tenant_id, document_id, filename, mime, data, key_version)"
-        " SELECT u.tenant_id, u.document_id, d.filename, d.mime, u.data, u.key_version"
-        " FROM uploads u JOIN documents d ON d.id = u.document_id AND d.tenant_id = u.tenant_id"
-        " JOIN collections k ON k.id = d.collection_id AND k.tenant_id = d.tenant_id"
-        " WHERE u.tenant_id = %(tenant)s AND u.document_id = %(doc)s AND u.key_version IS NOT NULL"
-        " AND ((k.pii_redact AND k.pii_keep_original = 'encrypted')"
-        "  OR (NOT k.pii_redact AND d.mime = 'application/pdf'))"
-        " ON CONFLICT (document_id) DO UPDATE SET filename = EXCLUDED.filename, mime = EXCLUDED.mime,"
-        " data = EXCLUDED.data, key_version = EXCLUDED.key_version, created_at = now()",
-        {"tenant": tenant, "doc": document},
-    )
-    conn.execute("DELETE FROM uploads WHERE document_id = %s", (document,))
 
 
 def original(conn: psycopg.Connection[Any], tenant: UUID, document: UUID) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
 
+from docrag.domain import Collection
 from docrag.errors import NotFound
 from docrag.store.postgres import Store
 
@@ -32,6 +33,10 @@ class PiiPolicies:
         if row is None:
             raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
         return PiiPolicy(row["pii_redact"], row["pii_keep_original"])
+
+    def redacts(self, collection: Collection) -> bool:
+        """Whether the collection redacts PII, in its text and in names and titles."""
+        return self.policy(collection.tenant_id, collection.id).redact
 
     def set_policy(self, tenant_id: UUID, collection_id: UUID, policy: PiiPolicy) -> PiiPolicy:
         """Applies to documents indexed from now on (re-upload a document to redact it)."""

@@ -1,11 +1,12 @@
 """What the layers above ask of the store, one protocol per aggregate (Haystack's DocumentStore,
-in spirit): retrieval, answering, jobs and the API type against these, and store/postgres.py's
-``Store`` (with the queue of store/jobs.py and the answers of store/answers.py) is the one
-implementation. tests/support/store_conformance*.py hold a suite per protocol that any implementation
-must pass.
+in spirit): retrieval, answering, jobs, identity, the health checks and the API type against these;
+store/postgres.py's ``Store`` and the aggregates over its pool (store/jobs.py, answers.py, users.py,
+sessions.py, reindex.py, readings.py) are the one implementation. tests/support/store_conformance*.py
+hold a suite per protocol that any implementation must pass.
 
-Every method takes the caller's tenant: an implementation must never return another tenant's
-rows. Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_not_found``,
+Every method takes the caller's tenant (but the deployment's own readings, a login's tenant by
+name and a refresh token's lookup): an implementation must never return another tenant's rows.
+Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_not_found``,
 ``document_not_found``...; ``Conflict`` with ``collection_exists``; ``Unavailable``).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
@@ -30,10 +32,15 @@ from docrag.domain import (
     Principal,
     StoredChunk,
 )
+from docrag.domain.identity import Credentials, Refreshed, SessionCaller, SessionInfo, User
 from docrag.domain.records import Conversation, Feedback, FeedbackSummary, Rating, StoredAnswer
 
 if TYPE_CHECKING:
+    from docrag.store.heartbeats import Fleet
     from docrag.store.jobs import Enqueued, StoredUpload
+    from docrag.store.readings import Backlog
+    from docrag.store.reindex import NewVectors, PendingChunk
+    from docrag.store.replica import ReplicaStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +124,9 @@ class DocumentStore(Protocol):
         chunks: Sequence[StoredChunk],
     ) -> tuple[DocumentInfo, bool]:
         """The document, 'indexed', with all its chunks at once, and whether it is new (False:
-        the collection already holds these bytes, and that document is returned)."""
+        the collection already holds these bytes, and that document is returned, unchanged).
+        Ingestion without the queue (jobs/ingest_now.py) stores through this; a new document
+        moves the collection's content version, a found one does not."""
         ...
 
     def list_documents(
@@ -287,3 +296,90 @@ class AnswerRecords(Protocol):
     ) -> Feedback: ...
 
     def summary(self, tenant_id: UUID) -> FeedbackSummary: ...
+
+
+class CollectionReindex(Protocol):
+    """Re-embedding a collection beside its served vectors, then one switch (store/reindex.py)."""
+
+    def begin(self, collection: Collection, model_id: str, dim: int) -> None:
+        """:raises InvalidRequest: already that model. :raises Conflict: ``reindex_in_progress``."""
+        ...
+
+    def ensure_embedding_index(self, dim: int) -> None: ...
+
+    def pending(self, collection: Collection, *, after: int, limit: int) -> list[PendingChunk]: ...
+
+    def write(self, collection: Collection, model_id: str, vectors: Sequence[NewVectors]) -> bool:
+        """:returns: False when the re-index was cancelled."""
+        ...
+
+    def switch(self, collection: Collection, model_id: str) -> int:
+        """:returns: how many chunks still lack a new vector (0: switched)."""
+        ...
+
+    def cancel(self, collection: Collection) -> None: ...
+
+
+class UserAccounts(Protocol):
+    """A tenant's users, their passwords and MFA state (store/users.py)."""
+
+    def tenant_id(self, name: str) -> UUID | None: ...
+    def create(self, tenant_id: UUID, email: str, password_hash: str, role: str) -> User: ...
+    def list(self, tenant_id: UUID) -> list[User]: ...
+    def get(self, tenant_id: UUID, user_id: UUID) -> User: ...
+    def credentials(self, tenant_id: UUID, email: str) -> Credentials | None: ...
+    def credentials_of(self, tenant_id: UUID, user_id: UUID) -> Credentials: ...
+    def update(self, tenant_id: UUID, user_id: UUID, *, role: str | None, disabled: bool | None) -> User: ...
+    def anonymize(self, tenant_id: UUID, user_id: UUID, password_hash: str) -> None: ...
+    def set_password(self, tenant_id: UUID, user_id: UUID, password_hash: str) -> None: ...
+    def begin_totp(self, tenant_id: UUID, user_id: UUID, secret: str, recovery: Sequence[bytes]) -> None: ...
+    def pending_totp(self, tenant_id: UUID, user_id: UUID) -> str | None: ...
+    def confirm_totp(self, tenant_id: UUID, user_id: UUID, secret: str, step: int) -> bool: ...
+    def accept_step(self, tenant_id: UUID, user_id: UUID, step: int) -> bool: ...
+    def use_recovery_code(self, tenant_id: UUID, user_id: UUID, code_hash: bytes) -> bool: ...
+    def mfa_required_for_admins(self, tenant_id: UUID) -> bool: ...
+    def set_mfa_required_for_admins(self, tenant_id: UUID, required: bool) -> bool: ...
+
+
+class SessionRecords(Protocol):
+    """Sign-in sessions and their single-use refresh tokens (store/sessions.py)."""
+
+    def create(
+        self,
+        tenant_id: UUID,
+        user_id: UUID,
+        *,
+        lifetime: timedelta,
+        refresh_hash: bytes,
+        refresh_lifetime: timedelta,
+        user_agent: str | None,
+        address: str | None,
+        mfa: bool,
+    ) -> UUID: ...
+
+    def caller(self, tenant_id: UUID, session_id: UUID, user_id: UUID) -> SessionCaller | None: ...
+
+    def rotate(self, token_hash: bytes, next_hash: bytes, lifetime: timedelta) -> Refreshed:
+        """:raises RefreshTokenReused: a spent token (its session is revoked)."""
+        ...
+
+    def revoke(self, tenant_id: UUID, user_id: UUID, session_id: UUID, reason: str) -> bool: ...
+    def revoke_all(self, tenant_id: UUID, user_id: UUID, reason: str, *, keep: UUID | None = None) -> int: ...
+    def live(self, tenant_id: UUID, user_id: UUID) -> list[SessionInfo]: ...
+
+
+class DeploymentReadings(Protocol):
+    """What health checks and metrics read of the whole deployment (store/readings.py); a method
+    raises ``Unavailable`` or the driver's error when the database does not answer."""
+
+    @property
+    def replicated(self) -> bool: ...
+
+    def ping(self) -> None: ...
+    def replica_status(self) -> ReplicaStatus: ...
+    def pool_stats(self) -> dict[str, int]: ...
+    def has_pgvector(self) -> bool: ...
+    def backlog(self) -> Backlog: ...
+    def fleet(self, fresh_seconds: float) -> Fleet: ...
+    def last_backup_age(self) -> float | None: ...
+    def last_backup_time(self) -> float | None: ...

@@ -39,6 +39,10 @@ class ReindexStore:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    def ensure_embedding_index(self, dim: int) -> None:
+        """The HNSW index the new model's vectors are searched by (store/embedding_index.py)."""
+        self._store.ensure_embedding_index(dim)
+
     def begin(self, collection: Collection, model_id: str, dim: int) -> None:
         """Record ``model_id`` as the collection's next model (again, to resume a re-index).
 

@@ -33,7 +33,7 @@ def components(request: Request, runtime: RuntimeDep) -> JSONResponse:
         details = principal.role == "admin"
     cache: HealthCache = request.app.state.health_cache
     health = cache.get(
-        HealthCheck(runtime.store, runtime.embedder, runtime.settings).run, COMPONENTS_MAX_AGE_SECONDS
+        HealthCheck(runtime.readings, runtime.embedder, runtime.settings).run, COMPONENTS_MAX_AGE_SECONDS
     )
     body: dict[str, Any] = {"status": health.status, "score": health.score}
     if details:

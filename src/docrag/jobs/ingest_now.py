@@ -1,0 +1,104 @@
+"""Ingestion without the queue: parse, chunk and embed in this process, then store each document
+at once (``docrag eval``, benchmarks, tests). Uploads from clients go through the queue instead
+(jobs/submit.py and jobs/runner.py); both write a document's chunks through the same store
+function (store/document_writes.py).
+
+The chunks of many documents are embedded together in full batches, which is where the BEIR
+evaluation's throughput comes from; each document is then stored in its own transaction, so a
+document is either fully searchable or absent. Identical bytes in one collection are stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument
+from docrag.errors import DocRAGError
+from docrag.ingest.pipeline import Ingestor, Upload, document_title, safe_filename
+from docrag.ingest.redaction import redact_document
+from docrag.store.protocol import DocumentStore
+from docrag.text.pii import redact
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    document: DocumentInfo | None
+    created: bool
+    error: DocRAGError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    upload: Upload
+    digest: bytes
+    parsed: ParsedDocument
+    drafts: list[ChunkDraft]
+    title: str
+
+
+class IngestNow:
+    def __init__(self, documents: DocumentStore, ingestor: Ingestor) -> None:
+        self._documents = documents
+        self._ingestor = ingestor
+
+    def ingest(self, collection: Collection, upload: Upload) -> tuple[DocumentInfo, bool]:
+        """Store one upload; :raises DocRAGError: with the reason when it can't be read."""
+        (result,) = self.ingest_many(collection, [upload])
+        if result.error is not None:
+            raise result.error
+        assert result.document is not None
+        return result.document, result.created
+
+    def ingest_many(self, collection: Collection, uploads: Sequence[Upload]) -> list[IngestResult]:
+        """Store several uploads, embedding their chunks together in full batches.
+
+        Each upload succeeds or fails on its own; failures carry their typed error.
+
+        :raises Conflict: (embedding_model_mismatch) when the collection's vectors are another model's.
+        """
+        self._ingestor.check_collection(collection)
+        redacts = self._ingestor.redacts(collection)
+        results: list[IngestResult | None] = [None] * len(uploads)
+        prepared: list[tuple[int, _Prepared]] = []
+        for i, upload in enumerate(uploads):
+            try:
+                existing, ready = self._prepare(collection, upload, redacts)
+            except DocRAGError as exc:
+                results[i] = IngestResult(None, False, exc)
+                continue
+            if existing is not None:
+                results[i] = IngestResult(existing, False)
+            elif ready is not None:
+                prepared.append((i, ready))
+        stored = self._ingestor.embed_together([draft for _, p in prepared for draft in p.drafts])
+        cursor = 0
+        for i, p in prepared:
+            chunks = stored[cursor : cursor + len(p.drafts)]
+            cursor += len(p.drafts)
+            document, created = self._documents.insert_document(
+                collection,
+                title=p.title,
+                filename=safe_filename(p.upload.filename),
+                digest=p.digest,
+                size_bytes=len(p.upload.data),
+                parsed=p.parsed,
+                chunks=chunks,
+            )
+            results[i] = IngestResult(document, created)
+        return [r for r in results if r is not None]
+
+    def _prepare(
+        self, collection: Collection, upload: Upload, redacts: bool
+    ) -> tuple[DocumentInfo | None, _Prepared | None]:
+        self._ingestor.check_size(upload.data)
+        digest = hashlib.sha256(upload.data).digest()
+        existing = self._documents.find_document_by_hash(collection.tenant_id, collection.id, digest)
+        if existing is not None:
+            return existing, None
+        parsed = self._ingestor.parse(upload.data, upload.filename)
+        title = document_title(upload.title, upload.filename, parsed)
+        if redacts:
+            parsed, title = redact_document(parsed), redact(title)  # as the queue's workers do
+        return None, _Prepared(upload, digest, parsed, self._ingestor.chunk(parsed), title)
