@@ -5,15 +5,19 @@ component → ``DocumentWriter`` into the ``InMemoryDocumentStore`` (its BM25 st
 documents are written). Query: the query's vector to ``InMemoryEmbeddingRetriever`` and its text
 to ``InMemoryBM25Retriever``, the two lists joined by ``DocumentJoiner``.
 
-The two embedder components call DocRAG's own embedder (``build_embedder``: the int8 MiniLM on
-ONNX Runtime, DocRAG's batch size and threads), so the model and its batching are DocRAG's: the
-comparison measures the pipelines, not the model.
+The two embedder components are either (``--embedder native``) Haystack's stock
+``SentenceTransformersDocumentEmbedder`` / ``SentenceTransformersTextEmbedder`` on the packaged
+all-MiniLM-L6-v2 folder with their defaults (fp32 on torch, batches of 32): what a Haystack user
+writes; or (``--embedder shared``) two components that call DocRAG's own embedder
+(``build_embedder``: the int8 MiniLM on ONNX Runtime, DocRAG's batch size and threads), so the
+model and its batching are DocRAG's and the comparison measures the pipelines alone.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from corpus import Doc
@@ -23,6 +27,10 @@ from docrag.providers.protocol import Embedder, embed_one
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no network here, and none wanted
 
 from haystack import Document, Pipeline, component
+from haystack.components.embedders import (
+    SentenceTransformersDocumentEmbedder,
+    SentenceTransformersTextEmbedder,
+)
 from haystack.components.joiners import DocumentJoiner
 from haystack.components.preprocessors import DocumentSplitter
 from haystack.components.retrievers.in_memory import (
@@ -70,10 +78,27 @@ class DocRAGTextEmbedder:
         return {"embedding": embed_one(self._embedder, text).tolist()}
 
 
+def shared_embedders(embedder: Embedder) -> tuple[Any, Any, str]:
+    """Document and text embedder components over DocRAG's embedder (already warmed up)."""
+    return DocRAGDocumentEmbedder(embedder), DocRAGTextEmbedder(embedder), f"DocRAG's {embedder.model_id}"
+
+
+def native_embedders(model_dir: Path) -> tuple[Any, Any, str]:
+    """Haystack's own sentence-transformers components, defaults kept, model loaded and run once."""
+    documents = SentenceTransformersDocumentEmbedder(model=str(model_dir), progress_bar=False)
+    text = SentenceTransformersTextEmbedder(model=str(model_dir), progress_bar=False)
+    for part in (documents, text):
+        part.warm_up()  # loads the model (the two share one instance)
+    documents.run(documents=[Document(content="warm up")])
+    text.run(text="warm up")
+    return documents, text, f"SentenceTransformers*Embedder (torch, batch {documents.batch_size})"
+
+
 class HaystackSystem:
     name = "Haystack"
 
-    def __init__(self, embedder: Embedder, *, fusion: str, candidates: int, depth: int) -> None:
+    def __init__(self, embedders: tuple[Any, Any, str], *, fusion: str, candidates: int, depth: int) -> None:
+        document_embedder, text_embedder, self._embedder = embedders
         self._store = InMemoryDocumentStore(embedding_similarity_function="dot_product")  # unit vectors
         self._fusion = JOIN_MODES[fusion]
         self._candidates = candidates
@@ -82,12 +107,12 @@ class HaystackSystem:
             "splitter",
             DocumentSplitter(split_by="word", split_length=SPLIT_WORDS, split_overlap=SPLIT_OVERLAP),
         )
-        self.indexing.add_component("embedder", DocRAGDocumentEmbedder(embedder))
+        self.indexing.add_component("embedder", document_embedder)
         self.indexing.add_component("writer", DocumentWriter(self._store))
         self.indexing.connect("splitter.documents", "embedder.documents")
         self.indexing.connect("embedder.documents", "writer.documents")
         self.query = Pipeline()
-        self.query.add_component("text_embedder", DocRAGTextEmbedder(embedder))
+        self.query.add_component("text_embedder", text_embedder)
         self.query.add_component(
             "embedding_retriever", InMemoryEmbeddingRetriever(self._store, top_k=candidates)
         )
@@ -100,7 +125,8 @@ class HaystackSystem:
     def describe(self) -> str:
         return (
             f"InMemoryDocumentStore (BM25L + exact dot product), {SPLIT_WORDS}-word chunks "
-            f"(overlap {SPLIT_OVERLAP}), {self._candidates} per leg, DocumentJoiner {self._fusion}"
+            f"(overlap {SPLIT_OVERLAP}), {self._candidates} per leg, DocumentJoiner {self._fusion}, "
+            f"embedder {self._embedder}"
         )
 
     def ingest(self, docs: list[Doc]) -> int:

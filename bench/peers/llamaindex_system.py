@@ -6,12 +6,17 @@ tokenizer, so nothing is cut off at the model's 256) → ``VectorStoreIndex`` (i
 Snowball stemmer) built over the same nodes. Query: both retrievers, one query each (no LLM
 query rewriting: ``num_queries=1``), fused.
 
-The embedding model is a ``BaseEmbedding`` that calls DocRAG's own embedder (the int8 MiniLM on
-ONNX Runtime with DocRAG's batching), so the model is the same for every system.
+The embedding model is either (``--embedder native``) LlamaIndex's stock ``HuggingFaceEmbedding``
+(llama-index-embeddings-huggingface) on the packaged all-MiniLM-L6-v2 folder with its defaults
+(sentence-transformers, fp32 on torch, batches of 10): what a LlamaIndex user writes; or
+(``--embedder shared``) a ``BaseEmbedding`` that calls DocRAG's own embedder (the int8 MiniLM on
+ONNX Runtime with DocRAG's batching), so the model is the same for every system and the comparison
+measures the pipelines alone.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import Stemmer  # PyStemmer: a DocRAG dependency, and what LlamaIndex's BM25 docs use
@@ -21,6 +26,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.retrievers import QueryFusionRetriever
+from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 from llama_index.retrievers.bm25 import BM25Retriever
 from pydantic import PrivateAttr
 
@@ -62,6 +68,18 @@ class DocRAGEmbedding(BaseEmbedding):
         return vectors
 
 
+def shared_embedding(embedder: Embedder) -> tuple[BaseEmbedding, str]:
+    """LlamaIndex's interface over DocRAG's embedder (already warmed up)."""
+    return DocRAGEmbedding(embedder), f"DocRAG's {embedder.model_id}"
+
+
+def native_embedding(model_dir: Path) -> tuple[BaseEmbedding, str]:
+    """LlamaIndex's own Hugging Face embedding, defaults kept, model loaded and run once."""
+    model = HuggingFaceEmbedding(model_name=str(model_dir))
+    model.get_text_embedding("warm up")
+    return model, f"HuggingFaceEmbedding (torch, batch {model.embed_batch_size})"
+
+
 def _word_pieces(text: str) -> list[int]:
     ids: list[int] = load_tokenizer().encode(text, add_special_tokens=False).ids
     return ids
@@ -70,8 +88,10 @@ def _word_pieces(text: str) -> list[int]:
 class LlamaIndexSystem:
     name = "LlamaIndex"
 
-    def __init__(self, embedder: Embedder, *, fusion: str, candidates: int, depth: int) -> None:
-        self._embed_model = DocRAGEmbedding(embedder)
+    def __init__(
+        self, embedding: tuple[BaseEmbedding, str], *, fusion: str, candidates: int, depth: int
+    ) -> None:
+        self._embed_model, self._embedder = embedding
         self._splitter = SentenceSplitter(
             chunk_size=CHUNK_TOKENS, chunk_overlap=CHUNK_OVERLAP, tokenizer=_word_pieces
         )
@@ -84,7 +104,7 @@ class LlamaIndexSystem:
         return (
             f"VectorStoreIndex (SimpleVectorStore, in memory) + BM25Retriever (bm25s), "
             f"SentenceSplitter {CHUNK_TOKENS} tokens (overlap {CHUNK_OVERLAP}), {self._candidates} per leg, "
-            f"QueryFusionRetriever {self._mode}"
+            f"QueryFusionRetriever {self._mode}, embedder {self._embedder}"
         )
 
     def ingest(self, docs: list[Doc]) -> int:

