@@ -96,12 +96,13 @@ def test_a_remembered_token_still_expires() -> None:
     ring = KeyRing(Ed25519PrivateKey.generate())
     ids = {"user_id": uuid.uuid4(), "tenant_id": uuid.uuid4(), "session_id": uuid.uuid4()}
     claims = access_claims(**ids, issuer="i", audience="a", seconds=30)
-    claims["exp"] = int(time.time()) + 1  # LEEWAY_SECONDS more, and it is over
+    # Past its exp already, but inside the leeway: still valid for 2 to 3 s (not LEEWAY_SECONDS + 1).
+    claims["exp"] = int(time.time()) + 3 - LEEWAY_SECONDS
     token = ring.sign(claims)
     assert ring.verify(token, issuer="i", audience="a")["sid"] == str(ids["session_id"])
     assert ring.verify(token, issuer="i", audience="a")["exp"] == claims["exp"]  # remembered
     with pytest.raises(Unauthenticated):
         ring.verify(token, issuer="i", audience="other")  # remembered per issuer and audience
-    time.sleep(LEEWAY_SECONDS + 1.5)
+    time.sleep(max(0.0, claims["exp"] + LEEWAY_SECONDS - time.time()) + 0.5)
     with pytest.raises(TokenExpired):
         ring.verify(token, issuer="i", audience="a")

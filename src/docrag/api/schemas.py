@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from fastapi import UploadFile
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from docrag.answering.service import Asked
 from docrag.api.inputs import Text, storable
 from docrag.domain import DocumentStatus
+
+if TYPE_CHECKING:  # the client imports these bodies: not the answering service (numpy, BM25)
+    from docrag.answering.service import Asked
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
