@@ -27,6 +27,7 @@ from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
 from docrag.providers.generation import Generator
+from docrag.providers.batching import BatchingEmbedder
 from docrag.providers.generators import build_generator
 from docrag.providers.protocol import Embedder, Reranker
 from docrag.providers.registry import build_embedder, build_reranker, close_model
@@ -86,6 +87,8 @@ class Runtime:
     reranker: Reranker | None = None
     #: The configured LLM (DOCRAG_GENERATOR), if any: None means extractive answers.
     generator: Generator | None = None
+    #: The retriever's embedder: concurrent queries embedded together (providers/batching.py).
+    query_embedder: BatchingEmbedder | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -125,7 +128,8 @@ class Runtime:
             max_chunks=settings.exact_search_max_chunks,
             memory_bytes=settings.exact_search_memory_mb * 2**20,
         )
-        retriever = Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact)
+        query_embedder = BatchingEmbedder(embedder, max_batch=settings.query_batch_max)
+        retriever = Retriever(store, query_embedder, lexical, settings, reranker=reranker, exact=exact)
         detector = GroundednessDetector(embedder)
         answerer = _answerer(
             ExtractiveAnswerer(store, retriever, settings, detector)
@@ -173,6 +177,7 @@ class Runtime:
             bootstrap_key=bootstrap_key,
             reranker=reranker,
             generator=generator,
+            query_embedder=query_embedder,
         )
 
     def collection(
@@ -308,6 +313,8 @@ class Runtime:
         if isinstance(self.answerer, CachingAnswerer):
             self.answerer.cache.close()
         self.retriever.close()
+        if self.query_embedder is not None:
+            self.query_embedder.close()
         close_model(self.embedder)
         close_model(self.reranker)
         close_model(self.generator)

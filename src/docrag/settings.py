@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     chunking: Literal["semantic", "structural", "fixed"] = "semantic"
     embed_batch_size: int = Field(default=8, ge=1)  # fastest of 8, 32, 64 (bench/embed_throughput.py)
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
+    #: Concurrent searches' query embeddings run as one model call, up to this many (1: each
+    #: alone); see providers/batching.py.
+    query_batch_max: int = Field(default=16, ge=1, le=256)
 
     #: Models (docrag/models/registry.py). The embedder: minilm (bundled), onnx:<dir> (model.onnx +
     #: tokenizer.json), st:<dir> (sentence-transformers, an optional extra) or openai (an
