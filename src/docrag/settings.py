@@ -282,6 +282,8 @@ class Settings(BaseSettings):
     #: Background ingestion (docrag/jobs/): `docrag serve` runs worker threads in-process,
     #: `docrag worker` runs standalone ones; any number share one database.
     inprocess_worker: bool = True
+    #: API processes `docrag serve` runs on its port (uvicorn workers; `--workers` overrides).
+    serve_workers: int = Field(default=1, ge=1, le=64)
     #: Worker threads per process (default: 2 where there are 2 cores or more, else 1).
     worker_concurrency: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=64)
     #: Uploads up to this many bytes always find a free worker thread: larger ones may occupy every
