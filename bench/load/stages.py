@@ -141,7 +141,8 @@ def main() -> None:
     q = args.queries
     print(f"CPU ms per uncached search, {q} distinct queries in {args.collection}, one client")
     print(f"  {'stage':<26}{'calls':>6}{'Python':>9}{'PG':>8}{'total':>8}")
-    stages = sorted((s for s in meter.cpu if s != "whole search"), key=lambda s: -(meter.cpu[s] + meter.pg[s]))
+    inner = [s for s in meter.cpu if s != "whole search"]
+    stages = sorted(inner, key=lambda s: -(meter.cpu[s] + meter.pg[s]))
     for stage in stages:
         cpu, pg = meter.cpu[stage] * 1000 / q, meter.pg[stage] * 1000 / q
         print(f"  {stage:<26}{meter.calls[stage] / q:>6.1f}{cpu:>9.2f}{pg:>8.2f}{cpu + pg:>8.2f}")
