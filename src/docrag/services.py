@@ -26,8 +26,8 @@ from docrag.identity.service import Identity
 from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
-from docrag.providers.generation import Generator
 from docrag.providers.batching import BatchingEmbedder
+from docrag.providers.generation import Generator
 from docrag.providers.generators import build_generator
 from docrag.providers.protocol import Embedder, Reranker
 from docrag.providers.registry import build_embedder, build_reranker, close_model

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from docrag.errors import Unavailable
 from docrag.providers.batching import BatchingEmbedder
 from docrag.providers.minilm_onnx import MiniLMEmbedder
@@ -25,7 +26,9 @@ def _together(embedder: BatchingEmbedder, texts: list[str]) -> list[np.ndarray]:
 
 def test_concurrent_queries_share_model_calls_and_each_gets_its_own_vector() -> None:
     model = MiniLMEmbedder()
-    texts = [f"question {n}: what does section {n} say about {'ships' if n % 2 else 'trees'}" for n in range(24)]
+    texts = [
+        f"question {n}: what does section {n} say about {'ships' if n % 2 else 'trees'}" for n in range(24)
+    ]
     batched = BatchingEmbedder(model, max_batch=8)
     try:
         got = _together(batched, texts)
