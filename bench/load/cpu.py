@@ -11,9 +11,11 @@ PostgreSQL's processes used meanwhile, per request. CPU time is the robust figur
 machine: wall-clock throughput moves with whatever else runs, CPU per request hardly does, and
 ``cores * 1000 / (CPU ms per request)`` bounds the throughput the cores can give.
 
-With ``--py-spy FILE`` the server is sampled meanwhile (py-spy, idle threads left out, so samples
-are CPU) and the samples are summed by stage (:data:`STAGES`, the innermost match of each stack)
-into FILE's summary, printed too; FILE holds the collapsed stacks.
+With ``--py-spy FILE`` the server is sampled meanwhile (py-spy) and the samples are summed by
+stage (:data:`STAGES`, the innermost match of each stack), printed as shares; FILE holds the
+collapsed stacks. py-spy's samples are not CPU: a thread waiting for PostgreSQL inside psycopg's
+C code counts as active, and ONNX Runtime's own threads are not seen at all. For CPU by stage,
+``bench/load/stages.py`` meters each call.
 """
 
 from __future__ import annotations
@@ -179,8 +181,8 @@ def main() -> None:
     if args.py_spy and args.py_spy.exists():
         stages = summarise(args.py_spy)
         total = sum(c for _, c in stages) or 1
-        lines = [f"  {stage:<22}{c / total:>6.1%}  {api_ms * c / total:>6.1f} ms" for stage, c in stages]
-        print("API CPU by stage (py-spy samples; share, ms per request):\n" + "\n".join(lines))
+        lines = [f"  {stage:<22}{c / total:>6.1%}" for stage, c in stages]
+        print("API threads' samples by stage (py-spy; waits on PostgreSQL count):\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":
