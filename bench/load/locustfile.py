@@ -1,7 +1,8 @@
 """The mixed load of issue 16: users who think (exponential, mean ``DOCRAG_LOAD_THINK`` seconds,
 default 20) between requests, 60% search, 30% ask, 5% upload, 5% document list or get; questions
 drawn with Zipf repetition (s = 1.1) from a fixed set, so popular questions recur as they do in
-real use. Run by ``bench/load/run.py``; alone:
+real use (or, with ``DOCRAG_LOAD_DISTINCT=1``, each made distinct: the uncached path). Run by
+``bench/load/run.py``; alone:
 
     DOCRAG_API_KEY=drg_... DOCRAG_LOAD_COLLECTION=scale-main \
         locust -f bench/load/locustfile.py --headless -u 1000 -r 50 -t 5m --host http://127.0.0.1:8000
@@ -26,8 +27,14 @@ QUESTIONS = [q for q in os.environ.get("DOCRAG_LOAD_QUESTIONS", "").split("\n") 
 _WEIGHTS = list(itertools.accumulate(1 / (r + 1) ** 1.1 for r in range(len(QUESTIONS))))
 
 
+#: Uncached load (bench/load/run.py --capacity): every question made distinct by a random tail,
+#: so no search or answer cache can answer it.
+DISTINCT = os.environ.get("DOCRAG_LOAD_DISTINCT", "") == "1"
+
+
 def question() -> str:
-    return random.choices(QUESTIONS, cum_weights=_WEIGHTS)[0]
+    drawn = random.choices(QUESTIONS, cum_weights=_WEIGHTS)[0]
+    return f"{drawn} {uuid.uuid4().hex[:8]}" if DISTINCT else drawn
 
 
 def think(_: object) -> float:

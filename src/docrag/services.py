@@ -27,6 +27,7 @@ from docrag.ingest.pipeline import Ingestor
 from docrag.jobs.ingest_now import IngestNow
 from docrag.jobs.runner import JobRunner
 from docrag.jobs.worker import Worker
+from docrag.providers.batching import BatchingEmbedder
 from docrag.providers.generation import Generator
 from docrag.providers.generators import build_generator
 from docrag.providers.protocol import Embedder, Reranker
@@ -93,6 +94,8 @@ class Runtime:
     reranker: Reranker | None = None
     #: The configured LLM (DOCRAG_GENERATOR), if any: None means extractive answers.
     generator: Generator | None = None
+    #: The retriever's embedder: concurrent queries embedded together (providers/batching.py).
+    query_embedder: BatchingEmbedder | None = None
 
     #: What :meth:`open` opened, each close registered as it was opened: :meth:`close` unwinds it.
     _resources: contextlib.ExitStack = field(
@@ -145,8 +148,13 @@ class Runtime:
             max_chunks=settings.exact_search_max_chunks,
             memory_bytes=settings.exact_search_memory_mb * 2**20,
         )
+        query_embedder = resources.enter_context(
+            contextlib.closing(BatchingEmbedder(embedder, max_batch=settings.query_batch_max))
+        )
         retriever = resources.enter_context(
-            contextlib.closing(Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact))
+            contextlib.closing(
+                Retriever(store, query_embedder, lexical, settings, reranker=reranker, exact=exact)
+            )
         )
         detector = GroundednessDetector(embedder)
         answerer = _answerer(
@@ -199,6 +207,7 @@ class Runtime:
             bootstrap_key=bootstrap_key,
             reranker=reranker,
             generator=generator,
+            query_embedder=query_embedder,
         )
 
     def collection(

@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     chunking: Literal["semantic", "structural", "fixed"] = "semantic"
     embed_batch_size: int = Field(default=8, ge=1)  # fastest of 8, 32, 64 (bench/embed_throughput.py)
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
+    #: Concurrent searches' query embeddings run as one model call, up to this many (1: each
+    #: alone); see providers/batching.py.
+    query_batch_max: int = Field(default=16, ge=1, le=256)
 
     #: Models (docrag/models/registry.py). The embedder: minilm (bundled), onnx:<dir> (model.onnx +
     #: tokenizer.json), st:<dir> (sentence-transformers, an optional extra) or openai (an
@@ -282,6 +285,8 @@ class Settings(BaseSettings):
     #: Background ingestion (docrag/jobs/): `docrag serve` runs worker threads in-process,
     #: `docrag worker` runs standalone ones; any number share one database.
     inprocess_worker: bool = True
+    #: API processes `docrag serve` runs on its port (uvicorn workers; `--workers` overrides).
+    serve_workers: int = Field(default=1, ge=1, le=64)
     #: Worker threads per process (default: 2 where there are 2 cores or more, else 1).
     worker_concurrency: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=64)
     #: Uploads up to this many bytes always find a free worker thread: larger ones may occupy every

@@ -3,14 +3,18 @@ database itself (embedded, or DOCRAG_DATABASE_URL's), never through a server."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from docrag.cli import common
 from docrag.cli.common import DataDirOpt
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 keys_app = typer.Typer(help="API keys (local database: the keys a server accepts).", no_args_is_help=True)
 
@@ -24,8 +28,17 @@ def serve(
     data_dir: DataDirOpt = None,
     ssl_certfile: PemOpt = None,
     ssl_keyfile: PemOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="API processes on the port (default DOCRAG_SERVE_WORKERS or 1)"),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /); HTTPS with a certificate."""
+    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /); HTTPS with a certificate.
+
+    With several workers, each is a process with its own model, BM25 indexes, caches (unless
+    DOCRAG_REDIS_URL) and in-process ingestion workers, over the one database: the request
+    threads of one process share one interpreter lock, so on several cores more processes serve
+    more searches."""
     import uvicorn
 
     from docrag.api.app import create_app
@@ -36,8 +49,21 @@ def serve(
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         raise typer.BadParameter("HTTPS needs both --ssl-certfile and --ssl-keyfile")
     configure_logging(settings.log_format)
+    processes = workers or settings.serve_workers
+    app: FastAPI | str = create_app(settings) if processes == 1 else "docrag.cli.admin:served_app"
+    if processes > 1:
+        # Worker processes read their settings from the environment: pass the data dir on. This
+        # process opens the database once first, so migrations and the first start's admin key
+        # happen once, not in a race between the workers.
+        if data_dir is not None:
+            os.environ["DOCRAG_DATA_DIR"] = str(data_dir)
+        with common.runtime(data_dir) as rt:
+            if rt.bootstrap_key:
+                typer.echo(f"\nDocRAG created an admin API key for the default tenant: {rt.bootstrap_key}\n")
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=processes > 1,
+        workers=processes,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,  # our handler (configure_logging) formats uvicorn's records too
@@ -45,6 +71,16 @@ def serve(
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
     )
+
+
+def served_app() -> FastAPI:
+    """The app of each worker process of ``docrag serve --workers N`` (settings from the environment)."""
+    from docrag.api.app import create_app
+    from docrag.observability.logs import configure_logging
+
+    settings = common.settings()
+    configure_logging(settings.log_format)
+    return create_app(settings)
 
 
 def worker(

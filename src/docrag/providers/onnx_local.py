@@ -66,6 +66,12 @@ def open_session(model_file: Path | str, *, threads: int = 0) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ONNX Runtime's intra-op threads spin (busy-wait) for work after every call by default. A
+    # server calls the model once per query, so they spun between calls, on the cores PostgreSQL
+    # and the request threads need: half the CPU of an uncached search went to spinning
+    # (bench/load/stages.py: 67 -> 33 ms per search at 100k chunks). Idle threads now sleep.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
