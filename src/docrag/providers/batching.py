@@ -9,10 +9,13 @@ latency, and under load the batches grow by themselves. Each caller gets its own
 or the model's error.
 
 Only single-text calls are batched (the query path); batches (ingestion) go straight through.
+The model call runs in the first waiting query's context (``contextvars``), so its span and log
+fields belong to that request's trace, as an unbatched call's would.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -26,6 +29,7 @@ from docrag.providers.protocol import Embedder, PassageEmbedding, Vectors
 @dataclass(slots=True)
 class _Call:
     text: str
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     done: threading.Event = field(default_factory=threading.Event)
     vector: Vectors | None = None
     error: BaseException | None = None
@@ -83,7 +87,8 @@ class BatchingEmbedder:
                     return  # closed, and every caller answered
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
             try:
-                vectors = self.inner.embed_batch([call.text for call in batch])
+                texts = [call.text for call in batch]
+                vectors = batch[0].context.run(self.inner.embed_batch, texts)
                 self.calls += 1
                 self.queries += len(batch)
                 for call, vector in zip(batch, vectors, strict=True):
