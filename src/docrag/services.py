@@ -128,10 +128,9 @@ class Runtime:
         retriever = Retriever(store, embedder, lexical, settings, reranker=reranker, exact=exact)
         detector = GroundednessDetector(embedder)
         answerer = _answerer(
-            ExtractiveAnswerer(store, retriever, settings, detector)
+            ExtractiveAnswerer(retriever, settings, detector)
             if generator is None
             else GenerativeAnswerer(
-                store,
                 retriever,
                 generator,
                 settings,
