@@ -158,10 +158,9 @@ class Runtime:
         )
         detector = GroundednessDetector(embedder)
         answerer = _answerer(
-            ExtractiveAnswerer(store, retriever, settings, detector)
+            ExtractiveAnswerer(retriever, settings, detector)
             if generator is None
             else GenerativeAnswerer(
-                store,
                 retriever,
                 generator,
                 settings,

@@ -188,7 +188,6 @@ def test_unsupported_sentences_are_flagged_removed_or_refused(
     ids = [rt.collection(rt.default_tenant, KB).id]
     for policy in ("remove", "refuse"):
         answerer = GenerativeAnswerer(
-            rt.store,
             rt.retriever,
             rt.generator,
             rt.settings.model_copy(update={"unsupported": policy}),

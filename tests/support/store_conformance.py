@@ -18,7 +18,16 @@ from uuid import UUID
 import numpy as np
 import pytest
 
-from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument, StoredChunk
+from docrag.domain import (
+    Block,
+    BlockKind,
+    ChunkDraft,
+    Collection,
+    DocumentInfo,
+    ParsedDocument,
+    Sentence,
+    StoredChunk,
+)
 from docrag.errors import Conflict, NotFound
 from docrag.store.protocol import ChunkSearch, CollectionStore, DocumentStore, KeyLookup
 
@@ -254,7 +263,6 @@ class ChunkSearchSuite:
         ids = [chunk_id for chunk_id, _ in found]
         assert chunk_search.chunk_embeddings(a, ids) == {}
         assert chunk_search.sentence_vectors(a, ids) == {}
-        assert chunk_search.sentence_data(a, ids) == {}
         assert chunk_search.scopes(a, [theirs.id]) == []
         assert chunk_search.lexical_corpus(a, theirs.id).texts == []
 
@@ -313,8 +321,40 @@ class ChunkSearchSuite:
             chunk_search.sentence_vectors(a, [second])[second]
             == np.asarray([unit(1)], dtype=np.float16).tobytes()
         )
-        spans, _, page_starts = chunk_search.sentence_data(a, [second])[second]
-        assert spans == [3, 6] and page_starts == []
+        [hit] = chunk_search.hits(a, [collection.id], [(second, 1.0)])
+        assert hit.sentences == (Sentence(3, 6, None),)
+
+    def test_hits_carry_their_sentences_with_pages(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        chunk_search: ChunkSearch,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        """Answering cites from what hits carry, so each sentence's page must come with it."""
+        a, _ = tenants
+        collection = collection_store.create_collection(a, _name(), MODEL, DIM)
+        text = "Page one. Page two starts. Still two."
+        draft = ChunkDraft(0, 0, len(text), text, (), 1, 2, sentences=((0, 9), (10, 26), (27, 37)))
+        parsed = ParsedDocument(
+            text=text,
+            blocks=(Block(BlockKind.PARAGRAPH, 0, 9, 1, ()), Block(BlockKind.PARAGRAPH, 10, 37, 2, ())),
+            mime="text/plain",
+        )
+        vectors = np.asarray([unit(0)] * 3, dtype=np.float16).tobytes()
+        document, _ = document_store.insert_document(
+            collection,
+            title="Pages",
+            filename="pages.txt",
+            digest=hashlib.sha256(text.encode()).digest(),
+            size_bytes=len(text),
+            parsed=parsed,
+            chunks=[StoredChunk(draft, text, unit(0), vectors)],
+        )
+        [chunk_id] = chunk_search.lexical_corpus(a, collection.id).ids
+        [hit] = chunk_search.hits(a, [collection.id], [(chunk_id, 1.0)])
+        assert hit.document_id == document.id
+        assert hit.sentences == (Sentence(0, 9, 1), Sentence(10, 26, 2), Sentence(27, 37, 2))
 
 
 class KeyLookupSuite:

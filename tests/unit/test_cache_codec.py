@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from docrag.answering.cached_search import CachedHits
 from docrag.cache import codec
-from docrag.domain import Answer, AnswerSentence, Citation, Hit
+from docrag.domain import Answer, AnswerSentence, Citation, Hit, Sentence
 
 
 def _answer() -> Answer:
@@ -32,6 +33,7 @@ def _answer() -> Answer:
         lexical_score=None,
         rerank_score=1.5,
         document_version=2,
+        sentences=(Sentence(0, 16, 3), Sentence(17, 33, None)),
     )
     sentence = AnswerSentence("Descale monthly.", (cite,), 0.91, support=0.97, supported=True)
     return Answer("How often?", True, "Descale monthly.", (sentence,), (hit,), None, "extractive", 0.61)
@@ -43,6 +45,19 @@ def test_an_answer_round_trips_with_its_types() -> None:
     assert back == original
     assert isinstance(back.sentences[0].citations[0].document_id, uuid.UUID)
     assert isinstance(back.passages[0].heading_path, tuple)
+
+
+def test_cached_search_hits_round_trip_with_their_sentences() -> None:
+    original = CachedHits(_answer().passages)
+    back = codec.loads(CachedHits, codec.dumps(original))
+    assert back == original
+    assert back.hits[0].sentences == (Sentence(0, 16, 3), Sentence(17, 33, None))
+
+
+def test_hits_cached_before_they_carried_sentences_still_load() -> None:
+    data = json.loads(codec.dumps(CachedHits(_answer().passages)))
+    del data["hits"][0]["sentences"]
+    assert codec.loads(CachedHits, json.dumps(data).encode()).hits[0].sentences == ()
 
 
 def test_an_abstention_with_no_sentences_round_trips() -> None:

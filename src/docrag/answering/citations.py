@@ -13,10 +13,10 @@ another document.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from docrag.domain import Citation, Hit, page_at
+from docrag.domain import Citation, Hit, Sentence
 from docrag.text.bm25 import tokenize
 from docrag.text.sentences import split_sentences
 
@@ -43,34 +43,32 @@ class _Sentence:
     start: int  # offsets into the document text
     end: int
     stems: frozenset[str]
-    page_starts: tuple[int, ...]
+    page: int | None
 
     @property
     def text(self) -> str:
-        return self.hit.body[self.start - self.hit.start : self.end - self.hit.start]
+        return _text(self.hit, self.start, self.end)
 
 
 class Passages:
     """The passages of one request, numbered from 1 in retrieval order, with their sentences."""
 
-    def __init__(self, hits: Sequence[Hit], sentence_data: Mapping[int, tuple[list[int], list[int]]]) -> None:
-        """``sentence_data``: per chunk id, flattened sentence spans and the document's page starts;
-        a chunk missing from it (deleted since retrieval) is never cited."""
-        self.hits = [h for h in hits if h.chunk_id in sentence_data]
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        """Each hit's sentences are those retrieval read with it; a hit without stored sentences
+        is split here (their page is the chunk's first)."""
+        self.hits = list(hits)
         self._sentences: list[list[_Sentence]] = []
         for hit in self.hits:
-            flat, page_starts = sentence_data[hit.chunk_id]
-            spans = list(zip(flat[0::2], flat[1::2], strict=True)) or [
-                (hit.start + a, hit.start + b) for a, b in split_sentences(hit.body)
-            ]
+            sentences = hit.sentences or tuple(
+                Sentence(hit.start + a, hit.start + b, hit.page_start) for a, b in split_sentences(hit.body)
+            )
             self._sentences.append(
                 [
-                    _Sentence(hit, a, b, frozenset(tokenize(hit.body[a - hit.start : b - hit.start])),
-                              tuple(page_starts))
-                    for a, b in spans
-                    if hit.start <= a < b <= hit.end
+                    _Sentence(hit, s.start, s.end, frozenset(tokenize(_text(hit, s.start, s.end))), s.page)
+                    for s in sentences
+                    if hit.start <= s.start < s.end <= hit.end
                 ]
-            )  # fmt: skip
+            )
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -105,6 +103,10 @@ class Passages:
         return max(sentences, key=lambda s: _score(stems, s), default=None)
 
 
+def _text(hit: Hit, start: int, end: int) -> str:
+    return hit.body[start - hit.start : end - hit.start]
+
+
 def _match(stems: frozenset[str], sentence: _Sentence) -> float:
     return len(stems & sentence.stems) / len(stems) if stems else 0.0
 
@@ -120,7 +122,7 @@ def _citation(s: _Sentence) -> Citation:
         document_id=s.hit.document_id,
         document_title=s.hit.document_title,
         chunk_id=s.hit.chunk_id,
-        page=page_at(list(s.page_starts), s.start),
+        page=s.page,
         quote=s.text,
         start=s.start,
         end=s.end,

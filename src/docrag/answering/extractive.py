@@ -26,7 +26,7 @@ answer's sentences are its tokens.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -36,12 +36,11 @@ from docrag.answering import answerability
 from docrag.answering.answer_type import can_hold, expected
 from docrag.answering.events import AnswerEvent, Finished, Started, Token, final
 from docrag.answering.rewrite import without_context
-from docrag.domain import Answer, AnswerSentence, Citation, Hit, page_at
+from docrag.domain import Answer, AnswerSentence, Citation, Hit, Sentence
 from docrag.groundedness.detector import GroundednessDetector
 from docrag.groundedness.verdicts import Judge, apply_policy, kept
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
-from docrag.store.protocol import ChunkSearch
 from docrag.text.bm25 import tokenize
 
 DONT_KNOW = "I don't know: the documents I can search don't answer this question."
@@ -87,12 +86,10 @@ class ExtractiveAnswerer:
 
     def __init__(
         self,
-        store: ChunkSearch,
         retriever: Retriever,
         settings: Settings,
         detector: GroundednessDetector | None = None,
     ) -> None:
-        self._store = store
         self._retriever = retriever
         self._settings = settings
         self._detector = detector
@@ -119,9 +116,11 @@ class ExtractiveAnswerer:
     def assess(self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str) -> Assessment:
         """Retrieval, the scored candidate sentences and the answerability of the best one."""
         s = self._settings
-        retrieval = self._retriever.retrieve(tenant_id, collection_ids, question, limit=s.answer_passages)
+        retrieval = self._retriever.retrieve(
+            tenant_id, collection_ids, question, limit=s.answer_passages, with_vectors=True
+        )
         hits = tuple(retrieval.hits)
-        candidates = self._candidates(tenant_id, hits, question, retrieval.query_vector)
+        candidates = _candidates(hits, retrieval.sentence_vectors, question, retrieval.query_vector)
         if not candidates:
             return Assessment(hits, candidates, 0.0, None, 0.0)
         ranked = sorted(candidates, key=lambda c: -c.score)
@@ -173,40 +172,37 @@ class ExtractiveAnswerer:
             question, True, " ".join(x.text for x in sentences), sentences, hits, answerability=probability
         )
 
-    def _candidates(
-        self, tenant_id: UUID, hits: Sequence[Hit], question: str, query_vector: np.ndarray
-    ) -> list[_Candidate]:
-        data = self._store.sentence_data(tenant_id, [h.chunk_id for h in hits])
-        asked = without_context(question)
-        terms = set(tokenize(asked))
-        kind = expected(asked)
-        found: list[_Candidate] = []
-        for rank, hit in enumerate(hits):
-            if hit.chunk_id not in data:
-                continue  # deleted since retrieval: never cite it
-            flat, blob, page_starts = data[hit.chunk_id]
-            spans = list(zip(flat[0::2], flat[1::2], strict=True))
-            if not spans:
-                spans = [(hit.start, hit.end)]
-            vectors = _vectors(blob, len(spans), query_vector.shape[0])
-            previous: set[str] = set()
-            previous_score: float | None = None
-            for i, (start, end) in enumerate(spans):
-                text = hit.body[start - hit.start : end - hit.start]
-                words = set(tokenize(text))
-                meaning = float(vectors[i] @ query_vector) if vectors is not None else 0.0
-                overlap = (1 - CONTEXT_SHARE) * _overlap(terms, words) + CONTEXT_SHARE * _overlap(
-                    terms, words | previous
-                )
-                score = MEANING_WEIGHT * meaning + OVERLAP_WEIGHT * overlap - RANK_COST * rank
-                if not can_hold(kind, text, asked):
-                    score -= WRONG_KIND_COST
-                own = score
-                if previous_score is not None and previous_score > own:
-                    score += FOLLOW_SHARE * (previous_score - own)
-                found.append(_Candidate(hit, rank, start, end, score, page_at(page_starts, start)))
-                previous, previous_score = words, own
-        return found
+
+def _candidates(
+    hits: Sequence[Hit], sentence_vectors: Mapping[int, bytes], question: str, query_vector: np.ndarray
+) -> list[_Candidate]:
+    """Every stored sentence of the hits, scored; a hit without stored sentences counts as one."""
+    asked = without_context(question)
+    terms = set(tokenize(asked))
+    kind = expected(asked)
+    found: list[_Candidate] = []
+    for rank, hit in enumerate(hits):
+        sentences = hit.sentences or (Sentence(hit.start, hit.end, hit.page_start),)
+        vectors = _vectors(sentence_vectors.get(hit.chunk_id), len(sentences), query_vector.shape[0])
+        previous: set[str] = set()
+        previous_score: float | None = None
+        for i, sentence in enumerate(sentences):
+            start, end = sentence.start, sentence.end
+            text = hit.body[start - hit.start : end - hit.start]
+            words = set(tokenize(text))
+            meaning = float(vectors[i] @ query_vector) if vectors is not None else 0.0
+            overlap = (1 - CONTEXT_SHARE) * _overlap(terms, words) + CONTEXT_SHARE * _overlap(
+                terms, words | previous
+            )
+            score = MEANING_WEIGHT * meaning + OVERLAP_WEIGHT * overlap - RANK_COST * rank
+            if not can_hold(kind, text, asked):
+                score -= WRONG_KIND_COST
+            own = score
+            if previous_score is not None and previous_score > own:
+                score += FOLLOW_SHARE * (previous_score - own)
+            found.append(_Candidate(hit, rank, start, end, score, sentence.page))
+            previous, previous_score = words, own
+    return found
 
 
 def _pick(candidates: list[_Candidate], n: int) -> list[_Candidate]:

@@ -27,7 +27,6 @@ from docrag.groundedness.verdicts import Judge, apply_policy, kept
 from docrag.providers.generation import Generator, TextStream
 from docrag.retrieval.hybrid import Retriever
 from docrag.settings import Settings
-from docrag.store.protocol import ChunkSearch
 from docrag.text.bm25 import tokenize
 
 _DONT_KNOW = re.compile(r"^\W*i\s+(?:do\s+not|don['’]?t)\s+know\b", re.IGNORECASE)
@@ -38,7 +37,6 @@ _MIN_WORDS_AFTER_STRIPPING = 3
 class GenerativeAnswerer:
     def __init__(
         self,
-        store: ChunkSearch,
         retriever: Retriever,
         generator: Generator,
         settings: Settings,
@@ -46,7 +44,6 @@ class GenerativeAnswerer:
         prompt: PromptBuilder | None = None,
         llm_judge: LLMJudge | None = None,
     ) -> None:
-        self._store = store
         self._retriever = retriever
         self._generator = generator
         self._settings = settings
@@ -66,9 +63,9 @@ class GenerativeAnswerer:
         self, tenant_id: UUID, collection_ids: Sequence[UUID], question: str, *, incremental: bool = True
     ) -> Iterator[AnswerEvent]:
         s = self._settings
-        hits = self._retriever.retrieve(tenant_id, collection_ids, question, limit=s.answer_passages).hits
-        data = self._store.sentence_data(tenant_id, [h.chunk_id for h in hits])
-        passages = Passages(hits, {cid: (flat, pages) for cid, (flat, _, pages) in data.items()})
+        passages = Passages(
+            self._retriever.search(tenant_id, collection_ids, question, limit=s.answer_passages)
+        )
         if not passages.hits:
             yield Started(())
             yield Finished(self._abstain(question, passages, "no_supporting_passage"))

@@ -208,8 +208,18 @@ class ChunkDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Sentence:
+    """One stored sentence of a retrieved chunk: offsets into its document's text, and its page."""
+
+    start: int
+    end: int
+    page: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
-    """One retrieved chunk, already checked against PostgreSQL for tenant and existence."""
+    """One retrieved chunk, already checked against PostgreSQL for tenant and existence, with
+    its stored sentences (read with it, so answering never reads the chunk again)."""
 
     chunk_id: int
     document_id: UUID
@@ -228,6 +238,7 @@ class Hit:
     rerank_score: float | None = None  # set when a reranker reordered this hit
     document_version: int = 1  # the document version this chunk belongs to (served now)
     boxes: tuple[TextBox, ...] = ()  # OCR'd lines with their page boxes
+    sentences: tuple[Sentence, ...] = ()  # in text order; empty if none were stored
 
     def boxes_in(self, start: int, end: int) -> tuple[TextBox, ...]:
         """The boxes of this chunk's OCR'd lines that hold ``[start, end)`` (a quote's span)."""

@@ -56,7 +56,7 @@ def collect(
     """Rows of every question of one side of the split, answerable and in each hard variant."""
     articles, questions = load_paragraphs(path)
     side = {a for a in range(len(articles)) if held_out(a) == evaluation_side}
-    answerer = ExtractiveAnswerer(rt.store, rt.retriever, rt.settings)
+    answerer = ExtractiveAnswerer(rt.retriever, rt.settings)
     tenant = rt.default_tenant
     full, _ = ingest_articles(
         rt,

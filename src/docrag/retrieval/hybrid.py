@@ -1,7 +1,9 @@
 """Hybrid search: the dense and lexical legs run over the caller's collections, are fused,
 and the fused ids are hydrated from PostgreSQL inside the caller's tenant and collections,
 so nothing deleted or foreign can be returned whatever an index holds. With a reranker
-configured, the top ``rerank_top`` fused hits are reordered by its scores.
+configured, the top ``rerank_top`` fused hits are reordered by its scores. Each hit comes with
+its stored sentences (the hydrating query reads them) and, for an extractive answer, their
+vectors (the dense leg's candidates' are read already), so answering never reads a chunk again.
 
 The dense leg searches small collections exactly in memory (:mod:`docrag.retrieval.exact`)
 and the rest through the HNSW index; one read of the collections gives every leg the model
@@ -14,9 +16,9 @@ a query vector of another model means nothing against its vectors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 import numpy as np
@@ -34,8 +36,12 @@ from docrag.store.protocol import ChunkSearch, Scope
 
 @dataclass(frozen=True, slots=True)
 class Retrieval:
+    """The hits of one search (each with its stored sentences), the query's vector and, when
+    asked for, the hits' sentence vectors: float16 bytes by chunk id, for chunks that have them."""
+
     hits: list[Hit]
     query_vector: Vectors
+    sentence_vectors: Mapping[int, bytes] = field(default_factory=dict)
 
 
 class Retriever:
@@ -75,16 +81,25 @@ class Retriever:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def retrieve(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: str,
+        *,
+        limit: int = 10,
+        with_vectors: bool = False,
     ) -> Retrieval:
-        """The ``limit`` best hits for ``query`` (a ``search`` span while tracing)."""
+        """The ``limit`` best hits for ``query`` (a ``search`` span while tracing); with
+        ``with_vectors``, their sentence vectors too (what an extractive answer scores)."""
         attributes = {"docrag.collections": len(collection_ids), "docrag.limit": limit}
         with tracing.span("search", attributes if tracing.enabled() else None):
-            found = self._retrieve(tenant_id, collection_ids, query, limit)
+            found = self._retrieve(tenant_id, collection_ids, query, limit, with_vectors)
             tracing.annotate({"docrag.hits": len(found.hits)})
             return found
 
-    def _retrieve(self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int) -> Retrieval:
+    def _retrieve(
+        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int, with_vectors: bool
+    ) -> Retrieval:
         s = self._settings
         # Checked on every request (one primary-key read): a re-index switches a collection's
         # model, and vectors of another model must never be compared with this query's.
@@ -119,7 +134,16 @@ class Retriever:
         ]
         if self._reranker is not None and hits:
             hits = self._rerank(self._reranker, query, hits, s.rerank_top)
-        return Retrieval(hits=hits[:limit], query_vector=vector)
+        hits = hits[:limit]
+        if not with_vectors:
+            return Retrieval(hits=hits, query_vector=vector)
+        # The dense leg read the vectors of its candidates already; only the others are read.
+        missing = [hit.chunk_id for hit in hits if hit.chunk_id not in sentences]
+        if missing:
+            found_vectors = self._store.sentence_vectors(tenant_id, missing)
+            sentences.update({chunk_id: found_vectors.get(chunk_id) for chunk_id in missing})
+        vectors = {h.chunk_id: blob for h in hits if (blob := sentences.get(h.chunk_id)) is not None}
+        return Retrieval(hits=hits, query_vector=vector, sentence_vectors=vectors)
 
     def nearest(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], vector: Vectors, limit: int

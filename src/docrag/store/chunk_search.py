@@ -1,6 +1,6 @@
 """Retrieval's reads: dense search in the HNSW index, a collection's texts (BM25) and vectors
-(exact search) in one snapshot, and scored chunk ids hydrated into hits, always within the
-caller's tenant and collections."""
+(exact search) in one snapshot, and scored chunk ids hydrated into hits with their sentences,
+always within the caller's tenant and collections."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from uuid import UUID
 
 import numpy as np
 
-from docrag.domain import Hit
+from docrag.domain import Hit, Sentence, page_at
 from docrag.store.chunk_rows import box_from
 from docrag.store.connections import PgConnections
 from docrag.store.embedding_index import dense_sql
@@ -22,7 +22,7 @@ from docrag.store.versions import snapshot_version
 _MIN_DENSE_FETCH = 40
 _HIT_COLUMNS = (
     "c.id, c.document_id, c.collection_id, d.title, c.ord, c.start_offset, c.end_offset, c.body,"
-    " c.heading_path, c.page_start, c.page_end, d.version, c.boxes"
+    " c.heading_path, c.page_start, c.page_end, d.version, c.boxes, c.sentence_spans, d.page_starts"
 )
 
 
@@ -160,7 +160,8 @@ class ChunkSearchRows(PgConnections):
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
     ) -> list[Hit]:
-        """Hydrate scored chunk ids, keeping only chunks that exist now in the caller's scope.
+        """Hydrate scored chunk ids, keeping only chunks that exist now in the caller's scope, each
+        with its stored sentences and their pages (what answering cites).
 
         Only chunks of a served version (``version > 0``): the worker writes chunks and the
         version in one transaction, so this is defence in depth against a half-ingested document.
@@ -183,28 +184,9 @@ class ChunkSearchRows(PgConnections):
                 hits.append(_hit(row, score))
         return hits
 
-    def sentence_data(
-        self, tenant_id: UUID, chunk_ids: Sequence[int]
-    ) -> dict[int, tuple[list[int], bytes | None, list[int]]]:
-        """Per chunk: flattened sentence spans, float16 sentence vectors, the document's page starts."""
-        with self._conn(tenant_id, read=True) as conn:
-            rows = (
-                conn.cursor(binary=True)  # bytea and arrays: no hex or text to encode and parse
-                .execute(
-                    "SELECT c.id, c.sentence_spans, c.sentence_vectors, d.page_starts FROM chunks c"
-                    " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
-                    " WHERE c.tenant_id = %s AND c.id = ANY(%s) AND d.version > 0",
-                    (tenant_id, list(chunk_ids)),
-                )
-                .fetchall()
-            )
-        return {
-            int(r["id"]): (list(r["sentence_spans"]), r["sentence_vectors"], list(r["page_starts"]))
-            for r in rows
-        }
-
 
 def _hit(row: dict[str, Any], score: float) -> Hit:
+    flat, page_starts = row["sentence_spans"], list(row["page_starts"])
     return Hit(
         chunk_id=int(row["id"]),
         document_id=row["document_id"],
@@ -220,4 +202,7 @@ def _hit(row: dict[str, Any], score: float) -> Hit:
         score=score,
         document_version=row["version"],
         boxes=tuple(box_from(b) for b in row.get("boxes") or ()),
+        sentences=tuple(
+            Sentence(a, b, page_at(page_starts, a)) for a, b in zip(flat[0::2], flat[1::2], strict=True)
+        ),
     )

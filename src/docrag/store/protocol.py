@@ -177,17 +177,16 @@ class ChunkSearch(Protocol):
         self, tenant_id: UUID, chunk_ids: Sequence[int]
     ) -> dict[int, np.ndarray[Any, Any]]: ...
 
-    def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]: ...
+    def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
+        """Per chunk that has them, its sentences' vectors: float16, one row per stored sentence."""
+        ...
 
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
     ) -> list[Hit]:
-        """The scored chunks that exist in scope, in the order given, with their scores."""
+        """The scored chunks that exist in scope, in the order given, with their scores and their
+        stored sentences (offsets and page of each)."""
         ...
-
-    def sentence_data(
-        self, tenant_id: UUID, chunk_ids: Sequence[int]
-    ) -> dict[int, tuple[list[int], bytes | None, list[int]]]: ...
 
 
 class KeyLookup(Protocol):
