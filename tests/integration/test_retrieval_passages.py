@@ -24,7 +24,7 @@ def collection(runtime: Runtime) -> Collection:
     tenant = runtime.store.ensure_tenant("retrieval-passages")
     coll = runtime.collection(tenant, "passages", create=True)
     for name, text in NOTES.items():
-        runtime.ingestor.ingest(coll, Upload(f"# {name}\n\n{text}\n".encode(), f"{name}.md"))
+        runtime.ingest_now.ingest(coll, Upload(f"# {name}\n\n{text}\n".encode(), f"{name}.md"))
     return coll
 
 
