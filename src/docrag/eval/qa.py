@@ -102,7 +102,9 @@ def run_qa(
     rt.store.add_api_key(rt.default_tenant, "eval qa", key, "reader")
     with (
         _Server(app) as url,
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client,
+        # One question at a time over loopback, but a busy machine (or a first search building its
+        # BM25 index) can take longer than httpx's 5 s default: a timeout would end the whole run.
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client,
     ):
         t1 = time.perf_counter()
         full = [_ask(client, q, collection, True) for q in questions]
