@@ -46,12 +46,9 @@ def _name() -> str:
     return f"c-{uuid.uuid4().hex[:10]}"
 
 
-def store_document(
-    collections: CollectionStore, documents: DocumentStore, tenant: UUID, bodies: list[str]
-) -> tuple[Collection, DocumentInfo]:
-    """A new collection holding one document whose chunks are ``bodies``; chunk i is embedded
-    as ``unit(i)`` and has one sentence."""
-    collection = collections.create_collection(tenant, _name(), MODEL, DIM)
+def indexed(bodies: list[str], *, title: str) -> tuple[ParsedDocument, list[StoredChunk]]:
+    """A parsed document whose chunks are ``bodies``, one sentence each; chunk i is embedded as
+    ``unit(i)``."""
     text = "\n".join(bodies)
     chunks, start = [], 0
     for i, body in enumerate(bodies):
@@ -60,7 +57,17 @@ def store_document(
         vectors = np.asarray([unit(i)], dtype=np.float16).tobytes()
         chunks.append(StoredChunk(draft, draft.contextual_text, unit(i), vectors))
         start = end + 1
-    parsed = ParsedDocument(text=text, blocks=(), mime="text/plain", title="Doc")
+    return ParsedDocument(text=text, blocks=(), mime="text/plain", title=title), chunks
+
+
+def store_document(
+    collections: CollectionStore, documents: DocumentStore, tenant: UUID, bodies: list[str]
+) -> tuple[Collection, DocumentInfo]:
+    """A new collection holding one document whose chunks are ``bodies``; chunk i is embedded
+    as ``unit(i)`` and has one sentence."""
+    collection = collections.create_collection(tenant, _name(), MODEL, DIM)
+    parsed, chunks = indexed(bodies, title="Doc")
+    text = parsed.text
     document, created = documents.insert_document(
         collection,
         title="Doc",

@@ -17,29 +17,15 @@ import uuid
 from collections.abc import Iterator
 from uuid import UUID
 
-import numpy as np
 import pytest
 
-from docrag.domain import ChunkDraft, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
+from docrag.domain import Collection, DocumentInfo, Job
 from docrag.errors import Conflict, DuplicateDocument, NotFound
 from docrag.store.jobs import Enqueued
 from docrag.store.protocol import CollectionStore, DocumentStore, JobQueue
-from store_conformance import DIM, MODEL, unit
+from store_conformance import DIM, MODEL, indexed, unit
 
 LEASE = 30.0
-
-
-def indexed(bodies: list[str]) -> tuple[ParsedDocument, list[StoredChunk]]:
-    """A parsed document whose chunks are ``bodies``; chunk i is embedded as ``unit(i)``."""
-    text = "\n".join(bodies)
-    chunks, start = [], 0
-    for i, body in enumerate(bodies):
-        end = start + len(body)
-        draft = ChunkDraft(i, start, end, body, ("Heading",), None, None, sentences=((start, end),))
-        vectors = np.asarray([unit(i)], dtype=np.float16).tobytes()
-        chunks.append(StoredChunk(draft, draft.contextual_text, unit(i), vectors))
-        start = end + 1
-    return ParsedDocument(text=text, blocks=(), mime="text/plain", title="Parsed"), chunks
 
 
 def enqueue(queue: JobQueue, collection: Collection, data: bytes, *, title: str | None = None) -> Enqueued:
@@ -165,7 +151,7 @@ class JobQueueSuite:
         assert job_queue.progress(job, "embedding", 0.5)
         seen = one(job_queue, collection.tenant_id, doc.id)
         assert (seen.status, seen.progress) == ("embedding", 0.5)
-        parsed, chunks = indexed(["first body", "second body"])
+        parsed, chunks = indexed(["first body", "second body"], title="Parsed")
         assert job_queue.complete(job, title="Indexed", parsed=parsed, chunks=chunks, embedded=1)
         done = one(job_queue, collection.tenant_id, doc.id)
         assert (done.status, done.progress, done.title, done.pending_version) == (
@@ -189,7 +175,7 @@ class JobQueueSuite:
         theirs = collection_store.create_collection(tenants[0], f"m-{uuid.uuid4().hex[:8]}", "another", DIM)
         doc = enqueue(job_queue, theirs, b"another model's").document
         job = claims.of(doc.id)
-        parsed, chunks = indexed(["body"])
+        parsed, chunks = indexed(["body"], title="Parsed")
         with pytest.raises(Conflict) as caught:
             job_queue.complete(job, title="No", parsed=parsed, chunks=chunks)
         assert caught.value.code == "embedding_model_mismatch"
@@ -244,7 +230,7 @@ class JobQueueSuite:
         time.sleep(0.6)
         taken = claims.of(doc.id)
         assert taken.id == stale.id and taken.attempts == 2 and taken.worker_id != stale.worker_id
-        parsed, chunks = indexed(["late body"])
+        parsed, chunks = indexed(["late body"], title="Parsed")
         assert not job_queue.progress(stale, "embedding", 0.9)
         assert not job_queue.complete(stale, title="Stale", parsed=parsed, chunks=chunks)
         assert not job_queue.fail(stale, "internal_error", "stale")
@@ -277,7 +263,7 @@ class JobQueueSuite:
         self, job_queue: JobQueue, claims: Claims, document_store: DocumentStore, collection: Collection
     ) -> None:
         doc = enqueue(job_queue, collection, b"version one").document
-        parsed, chunks = indexed(["kept body", "old body"])
+        parsed, chunks = indexed(["kept body", "old body"], title="Parsed")
         assert job_queue.complete(claims.of(doc.id), title="V1", parsed=parsed, chunks=chunks)
         replacing = version(job_queue, doc.tenant_id, doc.id, b"version two")
         assert replacing.outcome == "replacing" and replacing.document.status == "queued"
@@ -294,7 +280,7 @@ class JobQueueSuite:
         reusable = job_queue.previous_vectors(job)
         assert {text for text, _ in reusable} == {"Heading\nkept body", "Heading\nold body"}
         assert [v.embedding for (text, _), v in reusable.items() if text.endswith("kept body")] == [unit(0)]
-        parsed, chunks = indexed(["kept body", "new body", "third body"])
+        parsed, chunks = indexed(["kept body", "new body", "third body"], title="Parsed")
         assert job_queue.complete(job, title="V2", parsed=parsed, chunks=chunks, embedded=2)
         now = one(job_queue, collection.tenant_id, doc.id)
         assert (now.status, now.version, now.chunk_count, now.title) == (
