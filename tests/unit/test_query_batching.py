@@ -71,10 +71,13 @@ def test_every_caller_gets_the_models_error(tmp_path: Path) -> None:
 
 
 def test_after_close_queries_still_run_unbatched() -> None:
+    before = set(threading.enumerate())
     batched = BatchingEmbedder(MiniLMEmbedder())
     first = batched.embed_batch(["a query"])
+    # Its own batching thread: other tests' runtimes in this process may have theirs running.
+    (thread,) = [t for t in threading.enumerate() if t.name == "docrag-query-batcher" and t not in before]
     batched.close()
-    assert not any(t.name == "docrag-query-batcher" for t in threading.enumerate())
+    assert not thread.is_alive()
     again = batched.embed_batch(["a query"])
     assert np.allclose(first, again, atol=1e-6)
     assert batched.calls == 1
