@@ -1,10 +1,9 @@
-"""The disaster-recovery drill, run for real by scripts/dr-drill.sh on a small corpus (loaded once
-for the module, each drill on a copy of it): its own embedded PostgreSQL and `docrag serve` on
-loopback, a writer uploading over HTTP, a backup while the writes go on, the data folder deleted,
-`docrag restore`, the service back. Every write acknowledged before the backup's snapshot is there
-afterwards, the ones acknowledged after the backup are really gone (the data was destroyed, not
-just restarted), and the service takes writes again. With --pitr (the WAL streamed synchronously)
-no acknowledged write is lost."""
+"""The disaster-recovery drill, run for real by scripts/dr-drill.sh on a small corpus: its own
+embedded PostgreSQL and `docrag serve` on loopback, a writer uploading over HTTP, a backup while
+the writes go on, the data folder deleted, `docrag restore`, the service back. Every write
+acknowledged before the backup's snapshot is there afterwards, the ones acknowledged after the
+backup are really gone (the data was destroyed, not just restarted), and the service takes
+writes again. With --pitr (the WAL streamed synchronously) no acknowledged write is lost."""
 
 from __future__ import annotations
 
@@ -22,46 +21,20 @@ import pytest
 
 from paths import ROOT
 
-#: The environment scripts/dr-drill.sh loads its corpus in: the data folder's embedded server only.
-_UNSET = ("DOCRAG_DATABASE_URL", "DOCRAG_DATABASE_OWNER_URL", "DOCRAG_BACKUP_DIR")
-_LOAD_ENV = {k: v for k, v in os.environ.items() if k not in _UNSET}
-
-
-@pytest.fixture(scope="module")
-def corpus() -> Iterator[Path]:
-    """The drill's corpus, loaded once for the module as the script loads it (``dr_drill.py load``:
-    initdb, migrations, 1000 chunks and the topic embeddings of the real model). Each drill
-    destroys its data folder, so each runs on a copy of this one (``--skip-load``)."""
-    with tempfile.TemporaryDirectory(prefix="docrag-dr-corpus-") as folder:
-        corpus = Path(folder) / "corpus"
-        loaded = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "dr_drill.py"), "load", "--chunks", "1000",
-             "--data-dir", str(corpus)],
-            capture_output=True, text=True, timeout=540, check=False,
-            env={**_LOAD_ENV, "DOCRAG_DATA_DIR": str(corpus), "DOCRAG_ANSWER_CACHE_SECONDS": "0"},
-        )  # fmt: skip
-        assert loaded.returncode == 0, loaded.stdout[-4000:] + loaded.stderr[-4000:]
-        assert not (corpus / "postgres" / "postmaster.pid").exists(), "the load left its server running"
-        yield corpus
-
 
 @pytest.fixture
-def data(corpus: Path) -> Iterator[Path]:
-    """A copy of the loaded corpus, outside pytest's basetemp: a concurrent pytest run resets the
-    mode of /tmp/pytest-of-<user> to 0700, and the embedded server's OS user then loses its way in.
-    ``cp -a`` keeps the owner of PostgreSQL's files (its own OS user, when the tests run as root)."""
+def data() -> Iterator[Path]:
+    """A data folder outside pytest's basetemp: a concurrent pytest run resets the mode of
+    /tmp/pytest-of-<user> to 0700, and the embedded server's OS user then loses its way in."""
     with tempfile.TemporaryDirectory(prefix="docrag-dr-test-") as folder:
-        data = Path(folder) / "dr"
-        subprocess.run(["cp", "-a", str(corpus), str(data)], check=True, timeout=120)
-        yield data
+        yield Path(folder) / "dr"
 
 
 def drill(data: Path, *options: str) -> tuple[str, dict[str, Any]]:
-    """Run the drill on the copy of the 1000-chunk corpus in ``data``; its output and the summary
-    it printed."""
+    """Run the drill on 1000 chunks; its output and the summary it printed."""
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "dr-drill.sh"), "--chunks", "1000", "--data-dir", str(data),
-         "--skip-load", "--before-backup", "3", "--after-backup", "3", "--after-restore", "3", *options],
+         "--before-backup", "3", "--after-backup", "3", "--after-restore", "3", *options],
         capture_output=True, text=True, timeout=540, check=False,
         env={**os.environ, "PYTHON": sys.executable},
     )  # fmt: skip
