@@ -20,10 +20,9 @@ import pytest
 SLOW = {
     "test_shared_docs_outcomes.py": 352,
     "test_schema_fuzz.py": 232,
+    "test_dr_drill.py": 158,
     "test_cli_remote.py": 127,
     "test_blue_green.py": 127,
-    # 158 before its corpus was loaded once per module; scaled by the CPU measured alone, not yet a full run
-    "test_dr_drill.py": 120,
     "test_cli.py": 91,
     "test_fuzz_parsers.py": 60,
     "test_worker_processes.py": 57,
