@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     chunking: Literal["semantic", "structural", "fixed"] = "semantic"
     embed_batch_size: int = Field(default=8, ge=1)  # fastest of 8, 32, 64 (bench/embed_throughput.py)
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
+    #: Threads of the model session for small calls (a query, a few batched queries): 1 runs
+    #: each on its caller's thread, the least CPU per query when requests overlap; 0 (all
+    #: cores) or more spin that many threads within a call, the lowest latency for a lone query.
+    query_threads: int = Field(default=1, ge=0)
     #: Concurrent searches' query embeddings run as one model call, up to this many (1: each
     #: alone); see providers/batching.py.
     query_batch_max: int = Field(default=16, ge=1, le=256)

@@ -52,3 +52,16 @@ def test_tokenizer_is_not_truncated_at_128() -> None:
     long_text = "word " * 400
     assert count_tokens(long_text) == 402
     assert len(load_tokenizer().encode(long_text).ids) == 256
+
+
+def test_small_calls_run_single_threaded_with_the_same_vectors() -> None:
+    """A query (a small call) runs on the single-threaded session and a large batch on the
+    threaded one; a text's vector doesn't depend on which."""
+    e = MiniLMEmbedder(batch_size=8)
+    query = "what protects the harbour from storms"
+    alone = e.embed_batch([query])[0]
+    assert e._single is not None and e._model is None
+    # Same-length texts go to the model together: 8 of them are past the small-call size.
+    batch = e.embed_batch([query] + ["word " * 120] * 8)
+    assert e._model is not None
+    assert np.allclose(alone, batch[0], atol=1e-4)

@@ -26,8 +26,10 @@ class MiniLMEmbedder(OnnxEmbedder):
     model_id = MODEL_ID
     dim = DIM
 
-    def __init__(self, *, batch_size: int = 32, threads: int = 0, max_tokens: int = MAX_TOKENS) -> None:
-        super().__init__(batch_size=batch_size, threads=threads, pooling="mean")
+    def __init__(
+        self, *, batch_size: int = 32, threads: int = 0, query_threads: int = 1, max_tokens: int = MAX_TOKENS
+    ) -> None:
+        super().__init__(batch_size=batch_size, threads=threads, query_threads=query_threads, pooling="mean")
         self._max_tokens = max_tokens
 
     def _model_file(self) -> str:

@@ -46,6 +46,13 @@ _MAX_BATCH = 128
 #: SciFact abstracts, embedded one document at a time).
 _PAD_SLACK = 0.25
 _PAD_SLACK_TOKENS = 16
+#: A call with at most this many padded tokens (a query, a few batched queries) runs on a
+#: single-threaded session. Split across threads, such a call spends more in waking the
+#: threads for each of the graph's few hundred small operators than they save: one query took
+#: 5.4 ms p50 on the pooled threads against 3.4 ms when they spun, and spinning burned the cores
+#: concurrent requests need (bench/load/stages.py). Concurrent queries still use every core,
+#: each on its request's own thread.
+_SMALL_CALL_TOKENS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +63,9 @@ class LoadedModel:
     output_shape: list[Any]
 
 
-def open_session(model_file: Path | str, *, threads: int = 0) -> Any:
-    """An ONNX Runtime CPU session for ``model_file``; :raises Unavailable: when it can't load."""
+def open_session(model_file: Path | str, *, threads: int = 0, spin_in_call: bool = False) -> Any:
+    """An ONNX Runtime CPU session for ``model_file``; :raises Unavailable: when it can't load.
+    ``spin_in_call``: the threads spin while a call runs and stop when it ends."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - an install problem, reported at readiness
@@ -70,7 +78,11 @@ def open_session(model_file: Path | str, *, threads: int = 0) -> Any:
     # server calls the model once per query, so they spun between calls, on the cores PostgreSQL
     # and the request threads need: half the CPU of an uncached search went to spinning
     # (bench/load/stages.py: 67 -> 33 ms per search at 100k chunks). Idle threads now sleep.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # With spin_in_call, they spin between the operators of one call (waking a sleeping thread
+    # for each of a small call's few hundred operators costs more than the operator) and stop
+    # at its end (session.force_spinning_stop).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_in_call else "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1" if spin_in_call else "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
@@ -91,6 +103,11 @@ def inspect_session(session: Any, preferred: Sequence[str]) -> LoadedModel:
     outputs = {spec.name: list(spec.shape or []) for spec in session.get_outputs()}
     name = next((n for n in preferred if n in outputs), next(iter(outputs)))
     return LoadedModel(session, inputs, name, outputs[name])
+
+
+def padded_tokens(encodings: Sequence[Encoding]) -> int:
+    """The tokens a forward pass over ``encodings`` computes, padding included."""
+    return len(encodings) * max(len(e.ids) for e in encodings)
 
 
 def run_encoder(model: LoadedModel, encodings: Sequence[Encoding]) -> tuple[Any, Any]:
@@ -155,11 +172,15 @@ def _json(file: Path) -> dict[str, Any]:
 class OnnxEmbedder:
     """The shared ONNX embedder: subclasses say where the model and tokenizer come from."""
 
-    def __init__(self, *, batch_size: int = 32, threads: int = 0, pooling: Pooling = "mean") -> None:
+    def __init__(
+        self, *, batch_size: int = 32, threads: int = 0, query_threads: int = 1, pooling: Pooling = "mean"
+    ) -> None:
         self._batch_size = batch_size
         self._threads = threads
+        self._query_threads = query_threads
         self._pooling: Pooling = pooling
         self._model: LoadedModel | None = None
+        self._single: LoadedModel | None = None  # the single-threaded session for small calls
         self._lock = threading.Lock()
 
     # -- what subclasses provide -----------------------------------------------------------
@@ -181,18 +202,43 @@ class OnnxEmbedder:
     # -- the shared work -------------------------------------------------------------------
 
     def _loaded(self) -> LoadedModel:
+        """The threaded session (large calls: ingestion's batches), opened on first use."""
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    session = open_session(self._model_file(), threads=self._threads)
-                    self._model = inspect_session(session, (*_TOKEN_OUTPUTS, *_POOLED_OUTPUTS))
+                    self._model = self._open(self._threads)
         return self._model
 
+    def _single_threaded(self) -> LoadedModel:
+        """The session for small calls (queries), opened on first use: ``query_threads``
+        threads (1: the caller's own), spinning within a call when there are several."""
+        if self._single is None:
+            with self._lock:
+                if self._single is None:
+                    self._single = self._open(self._query_threads, spin_in_call=self._query_threads != 1)
+        return self._single
+
+    def _open(self, threads: int, *, spin_in_call: bool = False) -> LoadedModel:
+        session = open_session(self._model_file(), threads=threads, spin_in_call=spin_in_call)
+        return inspect_session(session, (*_TOKEN_OUTPUTS, *_POOLED_OUTPUTS))
+
+    def _for(self, encodings: Sequence[Encoding]) -> LoadedModel:
+        """The session for a call over ``encodings``: single-threaded when the call is small. A
+        process that only answers queries never opens the threaded one (each holds its own
+        ~100 MB copy of the weights)."""
+        if padded_tokens(encodings) > _SMALL_CALL_TOKENS:
+            return self._loaded()
+        return self._single_threaded()
+
+    def _described(self) -> LoadedModel:
+        """Either session, for what they both describe (the outputs and their shape)."""
+        return self._model or self._single_threaded()
+
     def _token_level(self) -> bool:
-        return len(self._loaded().output_shape) == 3
+        return len(self._described().output_shape) == 3
 
     def warm_up(self) -> None:
-        """Load the model now (readiness checks call this) and run it once."""
+        """Load the model now (readiness checks call this) and run it once, as a query."""
         self.embed_batch(["warm up"])
 
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
@@ -210,7 +256,8 @@ class OnnxEmbedder:
         encodings = self._tokenizer().encode_batch(list(texts))
         results: list[PassageEmbedding | None] = [None] * len(texts)
         for batch in self._batches(encodings):
-            hidden, mask = run_encoder(self._loaded(), [encodings[i] for i in batch])
+            chosen = [encodings[i] for i in batch]
+            hidden, mask = run_encoder(self._for(chosen), chosen)
             for row, index in enumerate(batch):
                 results[index] = _pool(hidden[row], mask[row], encodings[index], spans[index], self._pooling)
         return [r for r in results if r is not None]
@@ -220,7 +267,8 @@ class OnnxEmbedder:
         encodings = self._tokenizer().encode_batch(texts)
         out: list[Vectors] = [np.zeros(0, dtype=np.float32)] * len(texts)
         for batch in self._batches(encodings, by_tokens=False):
-            vectors, _ = run_encoder(self._loaded(), [encodings[i] for i in batch])
+            chosen = [encodings[i] for i in batch]
+            vectors, _ = run_encoder(self._for(chosen), chosen)
             for row, index in enumerate(batch):
                 out[index] = np.asarray(vectors[row], dtype=np.float32)
         return unit(np.stack(out))
@@ -285,7 +333,13 @@ class OnnxDirectoryEmbedder(OnnxEmbedder):
     """
 
     def __init__(
-        self, path: Path | str, *, batch_size: int = 32, threads: int = 0, max_tokens: int | None = None
+        self,
+        path: Path | str,
+        *,
+        batch_size: int = 32,
+        threads: int = 0,
+        query_threads: int = 1,
+        max_tokens: int | None = None,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self._file = next(
@@ -293,7 +347,12 @@ class OnnxDirectoryEmbedder(OnnxEmbedder):
         )
         if self._file is None:
             raise Unavailable(f"embedding model directory {self.path} has no model.onnx")
-        super().__init__(batch_size=batch_size, threads=threads, pooling=_pooling_mode(self.path))
+        super().__init__(
+            batch_size=batch_size,
+            threads=threads,
+            query_threads=query_threads,
+            pooling=_pooling_mode(self.path),
+        )
         self._max_tokens = max_tokens
         self._model_id = f"onnx:{self.path.name}@{model_digest(self._file)}"
         self._tokenizer_cache: Tokenizer | None = None
@@ -306,7 +365,7 @@ class OnnxDirectoryEmbedder(OnnxEmbedder):
     @property
     def dim(self) -> int:
         if self._dim is None:
-            declared = self._loaded().output_shape[-1:]
+            declared = self._described().output_shape[-1:]
             if declared and isinstance(declared[0], int):
                 self._dim = declared[0]
             else:  # a dynamic output dimension: ask the model

@@ -20,11 +20,15 @@ def build_embedder(settings: Settings) -> Embedder:
     if kind == "minilm":
         from docrag.providers.minilm_onnx import MiniLMEmbedder
 
-        return MiniLMEmbedder(batch_size=s.embed_batch_size, threads=s.embed_threads)
+        return MiniLMEmbedder(
+            batch_size=s.embed_batch_size, threads=s.embed_threads, query_threads=s.query_threads
+        )
     if kind == "onnx":
         from docrag.providers.onnx_local import OnnxDirectoryEmbedder
 
-        return OnnxDirectoryEmbedder(path, batch_size=s.embed_batch_size, threads=s.embed_threads)
+        return OnnxDirectoryEmbedder(
+            path, batch_size=s.embed_batch_size, threads=s.embed_threads, query_threads=s.query_threads
+        )
     if kind == "st":
         from docrag.providers.st_local import SentenceTransformerEmbedder
 
