@@ -5,7 +5,9 @@ open file descriptors, threads and database connections are sampled; prints each
     python bench/load/soak.py --data-dir /tmp/scale-100k --users 40 --think 2 --duration 1800
 
 It starts ``docrag serve`` on the data dir (as run.py does) and locust in a child process, and
-every ``--every`` seconds reads, of the server and its children: RSS (psutil), open file
+every ``--every`` seconds reads, of the server and its children: RSS (psutil), the bytes its
+bounded in-memory answer and search cache holds (``docrag_cache_memory_bytes``; RSS less these
+is the memory that must stay flat while the cache fills to its cap), open file
 descriptors, threads, and this process's pool connections from its own ``/metrics``
 (``docrag_db_pool_connections``, all states) together with the database server's count of
 sessions (``pg_stat_activity``). The first ``--warmup`` share of the run is left out of the
@@ -29,9 +31,11 @@ import numpy as np
 import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import locust, report, server  # a script beside this one
+import run  # a script beside this one
+from run import locust, report, server
 
 _POOL = re.compile(r'^docrag_db_pool_connections\{state="[a-z_]+"\} ([0-9.e+]+)$', re.M)
+_CACHE = re.compile(r"^docrag_cache_memory_bytes(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -52,7 +56,15 @@ def _sample(pid: int, url: str) -> dict[str, float]:
             continue
     scrape = httpx.get(f"{url}/metrics", timeout=30).text
     pool = sum(float(v) for v in _POOL.findall(scrape))
-    return {"rss_mb": rss / 2**20, "open_fds": fds, "threads": threads, "pool_connections": pool}
+    cache_mb = sum(float(v) for v in _CACHE.findall(scrape)) / 2**20
+    return {
+        "rss_mb": rss / 2**20,
+        "cache_mb": cache_mb,
+        "rss_less_cache_mb": rss / 2**20 - cache_mb,
+        "open_fds": fds,
+        "threads": threads,
+        "pool_connections": pool,
+    }
 
 
 def _postgres_sessions(data_dir: Path) -> float:
@@ -73,7 +85,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=1800, help="seconds of load")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--warmup", type=float, default=0.15, help="share of the run left out")
+    parser.add_argument("--locust", default=run.LOCUST[0], help="the locust executable")
     args = parser.parse_args()
+    run.LOCUST[0] = args.locust
     samples: list[tuple[float, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp, server(args.data_dir, {}) as (url, key, pid):
         httpx.post(
