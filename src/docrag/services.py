@@ -141,7 +141,11 @@ class Runtime:
             UserStore(store), SessionStore(store), settings
         )  # reads (or, the first time, makes) the JWT key
         lexical = LexicalIndexes(
-            store, document_weight=settings.lexical_document_weight, k1=settings.bm25_k1, b=settings.bm25_b
+            store,
+            document_weight=settings.lexical_document_weight,
+            k1=settings.bm25_k1,
+            b=settings.bm25_b,
+            memory_bytes=settings.lexical_memory_mb * 2**20,
         )
         exact = ExactVectors(
             store,

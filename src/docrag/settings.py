@@ -234,6 +234,10 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     #: Dense leg: weight of a chunk's best-matching sentence vector added to its own score.
     dense_sentence_weight: float = Field(default=2.0, ge=0.0, le=10.0)
+    #: The in-process BM25 indexes stay within this many MB: the least recently searched are
+    #: dropped past it, and rebuilt from PostgreSQL when searched again (100k chunks of
+    #: bench/scale.py's corpus hold about 110 MB).
+    lexical_memory_mb: int = Field(default=1024, ge=1)
     #: Lexical leg: weight of the chunk's whole-document BM25 added to its own BM25.
     lexical_document_weight: float = Field(default=0.5, ge=0.0, le=10.0)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)

@@ -108,6 +108,16 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def nbytes(self) -> int:
+        """About the memory the index holds: its arrays, and its vocabulary at ~100 bytes a term
+        beside the term's own characters (a dict entry, an int and a str object)."""
+        arrays = [self.ids, self._by_term.data, self._by_term.indices, self._by_term.indptr]
+        if self._groups is not None:
+            by_group = self._by_term_group
+            arrays += [self._groups, by_group.data, by_group.indices, by_group.indptr]
+        return sum(int(a.nbytes) for a in arrays) + sum(100 + len(t) for t in self.vocab)
+
     def search(self, query: str, limit: int) -> list[tuple[int, float]]:
         """(chunk id, score) of the best ``limit`` chunks with any query term."""
         terms = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
