@@ -154,6 +154,11 @@ def report(rows: list[dict[str, str]], out: Path, seconds: int) -> None:
         f"error rate {failed / max(n, 1):.4%} ({failed} of {n}); 5xx {server_errors(out)};"
         f" throughput {float(total['Requests/s']):.1f} requests/s over {seconds} s"
     )
+    failures = Path(f"{out}_failures.csv")
+    if failures.exists():  # what the errors were, so a run's failures can be told apart
+        with open(failures, newline="") as f:
+            for r in csv.DictReader(f):
+                print(f"  failed {r['Occurrences']}x {r['Method']} {r['Name']}: {r['Error'][:200]}")
 
 
 class CpuMeter:
