@@ -1,5 +1,6 @@
 """The PostgreSQL store passes every store conformance suite (tests/support/store_conformance*.py):
-the aggregates of ``Store``, the queue of ``JobStore`` and the records of ``AnswerStore``."""
+the aggregates of ``Store``, the queue of ``JobStore``, the records of ``AnswerStore`` and the users and
+sessions of ``UserStore`` and ``SessionStore``, all over this module's one database."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from docrag.store.answers import AnswerStore
 from docrag.store.jobs import JobStore
 from docrag.store.keys import new_api_key
 from docrag.store.postgres import Store
+from docrag.store.sessions import SessionStore
+from docrag.store.users import UserStore
 from store_conformance import (
     MODEL,
     ChunkSearchSuite,
@@ -22,6 +25,8 @@ from store_conformance import (
 )
 from store_conformance_answers import AnswerRecordsSuite
 from store_conformance_jobs import JobQueueSuite
+from store_conformance_sessions import SessionRecordsSuite
+from store_conformance_users import UserAccountsSuite
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +35,14 @@ def store(runtime: Runtime) -> Store:
 
 
 @pytest.fixture
-def tenants(store: Store) -> tuple[UUID, UUID]:
-    return store.ensure_tenant(f"a-{uuid.uuid4().hex}"), store.ensure_tenant(f"b-{uuid.uuid4().hex}")
+def tenant_names() -> tuple[str, str]:
+    return f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def tenants(store: Store, tenant_names: tuple[str, str]) -> tuple[UUID, UUID]:
+    first, second = tenant_names
+    return store.ensure_tenant(first), store.ensure_tenant(second)
 
 
 @pytest.fixture
@@ -78,6 +89,16 @@ def raters(store: Store, tenants: tuple[UUID, UUID]) -> tuple[UUID, UUID]:
     return first, second
 
 
+@pytest.fixture
+def user_accounts(store: Store) -> UserStore:
+    return UserStore(store)
+
+
+@pytest.fixture
+def session_records(store: Store) -> SessionStore:
+    return SessionStore(store)
+
+
 class TestPostgresCollectionStore(CollectionStoreSuite):
     pass
 
@@ -99,4 +120,12 @@ class TestPostgresJobQueue(JobQueueSuite):
 
 
 class TestPostgresAnswerRecords(AnswerRecordsSuite):
+    pass
+
+
+class TestPostgresUserAccounts(UserAccountsSuite):
+    pass
+
+
+class TestPostgresSessionRecords(SessionRecordsSuite):
     pass
