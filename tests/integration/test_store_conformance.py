@@ -1,6 +1,7 @@
 """The PostgreSQL store passes every store conformance suite (tests/support/store_conformance*.py):
-the aggregates of ``Store``, the queue of ``JobStore``, the records of ``AnswerStore`` and the users and
-sessions of ``UserStore`` and ``SessionStore``, all over this module's one database."""
+the aggregates of ``Store``, the queue of ``JobStore``, the records of ``AnswerStore``, the users and
+sessions of ``UserStore`` and ``SessionStore`` and the re-index of
+``ReindexStore``, all over this module's one database."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from docrag.store.answers import AnswerStore
 from docrag.store.jobs import JobStore
 from docrag.store.keys import new_api_key
 from docrag.store.postgres import Store
+from docrag.store.reindex import ReindexStore
 from docrag.store.sessions import SessionStore
 from docrag.store.users import UserStore
 from store_conformance import (
@@ -25,6 +27,7 @@ from store_conformance import (
 )
 from store_conformance_answers import AnswerRecordsSuite
 from store_conformance_jobs import JobQueueSuite
+from store_conformance_reindex import CollectionReindexSuite
 from store_conformance_sessions import SessionRecordsSuite
 from store_conformance_users import UserAccountsSuite
 
@@ -99,6 +102,11 @@ def session_records(store: Store) -> SessionStore:
     return SessionStore(store)
 
 
+@pytest.fixture
+def collection_reindex(store: Store) -> ReindexStore:
+    return ReindexStore(store)
+
+
 class TestPostgresCollectionStore(CollectionStoreSuite):
     pass
 
@@ -128,4 +136,8 @@ class TestPostgresUserAccounts(UserAccountsSuite):
 
 
 class TestPostgresSessionRecords(SessionRecordsSuite):
+    pass
+
+
+class TestPostgresCollectionReindex(CollectionReindexSuite):
     pass
