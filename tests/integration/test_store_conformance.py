@@ -1,20 +1,24 @@
 """The PostgreSQL store passes every store conformance suite (tests/support/store_conformance*.py):
 the aggregates of ``Store``, the queue of ``JobStore``, the records of ``AnswerStore``, the users and
-sessions of ``UserStore`` and ``SessionStore`` and the re-index of
-``ReindexStore``, all over this module's one database."""
+sessions of ``UserStore`` and ``SessionStore``, the re-index of ``ReindexStore`` and the readings of
+``ReadingsStore``, all over this module's one database."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from uuid import UUID
 
 import pytest
 
 from docrag.services import Runtime
 from docrag.store.answers import AnswerStore
+from docrag.store.heartbeats import WorkerHeartbeats
 from docrag.store.jobs import JobStore
 from docrag.store.keys import new_api_key
 from docrag.store.postgres import Store
+from docrag.store.readings import ReadingsStore
 from docrag.store.reindex import ReindexStore
 from docrag.store.sessions import SessionStore
 from docrag.store.users import UserStore
@@ -27,6 +31,7 @@ from store_conformance import (
 )
 from store_conformance_answers import AnswerRecordsSuite
 from store_conformance_jobs import JobQueueSuite
+from store_conformance_readings import DeploymentReadingsSuite
 from store_conformance_reindex import CollectionReindexSuite
 from store_conformance_sessions import SessionRecordsSuite
 from store_conformance_users import UserAccountsSuite
@@ -107,6 +112,58 @@ def collection_reindex(store: Store) -> ReindexStore:
     return ReindexStore(store)
 
 
+@pytest.fixture
+def deployment_readings(store: Store) -> ReadingsStore:
+    return ReadingsStore(store)
+
+
+@pytest.fixture(scope="module")
+def replicated_readings(store: Store) -> Iterator[ReadingsStore]:
+    """A second, small pool on this module's database, whose replica URL names that same primary."""
+    with closing(Store(store.url, min_size=1, max_size=2, read_url=store.url)) as replicated:
+        yield ReadingsStore(replicated)
+
+
+@pytest.fixture(scope="module")
+def unanswering_readings(store: Store) -> ReadingsStore:
+    """Over a store whose pools, the replica's included, are closed: no connection answers, at
+    once, where a stopped server would cost each read the pool's 30 s timeout."""
+    gone = Store(store.url, min_size=0, max_size=1, read_url=store.url)
+    gone.close()
+    return ReadingsStore(gone)
+
+
+@pytest.fixture
+def beat(store: Store) -> Iterator[Callable[[str], None]]:
+    """Heartbeats as the worker processes send them (jobs/worker.py), forgotten after the test."""
+    heartbeats, seen = WorkerHeartbeats(store), set()
+
+    def record(worker_id: str) -> None:
+        heartbeats.beat(worker_id, threads=1)
+        seen.add(worker_id)
+
+    yield record
+    for worker_id in seen:
+        heartbeats.forget(worker_id)
+
+
+@pytest.fixture
+def record_backup(store: Store) -> Iterator[Callable[[bool], None]]:
+    """A backup_runs row as ``docrag backup`` records each run (store/backup.py), removed after the test."""
+    location = f"conformance-{uuid.uuid4().hex}"
+
+    def record(ok: bool) -> None:
+        with store.connection(store.ALL_TENANTS) as conn:
+            conn.execute(
+                "INSERT INTO backup_runs (finished_at, ok, location) VALUES (now(), %s, %s)",
+                (ok, location),
+            )
+
+    yield record
+    with store.connection(store.ALL_TENANTS) as conn:
+        conn.execute("DELETE FROM backup_runs WHERE location = %s", (location,))
+
+
 class TestPostgresCollectionStore(CollectionStoreSuite):
     pass
 
@@ -140,4 +197,8 @@ class TestPostgresSessionRecords(SessionRecordsSuite):
 
 
 class TestPostgresCollectionReindex(CollectionReindexSuite):
+    pass
+
+
+class TestPostgresDeploymentReadings(DeploymentReadingsSuite):
     pass
