@@ -23,7 +23,7 @@ from docrag.identity import mfa
 from docrag.identity.passwords import burn_verification, hash_password, needs_rehash, verify_password
 from docrag.identity.tokens import KeyRing, access_claims
 from docrag.settings import Settings
-from docrag.store.protocol import SessionRecords, UserAccounts
+from docrag.store.protocol_identity import SessionRecords, UserAccounts
 
 #: One answer for a wrong email, a wrong password, an unknown tenant and a disabled user.
 WRONG = "wrong email or password"

@@ -1,8 +1,9 @@
 """What the layers above ask of the store, one protocol per aggregate (Haystack's DocumentStore,
 in spirit): retrieval, answering, jobs, identity, the health checks and the API type against these;
 store/postgres.py's ``Store`` and the aggregates over its pool (store/jobs.py, answers.py, users.py,
-sessions.py, reindex.py, readings.py) are the one implementation. tests/support/store_conformance*.py
-hold a suite per protocol that any implementation must pass.
+sessions.py, reindex.py, readings.py) are the one implementation. Identity's two protocols live in
+store/protocol_identity.py, under the same rules. tests/support/store_conformance*.py hold a suite
+per protocol that any implementation must pass.
 
 Every method takes the caller's tenant (but the deployment's own readings, a login's tenant by
 name and a refresh token's lookup): an implementation must never return another tenant's rows.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
@@ -32,7 +32,6 @@ from docrag.domain import (
     Principal,
     StoredChunk,
 )
-from docrag.domain.identity import Credentials, Refreshed, SessionCaller, SessionInfo, User
 from docrag.domain.records import Conversation, Feedback, FeedbackSummary, Rating, StoredAnswer
 
 if TYPE_CHECKING:
@@ -298,87 +297,91 @@ class AnswerRecords(Protocol):
 
 
 class CollectionReindex(Protocol):
-    """Re-embedding a collection beside its served vectors, then one switch (store/reindex.py)."""
+    """Re-embedding a collection beside its served vectors, then one switch (store/reindex.py).
+    Until the switch, nothing a reader sees changes; the ``collection`` passed names its tenant."""
 
     def begin(self, collection: Collection, model_id: str, dim: int) -> None:
-        """:raises InvalidRequest: already that model. :raises Conflict: ``reindex_in_progress``."""
+        """Make ``model_id`` (``dim``-dimensional) the collection's next model: again for the model
+        under way resumes, keeping the vectors written; a fresh start counts none written before.
+
+        :raises InvalidRequest: the collection already uses that model, or is not (or no longer)
+            the tenant's. :raises Conflict: ``reindex_in_progress``, one to another model is under way."""
         ...
 
-    def ensure_embedding_index(self, dim: int) -> None: ...
+    def ensure_embedding_index(self, dim: int) -> None:
+        """Have ``dim``-dimensional vectors searched by an index (nothing to do once it exists)."""
+        ...
 
-    def pending(self, collection: Collection, *, after: int, limit: int) -> list[PendingChunk]: ...
+    def pending(self, collection: Collection, *, after: int, limit: int) -> list[PendingChunk]:
+        """At most ``limit`` of the collection's chunks still without a new vector, in id order
+        after chunk id ``after`` (0: from the first), each with its embedded text and the spans of
+        its sentences in that text."""
+        ...
 
     def write(self, collection: Collection, model_id: str, vectors: Sequence[NewVectors]) -> bool:
-        """:returns: False when the re-index was cancelled."""
+        """Keep new vectors of the collection's chunks (other chunk ids change nothing).
+
+        :returns: False, writing nothing, when no re-index to ``model_id`` is under way (cancelled,
+            replaced by another, or switched already)."""
         ...
 
     def switch(self, collection: Collection, model_id: str) -> int:
-        """:returns: how many chunks still lack a new vector (0: switched)."""
+        """Serve the new vectors, all at once, if every chunk of the collection has one (chunks
+        added meanwhile included): the collection's model and dimension become the new ones and
+        its content version moves.
+
+        :returns: how many chunks still lack a new vector (0: switched; otherwise nothing changed).
+        :raises Conflict: ``reindex_in_progress`` when no re-index to ``model_id`` is under way
+            (it was cancelled)."""
         ...
 
-    def cancel(self, collection: Collection) -> None: ...
-
-
-class UserAccounts(Protocol):
-    """A tenant's users, their passwords and MFA state (store/users.py)."""
-
-    def tenant_id(self, name: str) -> UUID | None: ...
-    def create(self, tenant_id: UUID, email: str, password_hash: str, role: str) -> User: ...
-    def list(self, tenant_id: UUID) -> list[User]: ...
-    def get(self, tenant_id: UUID, user_id: UUID) -> User: ...
-    def credentials(self, tenant_id: UUID, email: str) -> Credentials | None: ...
-    def credentials_of(self, tenant_id: UUID, user_id: UUID) -> Credentials: ...
-    def update(self, tenant_id: UUID, user_id: UUID, *, role: str | None, disabled: bool | None) -> User: ...
-    def anonymize(self, tenant_id: UUID, user_id: UUID, password_hash: str) -> None: ...
-    def set_password(self, tenant_id: UUID, user_id: UUID, password_hash: str) -> None: ...
-    def begin_totp(self, tenant_id: UUID, user_id: UUID, secret: str, recovery: Sequence[bytes]) -> None: ...
-    def pending_totp(self, tenant_id: UUID, user_id: UUID) -> str | None: ...
-    def confirm_totp(self, tenant_id: UUID, user_id: UUID, secret: str, step: int) -> bool: ...
-    def accept_step(self, tenant_id: UUID, user_id: UUID, step: int) -> bool: ...
-    def use_recovery_code(self, tenant_id: UUID, user_id: UUID, code_hash: bytes) -> bool: ...
-    def mfa_required_for_admins(self, tenant_id: UUID) -> bool: ...
-    def set_mfa_required_for_admins(self, tenant_id: UUID, required: bool) -> bool: ...
-
-
-class SessionRecords(Protocol):
-    """Sign-in sessions and their single-use refresh tokens (store/sessions.py)."""
-
-    def create(
-        self,
-        tenant_id: UUID,
-        user_id: UUID,
-        *,
-        lifetime: timedelta,
-        refresh_hash: bytes,
-        refresh_lifetime: timedelta,
-        user_agent: str | None,
-        address: str | None,
-        mfa: bool,
-    ) -> UUID: ...
-
-    def caller(self, tenant_id: UUID, session_id: UUID, user_id: UUID) -> SessionCaller | None: ...
-
-    def rotate(self, token_hash: bytes, next_hash: bytes, lifetime: timedelta) -> Refreshed:
-        """:raises RefreshTokenReused: a spent token (its session is revoked)."""
+    def cancel(self, collection: Collection) -> None:
+        """Drop a re-index under way and the vectors it wrote; the served ones never changed."""
         ...
-
-    def revoke(self, tenant_id: UUID, user_id: UUID, session_id: UUID, reason: str) -> bool: ...
-    def revoke_all(self, tenant_id: UUID, user_id: UUID, reason: str, *, keep: UUID | None = None) -> int: ...
-    def live(self, tenant_id: UUID, user_id: UUID) -> list[SessionInfo]: ...
 
 
 class DeploymentReadings(Protocol):
-    """What health checks and metrics read of the whole deployment (store/readings.py); a method
-    raises ``Unavailable`` or the driver's error when the database does not answer."""
+    """What health checks and metrics read of the whole deployment, not of one tenant
+    (store/readings.py); a method that reads the database raises ``Unavailable`` or the
+    driver's error when it does not answer."""
 
     @property
-    def replicated(self) -> bool: ...
+    def replicated(self) -> bool:
+        """Whether searches may read from a replica (only then is :meth:`replica_status` asked)."""
+        ...
 
-    def ping(self) -> None: ...
-    def replica_status(self) -> ReplicaStatus: ...
-    def pool_stats(self) -> dict[str, int]: ...
+    def ping(self) -> None:
+        """Returns when the database answers."""
+        ...
+
+    def replica_status(self) -> ReplicaStatus:
+        """The replica's state (``ok``, ``not_a_standby`` or ``down``); only when :attr:`replicated`.
+        A replica that does not answer is ``down``, not an error."""
+        ...
+
+    def pool_stats(self) -> dict[str, int]:
+        """This process's connection pool, counts by name, among them the ``pool_size``,
+        ``pool_available``, ``pool_max`` and ``requests_waiting`` that the gauges read. Asks
+        nothing of the database."""
+        ...
+
     def has_pgvector(self) -> bool: ...
-    def backlog(self) -> Backlog: ...
-    def fleet(self, fresh_seconds: float) -> Fleet: ...
-    def last_backup_age(self) -> float | None: ...
-    def last_backup_time(self) -> float | None: ...
+
+    def backlog(self) -> Backlog:
+        """Queued jobs claimable now (not those waiting out a retry's delay), and how long the
+        oldest of them has waited (0 when none)."""
+        ...
+
+    def fleet(self, fresh_seconds: float) -> Fleet:
+        """Worker processes whose last heartbeat is at most ``fresh_seconds`` old, and the Unix time
+        of the newest heartbeat of any (0 when no worker is registered)."""
+        ...
+
+    def last_backup_age(self) -> float | None:
+        """Seconds since the last successful backup; None when none succeeded."""
+        ...
+
+    def last_backup_time(self) -> float | None:
+        """Unix time of the last successful backup, 0 when none succeeded; None when the database
+        keeps no record of backups."""
+        ...

@@ -49,8 +49,9 @@ SELECT pg_is_in_recovery() AS standby,
 
 @dataclass(frozen=True, slots=True)
 class ReplicaStatus:
-    """What the health checks report: ``ok`` or ``down`` (with the error's class), the replay lag
-    in seconds, whether replay is paused, and whether searches use the replica now."""
+    """What the health checks report: ``ok``, ``not_a_standby`` (it answers but is no replica:
+    the read URL names a primary) or ``down`` (with the error's class), the replay lag in seconds,
+    whether replay is paused, and whether searches use the replica now."""
 
     status: str
     in_use: bool
