@@ -196,6 +196,11 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=256, ge=32)
     #: semantic: cuts where the topic shifts; structural: greedy packing; fixed: word windows.
     chunking: Literal["semantic", "structural", "fixed"] = "semantic"
+    #: Seconds an idle client connection is kept open. Longer than the idle timeout of the
+    #: proxies in front (nginx's upstream keepalive_timeout and most load balancers: 60 s), so
+    #: the server never closes a connection just as a proxy or client reuses it: that request
+    #: fails unanswered (uvicorn's 5 s lost 2 of 88,350 requests of a 30-minute soak this way).
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     embed_batch_size: int = Field(default=8, ge=1)  # fastest of 8, 32, 64 (bench/embed_throughput.py)
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
     #: Threads of the model session for small calls (a query, a few batched queries): 1 runs

@@ -70,6 +70,7 @@ def serve(
         access_log=False,  # the middleware writes the access line (route template, no query)
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
 
 
