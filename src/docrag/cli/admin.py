@@ -3,6 +3,7 @@ database itself (embedded, or DOCRAG_DATABASE_URL's), never through a server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,7 @@ def serve(
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         raise typer.BadParameter("HTTPS needs both --ssl-certfile and --ssl-keyfile")
     configure_logging(settings.log_format)
+    _open_files_to_hard_limit()
     processes = workers or settings.serve_workers
     app: FastAPI | str = create_app(settings) if processes == 1 else "docrag.cli.admin:served_app"
     if processes > 1:
@@ -72,6 +74,19 @@ def serve(
         ssl_keyfile=settings.ssl_keyfile,
         timeout_keep_alive=settings.keep_alive_seconds,
     )
+
+
+def _open_files_to_hard_limit() -> None:
+    """Raise this process's open-file limit (its worker processes inherit it) to the hard limit:
+    kept-alive client connections are descriptors, and a soft limit of 1024, common on hosts,
+    would refuse connections well before 1000 users (as Go's runtime does for its servers)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with contextlib.suppress(ValueError, OSError):  # a sandbox may forbid it: keep the soft one
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def served_app() -> FastAPI:
