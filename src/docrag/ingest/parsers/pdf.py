@@ -1,7 +1,9 @@
-"""PDF text extraction with pypdf: one block per paragraph, with its 1-based page.
+"""PDF text extraction: one block per paragraph, with its 1-based page.
 
-Pages with ruled tables are read by pdfplumber instead (docrag/ingest/parsers/pdf_tables.py),
-and pages without a text layer by OCR when it is on (docrag/ingest/parsers/ocr.py)."""
+pypdf reads the structure (encryption, the page tree, the outline, the title) and PDFium each
+page's text (docrag/ingest/parsers/pdf_text.py). Pages with ruled tables are read by pdfplumber
+instead (docrag/ingest/parsers/pdf_tables.py), and pages without a text layer by OCR when it is
+on (docrag/ingest/parsers/ocr.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from docrag.domain import BlockKind, DocumentBuilder, ParsedDocument, TextBox
 from docrag.errors import DecompressionBomb, DocRAGError, EncryptedFile, TooManyPages, UnreadableFile
 from docrag.ingest.parsers.ocr import OcrOptions, ScannedPages
 from docrag.ingest.parsers.pdf_tables import PageTables
+from docrag.ingest.parsers.pdf_text import PageTexts
 from docrag.ingest.tables import table_text
 
 MIME = "application/pdf"
@@ -104,10 +107,11 @@ def _parse(data: bytes, max_pages: int, ocr: OcrOptions | None) -> ParsedDocumen
     errors: list[Exception] = []
     scans = ScannedPages(data, ocr) if ocr is not None else None
     tables = PageTables(data)
+    texts = PageTexts(data, reader)
     boxes: list[TextBox] = []
     for number, page in enumerate(pages, start=1):
         try:
-            text = page.extract_text() or ""
+            text = texts.text(number, page)
         except Exception as exc:  # one damaged page shouldn't lose the rest
             if isinstance(exc, MemoryError):
                 raise
