@@ -1,6 +1,6 @@
 """A PDF page's text layer, read by PDFium, with pypdf's reader as the fallback.
 
-PDFium (Chrome's PDF engine, through pypdfium2) extracts a page's text in C, about 15 times
+PDFium (Chrome's PDF engine, through pypdfium2) extracts a page's text in C, about 14 times
 faster than pypdf's pure-Python extractor on the shared documents (docs/ocr-and-tables.md has the
 figures). pypdf still reads the document's structure (docrag/ingest/parsers/pdf.py): it walks the
 page tree, where PDFium trusts ``/Count``, so the pages are pypdf's, and PDFium reads page ``i``
