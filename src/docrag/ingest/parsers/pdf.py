@@ -217,9 +217,17 @@ def _starts_new_paragraph(previous: str, line: str, width: int) -> bool:
 def _flush(builder: DocumentBuilder, paragraph: list[str], page: int) -> None:
     if not paragraph:
         return
-    text = paragraph[0]
+    # Parts joined once at the end: adding each line to the text so far copies it every time,
+    # quadratic in a page-long paragraph (80,000 lines took 34 s).
+    parts = [paragraph[0]]
+    tail = paragraph[0][-2:]  # the text's last two characters, all _HYPHENATED looks at
     for line in paragraph[1:]:
-        hyphenated = bool(_HYPHENATED.search(text[-2:])) and line[:1].islower()  # the tail: linear
-        text = text[:-1] + line if hyphenated else f"{text} {line}"
-    builder.add(BlockKind.PARAGRAPH, text, page=page)
+        if _HYPHENATED.search(tail) and line[:1].islower():
+            parts[-1] = parts[-1][:-1]  # the hyphen ends the last part: lines are never empty
+            parts.append(line)
+            tail = (tail[:-1] + line)[-2:]
+        else:
+            parts.append(f" {line}")
+            tail = f" {line}"[-2:]
+    builder.add(BlockKind.PARAGRAPH, "".join(parts), page=page)
     paragraph.clear()
