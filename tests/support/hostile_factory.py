@@ -158,13 +158,98 @@ def flate_bomb_pdf(expanded: int) -> bytes:
     )
 
 
+def _one_page(page: bytes, content: bytes, extra: dict[int, bytes]) -> bytes:
+    """Objects 1-5 (catalog, tree, Helvetica, ``page``, its ``content`` stream) and ``extra``."""
+    return build_pdf(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            3: _FONT,
+            4: page,
+            5: _stream(content),
+            **extra,
+        }
+    )
+
+
+def font_bomb_pdf(expanded: int) -> bytes:
+    """A page whose text font embeds a TrueType program that inflates to ``expanded`` bytes."""
+    font = b"<< /Type /Font /Subtype /TrueType /BaseFont /Evil /FontDescriptor 6 0 R >>"
+    descriptor = (
+        b"<< /Type /FontDescriptor /FontName /Evil /Flags 32 /FontBBox [0 0 1000 1000] /ItalicAngle 0"
+        b" /Ascent 800 /Descent -200 /CapHeight 700 /StemV 80 /FontFile2 7 0 R >>"
+    )
+    page = _page(5).replace(b"/F1 3 0 R", b"/F1 8 0 R")
+    return _one_page(page, TEXT_OPS, {6: descriptor, 7: _stream(b" " * expanded, flate=True), 8: font})
+
+
+def form_bomb_pdf(expanded: int) -> bytes:
+    """A page that draws a form XObject whose content stream inflates to ``expanded`` bytes."""
+    form = _stream(TEXT_OPS + b"\n" + b" " * expanded, flate=True).replace(
+        b"<< ",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> ",
+        1,
+    )
+    page = _page(5).replace(b"/Resources << ", b"/Resources << /XObject << /Fm1 6 0 R >> ")
+    return _one_page(page, b"/Fm1 Do", {6: form})
+
+
+def ocr_layer_pdf(words: list[str]) -> bytes:
+    """Words as an OCR tool lays them over a scan: invisible (render mode 3), each word's letters
+    spread by character spacing and its last letter set apart, so glyph gaps don't show the words."""
+    ops = [b"BT", b"3 Tr", b"1 0 0 1 72 700 Tm", b"/F1 11 Tf"]
+    for i, word in enumerate(words):
+        lead = b" " if i else b""
+        ops += [
+            b"2.5 Tc 80 Tz",
+            b"(%s%s) Tj" % (lead, word[:-1].encode()),
+            b"0 Tc",
+            b"(%s) Tj" % word[-1:].encode(),
+        ]
+    ops.append(b"ET")
+    return _one_page(_page(5), b"\n".join(ops), {})
+
+
+def page_with_kids_pdf() -> bytes:
+    """Three pages, the first a ``/Type /Page`` that also has an empty ``/Kids``: pypdf reads it as
+    a page, PDFium as an empty branch, so PDFium's page 1 is the second page."""
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [4 0 R 6 0 R 8 0 R] /Count 3 >>",
+        3: _FONT,
+    }
+    for n, word in enumerate((b"one", b"two", b"three")):
+        objects[4 + 2 * n] = _page(5 + 2 * n).replace(
+            b"/Type /Page ", b"/Type /Page /Kids [] " if n == 0 else b"/Type /Page "
+        )
+        objects[5 + 2 * n] = _stream(b"BT /F1 12 Tf 72 700 Td (Page %s of the report.) Tj ET" % word)
+    return build_pdf(objects)
+
+
 def many_pages_pdf(pages: int) -> bytes:
     return make_pdf([[f"Page {n} of the long report covers item {n}."] for n in range(1, pages + 1)])
 
 
 def slow_pdf(lines: int = 40_000) -> bytes:
-    """Two pages, each with ``lines`` text lines: valid, and slow to extract."""
-    return make_pdf([[f"line {n} of a very long page" for n in range(lines)] for _ in range(2)])
+    """Two pages, each with ``lines`` text lines of a scan's OCR layer (invisible text): valid,
+    and slow to extract. pypdf reads such a layer, in Python (docrag/ingest/parsers/pdf_text.py);
+    PDFium reads visible text fast but at ~90 bytes of memory a character, so visible pages this
+    long would hit the hostile-file tests' 256 MB cap before their time limit."""
+    ops = [b"BT 3 Tr /F1 11 Tf 14 TL 72 760 Td"]
+    ops += [b"(line %d of a very long page) Tj T*" % n for n in range(lines)]
+    ops.append(b"ET")
+    content = _stream(b"\n".join(ops))
+    return build_pdf(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [4 0 R 6 0 R] /Count 2 >>",
+            3: _FONT,
+            4: _page(5),
+            5: content,
+            6: _page(7),
+            7: content,
+        }
+    )
 
 
 def encrypted_pdf(password: str = "secret") -> bytes:

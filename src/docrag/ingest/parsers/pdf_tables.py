@@ -2,13 +2,14 @@
 words aligned in columns when that makes a grid of numbers (a statistical table, not prose:
 docrag/ingest/parsers/pdf_text_tables.py).
 
-pdfplumber lays a page out with pdfminer, about a second a page here, against a few
-milliseconds for pypdf's text: so a page is only looked at when PDFium counts at least
-:data:`MIN_PATHS` vector paths on it (a ruled table draws its lines as paths), and only the
-first :data:`MAX_PAGES_LOOKED_AT` such pages of a document, within :data:`MAX_SECONDS`. A page
-with tables is then read whole from pdfplumber: its text outside the tables, band by band from
-top to bottom, with each table (header and rows, docrag/ingest/tables.py) where it sits. Any
-other page, and any page pdfplumber fails on, keeps pypdf's text.
+pdfplumber lays a page out with pdfminer, about a second a page here, against two or three
+milliseconds for PDFium's text (docrag/ingest/parsers/pdf_text.py): so a page is only looked at
+when PDFium counts at least :data:`MIN_PATHS` vector paths on it (a ruled table draws its lines
+as paths), and only the first :data:`MAX_PAGES_LOOKED_AT` such pages of a document, within
+:data:`MAX_SECONDS`. A page with tables is then read whole from pdfplumber: its text outside the
+tables, band by band from top to bottom, with each table (header and rows,
+docrag/ingest/tables.py) where it sits. Any other page, and any page pdfplumber fails on, keeps
+its text layer's text.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class PageTables:
             return self._regions(page)
         except MemoryError:
             raise
-        except Exception:  # pdfminer on an odd page: pypdf's text of it stands
+        except Exception:  # pdfminer on an odd page: its text layer's text stands
             return None
 
     def _has_paths(self, page: int) -> bool:
