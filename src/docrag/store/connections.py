@@ -67,13 +67,25 @@ class PgConnections:
     def _conn(
         self, tenant: object = None, *, read: bool = False
     ) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        """A pooled connection of ``tenant``; ``read``: the search path's, on the read replica if any."""
+        """A pooled connection of ``tenant``; ``read``: the search path's, on the read replica if
+        any, in autocommit mode (a read of one statement then costs no BEGIN and COMMIT round
+        trips; a read of several in one snapshot opens ``conn.transaction()``, as it would anyway)."""
         try:
             pooled = self.replica.connection(self.pool) if read and self.replica else self.pool.connection()
             with pooled as conn:
                 conn.row_factory = dict_row
                 scope_to(conn, tenant)  # row security's tenant for this checkout (store/tenancy.py)
-                yield conn
+                if not read:
+                    yield conn
+                    return
+                conn.autocommit = True
+                try:
+                    yield conn
+                finally:
+                    # Back as the pool's other users expect it; a broken connection, whose state
+                    # can't be changed, is dropped by the pool.
+                    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                        conn.autocommit = False
         except psycopg.OperationalError as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
 
