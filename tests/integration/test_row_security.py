@@ -146,9 +146,10 @@ def test_the_store_names_the_tenant_and_search_keeps_its_index(runtime: Runtime)
 
 
 def test_one_pooled_connection_takes_each_checkouts_tenant_and_scope(runtime: Runtime, app_url: str) -> None:
-    """Checkouts of other tenants, of none, and under a key's collection scope, in turns on the one
-    connection of a pool of one, each see their own rows; a search's read checkout (autocommit)
-    hands the connection back as writers expect it."""
+    """The store sends a checkout's tenant only when the pooled session holds another (what it
+    set last): checkouts of other tenants, of none, and under a key's collection scope, in turns
+    on the one connection of a pool of one, each see their own rows; a search's read checkout
+    (autocommit) hands the connection back as writers expect it."""
     a, b = runtime.store.ensure_tenant("rls-pool-a"), runtime.store.ensure_tenant("rls-pool-b")
     mine = [runtime.collection(a, name, create=True).id for name in ("one", "two")]
     theirs = runtime.collection(b, "one", create=True).id

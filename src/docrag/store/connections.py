@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.rows import dict_row
@@ -16,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from docrag.errors import Unavailable
 from docrag.store.replica import ReadReplica
-from docrag.store.tenancy import ALL_TENANTS, scope_to
+from docrag.store.tenancy import ALL_TENANTS, Scope, scope_to
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -57,6 +58,11 @@ class PgConnections:
         )
         #: Dimensions whose HNSW index is known to exist (store/embedding_index.py).
         self._indexed_dims: set[int] = set()
+        #: What each pooled connection's session holds (store/tenancy.py): a checkout of the same
+        #: tenant in the same context sends nothing. Only scope_to sets these settings, outside
+        #: any transaction, and nothing resets a pooled session; a replaced connection is a new
+        #: key.
+        self._scopes: WeakKeyDictionary[psycopg.Connection[Any], Scope] = WeakKeyDictionary()
 
     def close(self) -> None:
         if self.replica is not None:
@@ -74,7 +80,8 @@ class PgConnections:
             pooled = self.replica.connection(self.pool) if read and self.replica else self.pool.connection()
             with pooled as conn:
                 conn.row_factory = dict_row
-                scope_to(conn, tenant)  # row security's tenant for this checkout (store/tenancy.py)
+                # Row security's tenant for this checkout (store/tenancy.py).
+                self._scopes[conn] = scope_to(conn, tenant, held=self._scopes.get(conn))
                 if not read:
                     yield conn
                     return
