@@ -55,20 +55,23 @@ class ChunkSearchRows(PgConnections):
         keep the result at ``limit`` rows even when the filter is selective. The query's
         dimension picks the partial HNSW index of that dimension (see :func:`dense_sql`).
         """
-        with self._conn(tenant_id, read=True) as conn, conn.transaction():
-            # Transaction-local settings, in one round trip. plan_cache_mode: a prepared
-            # statement would otherwise switch to one generic plan for every collection after a
-            # few runs; the planner must see each scope's real size to choose between an exact
-            # scan (small collections) and the HNSW index.
-            conn.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true),"
-                " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                " set_config('plan_cache_mode', 'force_custom_plan', true)",
-                (str(int(ef_search)),),
-            )
+        with self._conn(tenant_id, read=True) as conn:
+            if self._ef_search.get(conn) != ef_search:
+                # Session settings, sent only when this pooled session holds another ef_search:
+                # no other statement scans an HNSW index, and every dense search names its own.
+                conn.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, false),"
+                    " set_config('hnsw.iterative_scan', 'relaxed_order', false)",
+                    (str(int(ef_search)),),
+                )
+                self._ef_search[conn] = ef_search
+            # Never prepared: a prepared statement would switch to one generic plan for every
+            # collection after a few runs; the planner must see each scope's real size to choose
+            # between an exact scan (small collections) and the HNSW index.
             rows = conn.execute(
                 dense_sql(int(query.shape[0])),
                 (query, tenant_id, list(collection_ids), query, max(limit, _MIN_DENSE_FETCH)),
+                prepare=False,
             ).fetchall()
         pairs = [(int(r["id"]), 1.0 - float(r["distance"])) for r in rows]
         # relaxed_order returns nearly sorted rows: fetch a margin, sort, then cut.

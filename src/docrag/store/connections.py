@@ -63,6 +63,8 @@ class PgConnections:
         #: any transaction, and nothing resets a pooled session; a replaced connection is a new
         #: key.
         self._scopes: WeakKeyDictionary[psycopg.Connection[Any], Scope] = WeakKeyDictionary()
+        #: The hnsw.ef_search each pooled session holds (store/chunk_search.py's dense search).
+        self._ef_search: WeakKeyDictionary[psycopg.Connection[Any], int] = WeakKeyDictionary()
 
     def close(self) -> None:
         if self.replica is not None:
