@@ -73,18 +73,19 @@ class PgConnections:
 
     @contextmanager
     def _conn(
-        self, tenant: object = None, *, read: bool = False
+        self, tenant: object = None, *, read: bool = False, autocommit: bool = False
     ) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         """A pooled connection of ``tenant``; ``read``: the search path's, on the read replica if
-        any, in autocommit mode (a read of one statement then costs no BEGIN and COMMIT round
-        trips; a read of several in one snapshot opens ``conn.transaction()``, as it would anyway)."""
+        any, in autocommit mode; ``autocommit``: that mode on the primary. A read of one statement
+        then costs no BEGIN and COMMIT round trips; a read of several in one snapshot opens
+        ``conn.transaction()``, as it would anyway."""
         try:
             pooled = self.replica.connection(self.pool) if read and self.replica else self.pool.connection()
             with pooled as conn:
                 conn.row_factory = dict_row
                 # Row security's tenant for this checkout (store/tenancy.py).
                 self._scopes[conn] = scope_to(conn, tenant, held=self._scopes.get(conn))
-                if not read:
+                if not (read or autocommit):
                     yield conn
                     return
                 conn.autocommit = True
