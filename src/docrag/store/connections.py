@@ -100,11 +100,12 @@ class PgConnections:
             raise Unavailable(f"database unavailable: {exc}") from exc
 
     def connection(
-        self, tenant: object = None, *, read: bool = False
+        self, tenant: object = None, *, read: bool = False, autocommit: bool = False
     ) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
         """A pooled connection with dict rows whose rows are ``tenant``'s (or ALL_TENANTS');
-        ``read``: the search path's (the read replica's when one is configured and up)."""
-        return self._conn(tenant, read=read)
+        ``read``: the search path's (the read replica's when one is configured and up), in
+        autocommit mode; ``autocommit``: that mode on the primary."""
+        return self._conn(tenant, read=read, autocommit=autocommit)
 
     def ping(self) -> None:
         with self._conn() as conn:
