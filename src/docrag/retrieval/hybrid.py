@@ -89,22 +89,36 @@ class Retriever:
         *,
         limit: int = 10,
         with_vectors: bool = False,
+        scopes: Sequence[Scope] | None = None,
     ) -> Retrieval:
         """The ``limit`` best hits for ``query`` (a ``search`` span while tracing); with
-        ``with_vectors``, their sentence vectors too (what an extractive answer scores)."""
+        ``with_vectors``, their sentence vectors too (what an extractive answer scores).
+        ``scopes``: :meth:`scopes` of the collections, read by the caller in this request."""
         attributes = {"docrag.collections": len(collection_ids), "docrag.limit": limit}
         with tracing.span("search", attributes if tracing.enabled() else None):
-            found = self._retrieve(tenant_id, collection_ids, query, limit, with_vectors)
+            found = self._retrieve(tenant_id, collection_ids, query, limit, with_vectors, scopes)
             tracing.annotate({"docrag.hits": len(found.hits)})
             return found
 
+    def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]:
+        """The collections' model, dimension and content version, now (one read)."""
+        return self._store.scopes(tenant_id, collection_ids)
+
     def _retrieve(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int, with_vectors: bool
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: str,
+        limit: int,
+        with_vectors: bool,
+        scopes: Sequence[Scope] | None,
     ) -> Retrieval:
         s = self._settings
-        # Checked on every request (one primary-key read): a re-index switches a collection's
-        # model, and vectors of another model must never be compared with this query's.
-        scopes = self._store.scopes(tenant_id, collection_ids)
+        # Checked on every request (one primary-key read, or the caller's of this request): a
+        # re-index switches a collection's model, and vectors of another model must never be
+        # compared with this query's.
+        if scopes is None:
+            scopes = self._store.scopes(tenant_id, collection_ids)
         for scope in scopes:
             check_model(self._embedder, repr(scope.name), scope.embedding_model, scope.embedding_dim)
         candidates = max(limit, s.candidates)
@@ -233,6 +247,12 @@ class Retriever:
         return sorted(rescored, key=lambda p: -p[1])
 
     def search(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: str,
+        *,
+        limit: int = 10,
+        scopes: Sequence[Scope] | None = None,
     ) -> list[Hit]:
-        return self.retrieve(tenant_id, collection_ids, query, limit=limit).hits
+        return self.retrieve(tenant_id, collection_ids, query, limit=limit, scopes=scopes).hits
