@@ -4,7 +4,7 @@ always within the caller's tenant and collections."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -135,8 +135,8 @@ class ChunkSearchRows(PgConnections):
             rows = (
                 conn.cursor(binary=True)  # pgvector's text format costs ~8x as much to parse
                 .execute(
-                    "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s)",
-                    (tenant_id, list(chunk_ids)),
+                    "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s::bigint[])",
+                    (tenant_id, _bigints(chunk_ids)),
                 )
                 .fetchall()
             )
@@ -153,8 +153,8 @@ class ChunkSearchRows(PgConnections):
                 conn.cursor(binary=True)
                 .execute(
                     "SELECT id, sentence_vectors FROM chunks"
-                    " WHERE tenant_id = %s AND id = ANY(%s) AND sentence_vectors IS NOT NULL",
-                    (tenant_id, list(chunk_ids)),
+                    " WHERE tenant_id = %s AND id = ANY(%s::bigint[]) AND sentence_vectors IS NOT NULL",
+                    (tenant_id, _bigints(chunk_ids)),
                 )
                 .fetchall()
             )
@@ -175,9 +175,9 @@ class ChunkSearchRows(PgConnections):
             rows = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
-                " WHERE c.id = ANY(%s) AND c.tenant_id = %s AND c.collection_id = ANY(%s)"
+                " WHERE c.id = ANY(%s::bigint[]) AND c.tenant_id = %s AND c.collection_id = ANY(%s)"
                 " AND d.version > 0",
-                ([chunk_id for chunk_id, _ in scored], tenant_id, list(collection_ids)),
+                (_bigints(chunk_id for chunk_id, _ in scored), tenant_id, list(collection_ids)),
             ).fetchall()
         by_id = {int(r["id"]): r for r in rows}
         hits = []
@@ -186,6 +186,12 @@ class ChunkSearchRows(PgConnections):
             if row is not None:
                 hits.append(_hit(row, score))
         return hits
+
+
+def _bigints(ids: Iterable[int]) -> str:
+    """Chunk ids as one bigint[] literal: psycopg dumps a list element by element, 150 us for
+    the 100 ids a search's sentence vectors are read by, against 15 us for the literal."""
+    return "{" + ",".join(str(int(chunk_id)) for chunk_id in ids) + "}"
 
 
 def _hit(row: dict[str, Any], score: float) -> Hit:
