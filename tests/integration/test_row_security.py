@@ -14,7 +14,9 @@ from docrag.identity.accounts import Accounts
 from docrag.ingest.pipeline import Upload
 from docrag.services import Runtime
 from docrag.store.audit import AuditLog, key_actor
+from docrag.store.postgres import Store
 from docrag.store.roles import with_user
+from docrag.store.tenancy import collection_scope
 
 
 def tenant_tables(url: str) -> list[str]:
@@ -141,3 +143,35 @@ def test_the_store_names_the_tenant_and_search_keeps_its_index(runtime: Runtime)
         assert conn.execute("SELECT count(*) AS n FROM documents WHERE id = %s", (doc.id,)).fetchone() == {
             "n": 1
         }
+
+
+def test_one_pooled_connection_takes_each_checkouts_tenant_and_scope(runtime: Runtime, app_url: str) -> None:
+    """The store sends a checkout's tenant only when the pooled session holds another (what it
+    set last): checkouts of other tenants, of none, and under a key's collection scope, in turns
+    on the one connection of a pool of one, each see their own rows; a search's read checkout
+    (autocommit) hands the connection back as writers expect it."""
+    a, b = runtime.store.ensure_tenant("rls-pool-a"), runtime.store.ensure_tenant("rls-pool-b")
+    mine = [runtime.collection(a, name, create=True).id for name in ("one", "two")]
+    theirs = runtime.collection(b, "one", create=True).id
+    store = Store(app_url, min_size=1, max_size=1)
+
+    def seen(tenant: object, *, read: bool = False) -> set[UUID]:
+        with store.connection(tenant, read=read) as conn:
+            assert conn.autocommit == read
+            return {r["id"] for r in conn.execute("SELECT id FROM collections").fetchall()}
+
+    try:
+        for _ in range(2):
+            assert seen(a) == set(mine)
+            assert seen(a, read=True) == set(mine)
+            assert seen(b) == {theirs}
+            assert seen(b, read=True) == {theirs}
+            assert seen(None) == set()
+            token = collection_scope.set(frozenset(mine[:1]))
+            try:
+                assert seen(a, read=True) == set(mine[:1])
+            finally:
+                collection_scope.reset(token)
+            assert seen(a, read=True) == set(mine)
+    finally:
+        store.close()

@@ -11,6 +11,7 @@ from docrag.errors import NotFound
 from docrag.ingest.pipeline import Upload
 from docrag.services import Runtime
 from docrag.store.migrate import available, migrate
+from docrag.store.postgres import Store
 
 DOC_A = b"""# Zorblax reactor
 
@@ -130,3 +131,22 @@ def test_delete_leaves_nothing_behind(
     with pytest.raises(NotFound):
         runtime.store.get_document(tenants["a"], doc2.id)
     assert runtime.store.count_chunks(tenants["a"], doc2.id) == 0
+
+
+def test_each_dense_search_runs_with_its_own_ef_search(
+    runtime: Runtime, tenants: dict[str, uuid.UUID], stored: dict
+) -> None:
+    """hnsw.ef_search is a session setting of the pooled connection, sent only when the session
+    holds another: after each dense search the session holds that search's, whatever the one
+    before it left (one connection, so every call shares it)."""
+    store = Store(runtime.store.url, min_size=1, max_size=1)
+    tenant, coll = tenants["a"], stored["coll_a"].id
+    query = runtime.embedder.embed_batch(["zorblax core temperature"])[0]
+    try:
+        for ef in (57, 57, 41, 57, 100, 41):
+            assert store.dense_search(tenant, [coll], query, limit=3, ef_search=ef)
+            with store.connection(tenant) as conn:
+                held = conn.execute("SELECT current_setting('hnsw.ef_search') AS ef").fetchone()
+            assert held == {"ef": str(ef)}
+    finally:
+        store.close()

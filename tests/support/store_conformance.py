@@ -96,6 +96,19 @@ class CollectionStoreSuite:
         assert collection_store.collection_by_name(a, "alpha").id == made.id
         assert collection_store.collection_by_id(a, made.id).name == "alpha"
 
+    def test_ids_by_name_in_the_order_asked_and_only_the_tenants_own(
+        self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
+    ) -> None:
+        a, b = tenants
+        one, two = (collection_store.create_collection(a, name, MODEL, DIM) for name in ("one", "two"))
+        collection_store.create_collection(b, "theirs", MODEL, DIM)
+        assert collection_store.collection_ids(a, ["two", "one", "two"]) == [two.id, one.id]
+        # Another tenant's name is unknown here; the first unknown name is the one named.
+        for names, unknown in ((["one", "theirs"], "theirs"), (["nowhere", "one", "gone"], "nowhere")):
+            with pytest.raises(NotFound, match=repr(unknown)) as caught:
+                collection_store.collection_ids(a, names)
+            assert caught.value.code == "collection_not_found"
+
     def test_a_second_collection_of_one_name_is_a_conflict(
         self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]
     ) -> None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.text.bm25 import BM25Index, tokenize
 
@@ -41,3 +43,18 @@ def test_fusions() -> None:
     assert math.isclose(fused[3], 0.5 * 0.0 + 0.5 * 1.0)
     assert math.isclose(fused[1], 0.5)
     assert fused[4] == 0.0
+
+
+def test_summed_term_rows_are_scipys_sum_bit_for_bit() -> None:
+    """A query's scores add its terms' rows as scipy's ``m[terms].sum(axis=0)`` does (float32, term
+    after term, a repeated term twice), so search results do not move with the implementation."""
+    from scipy import sparse
+
+    from docrag.text.bm25 import _sum_rows
+
+    rng = np.random.default_rng(3)
+    by_term = sparse.random(40, 5000, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    by_term.data *= 10.0
+    for terms in ([0], [3, 17, 3], [39, 1, 2, 4, 8, 16, 32], list(range(40))):
+        expected = np.asarray(by_term[terms].sum(axis=0)).ravel()
+        assert np.array_equal(_sum_rows(by_term, terms).view(np.uint32), expected.view(np.uint32))

@@ -86,10 +86,10 @@ class CachingAnswerer:
         """Each collection's content version now (what a key holds), having dropped from this
         process's memory what a change made since it last looked left stale."""
         versions = self._store.content_versions(tenant_id, collection_ids)
-        self._note_versions(versions)
+        self.note_versions(versions)
         return versions
 
-    def _note_versions(self, versions: dict[UUID, int]) -> None:
+    def note_versions(self, versions: dict[UUID, int]) -> None:
         """A collection whose content moved since this process last saw it had an upload, a
         new version or a delete, perhaps through another process: its entries in this
         process's memory are stale (unreachable) and may hold deleted text, so drop them.

@@ -45,7 +45,11 @@ class CachingSearcher:
     def search(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
     ) -> list[Hit]:
-        versions = self._answers.content_versions(tenant_id, collection_ids)
+        # One read of the collections gives the key its content versions and, on a miss, the
+        # search its model check (which would read them again).
+        scopes = self.retriever.scopes(tenant_id, collection_ids)
+        versions = {scope.id: scope.content_version for scope in scopes}
+        self._answers.note_versions(versions)
         key = self._answers.key(tenant_id, versions, query, "search", limit)
         cache = self._answers.cache
         found = cache.get(key)
@@ -60,6 +64,6 @@ class CachingSearcher:
                 return hits
         self.misses += 1
         cache_lookups().labels(cache.backend, "miss").inc()
-        hits = self.retriever.search(tenant_id, collection_ids, query, limit=limit)
+        hits = self.retriever.search(tenant_id, collection_ids, query, limit=limit, scopes=scopes)
         cache.put(key, codec.dumps(CachedHits(tuple(hits))), [str(c) for c in versions])
         return hits

@@ -66,7 +66,7 @@ class AskService:
             history = self._answers.history(tenant_id, conversation_id, self._settings.conversation_turns)
             resolved = resolve(question, history)
         names = tuple(dict.fromkeys(collections))
-        ids = tuple(self._store.collection_by_name(tenant_id, name).id for name in names)
+        ids = tuple(self._store.collection_ids(tenant_id, names))
         return PreparedAsk(tenant_id, names, ids, question, resolved, conversation_id, created_by)
 
     def run(

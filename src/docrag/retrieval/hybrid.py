@@ -30,6 +30,7 @@ from docrag.providers.registry import check_model
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
+from docrag.retrieval.sentences import SentenceVectors
 from docrag.settings import Settings
 from docrag.store.protocol import ChunkSearch, Scope
 
@@ -88,29 +89,43 @@ class Retriever:
         *,
         limit: int = 10,
         with_vectors: bool = False,
+        scopes: Sequence[Scope] | None = None,
     ) -> Retrieval:
         """The ``limit`` best hits for ``query`` (a ``search`` span while tracing); with
-        ``with_vectors``, their sentence vectors too (what an extractive answer scores)."""
+        ``with_vectors``, their sentence vectors too (what an extractive answer scores).
+        ``scopes``: :meth:`scopes` of the collections, read by the caller in this request."""
         attributes = {"docrag.collections": len(collection_ids), "docrag.limit": limit}
         with tracing.span("search", attributes if tracing.enabled() else None):
-            found = self._retrieve(tenant_id, collection_ids, query, limit, with_vectors)
+            found = self._retrieve(tenant_id, collection_ids, query, limit, with_vectors, scopes)
             tracing.annotate({"docrag.hits": len(found.hits)})
             return found
 
+    def scopes(self, tenant_id: UUID, collection_ids: Sequence[UUID]) -> list[Scope]:
+        """The collections' model, dimension and content version, now (one read)."""
+        return self._store.scopes(tenant_id, collection_ids)
+
     def _retrieve(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, limit: int, with_vectors: bool
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: str,
+        limit: int,
+        with_vectors: bool,
+        scopes: Sequence[Scope] | None,
     ) -> Retrieval:
         s = self._settings
-        # Checked on every request (one primary-key read): a re-index switches a collection's
-        # model, and vectors of another model must never be compared with this query's.
-        scopes = self._store.scopes(tenant_id, collection_ids)
+        # Checked on every request (one primary-key read, or the caller's of this request): a
+        # re-index switches a collection's model, and vectors of another model must never be
+        # compared with this query's.
+        if scopes is None:
+            scopes = self._store.scopes(tenant_id, collection_ids)
         for scope in scopes:
             check_model(self._embedder, repr(scope.name), scope.embedding_model, scope.embedding_dim)
         candidates = max(limit, s.candidates)
         versions = {scope.id: scope.content_version for scope in scopes}
         lexical_leg = self._pool.submit(self._lexical.search, tenant_id, versions, query, candidates)
         vector = self._embedder.embed_batch([query])[0]
-        sentences: dict[int, bytes | None] = {}  # sentence vectors read so far, for the second pass
+        sentences = SentenceVectors(vector.shape[0])  # read so far, for the second pass
         dense = self._dense(tenant_id, scopes, vector, candidates, sentences)
         lexical = lexical_leg.result()
         fused = self._fuse(dense, lexical)
@@ -138,11 +153,9 @@ class Retriever:
         if not with_vectors:
             return Retrieval(hits=hits, query_vector=vector)
         # The dense leg read the vectors of its candidates already; only the others are read.
-        missing = [hit.chunk_id for hit in hits if hit.chunk_id not in sentences]
-        if missing:
-            found_vectors = self._store.sentence_vectors(tenant_id, missing)
-            sentences.update({chunk_id: found_vectors.get(chunk_id) for chunk_id in missing})
-        vectors = {h.chunk_id: blob for h in hits if (blob := sentences.get(h.chunk_id)) is not None}
+        if missing := sentences.missing([hit.chunk_id for hit in hits]):
+            sentences.blobs.update(dict.fromkeys(missing) | self._store.sentence_vectors(tenant_id, missing))
+        vectors = {h.chunk_id: blob for h in hits if (blob := sentences.blobs.get(h.chunk_id)) is not None}
         return Retrieval(hits=hits, query_vector=vector, sentence_vectors=vectors)
 
     def nearest(
@@ -181,7 +194,7 @@ class Retriever:
         scopes: Sequence[Scope],
         vector: Vectors,
         candidates: int,
-        sentences: dict[int, bytes | None],
+        sentences: SentenceVectors,
     ) -> list[tuple[int, float]]:
         dense = self._nearest(tenant_id, scopes, vector, candidates)
         if self._settings.dense_sentence_weight > 0:
@@ -220,35 +233,26 @@ class Retriever:
         dense: list[tuple[int, float]],
         vector: Vectors,
         weight: float,
-        known: dict[int, bytes | None],
+        known: SentenceVectors,
     ) -> list[tuple[int, float]]:
         """Add each candidate's best sentence similarity: a chunk holding one sentence that
         matches the query closely beats a chunk that matches it vaguely throughout. Sentence
-        vectors are read once per request: ``known`` keeps them (None: the chunk has none)."""
-        missing = [chunk_id for chunk_id, _ in dense if chunk_id not in known]
-        if missing:
-            found = self._store.sentence_vectors(tenant_id, missing)
-            known.update({chunk_id: found.get(chunk_id) for chunk_id in missing})
-        # Every candidate's sentence vectors in one matrix product; a chunk without any counts
-        # its own similarity as its best sentence's.
-        best = np.array([score for _, score in dense], dtype=np.float64)
-        blobs = [(i, known.get(chunk_id)) for i, (chunk_id, _) in enumerate(dense)]
-        present = [(i, blob) for i, blob in blobs if blob]
-        if present:
-            dim = vector.shape[0]
-            sentences = np.frombuffer(b"".join(blob for _, blob in present), dtype=np.float16).reshape(
-                -1, dim
-            )
-            similarities = sentences.astype(np.float32) @ np.asarray(vector, dtype=np.float32)
-            counts = np.array([len(blob) // (2 * dim) for _, blob in present])
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            best[[i for i, _ in present]] = np.maximum.reduceat(similarities, starts)
-        rescored = [
-            (chunk_id, score + weight * float(b)) for (chunk_id, score), b in zip(dense, best, strict=True)
-        ]
+        vectors are read and decoded once per request: ``known`` keeps them."""
+        ids = [chunk_id for chunk_id, _ in dense]
+        if missing := known.missing(ids):
+            known.add(missing, self._store.sentence_vectors(tenant_id, missing))
+        best = known.best(ids, vector)
+        # A chunk without sentence vectors counts its own similarity as its best sentence's.
+        rescored = [(chunk_id, score + weight * best.get(chunk_id, score)) for chunk_id, score in dense]
         return sorted(rescored, key=lambda p: -p[1])
 
     def search(
-        self, tenant_id: UUID, collection_ids: Sequence[UUID], query: str, *, limit: int = 10
+        self,
+        tenant_id: UUID,
+        collection_ids: Sequence[UUID],
+        query: str,
+        *,
+        limit: int = 10,
+        scopes: Sequence[Scope] | None = None,
     ) -> list[Hit]:
-        return self.retrieve(tenant_id, collection_ids, query, limit=limit).hits
+        return self.retrieve(tenant_id, collection_ids, query, limit=limit, scopes=scopes).hits

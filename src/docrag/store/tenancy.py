@@ -37,28 +37,38 @@ def scope_setting(collections: Iterable[UUID] | None) -> str:
     return "{" + ",".join(sorted(str(c) for c in collections)) + "}"
 
 
-def scope_to(conn: psycopg.Connection[Any], tenant: object) -> None:
-    """Set the connection's tenant (a tenant id, :data:`ALL_TENANTS`, or None: no rows).
+#: What :func:`scope_to` sets: the tenant, the collections and (while tracing) the traceparent.
+Scope = tuple[str, str, str | None]
 
-    Session-wide, set at every checkout, outside any transaction so that the caller's
-    transactions begin and end as before."""
+
+def scope_to(conn: psycopg.Connection[Any], tenant: object, *, held: Scope | None = None) -> Scope:
+    """Set the connection's tenant (a tenant id, :data:`ALL_TENANTS`, or None: no rows), and
+    return what it set. ``held``: what the session holds already (what the last call on this
+    connection returned); when it is what this checkout needs, nothing is sent.
+
+    Session-wide, set outside any transaction so that the caller's transactions begin and end as
+    before, and so that no rollback undoes it: what this returns stays the session's until the
+    next call."""
+    # The current span, for the jobs this checkout queues (migration 0073); '' clears what an
+    # earlier checkout of this connection left. None: not tracing, left as it is.
+    traceparent = (tracing.traceparent() or "") if tracing.enabled() else None
+    scope = ("" if tenant is None else str(tenant), scope_setting(collection_scope.get()), traceparent)
+    if scope == held:
+        return scope
     autocommit = conn.autocommit
     conn.autocommit = True
-    scope = "" if tenant is None else str(tenant)
-    collections = scope_setting(collection_scope.get())
     try:
-        if tracing.enabled():
-            # The current span, for the jobs this checkout queues (migration 0073); '' clears
-            # what an earlier checkout of this connection left.
+        if traceparent is not None:
             conn.execute(
                 "SELECT set_config('docrag.tenant', %s, false), set_config('docrag.collections', %s, false),"
                 " set_config('docrag.traceparent', %s, false)",
-                (scope, collections, tracing.traceparent() or ""),
+                scope,
             )
         else:
             conn.execute(
                 "SELECT set_config('docrag.tenant', %s, false), set_config('docrag.collections', %s, false)",
-                (scope, collections),
+                scope[:2],
             )
     finally:
         conn.autocommit = autocommit
+    return scope

