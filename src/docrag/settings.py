@@ -205,7 +205,8 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0)  # 0: let ONNX Runtime decide
     #: Threads of the model session for small calls (a query, a few batched queries): 1 runs
     #: each on its caller's thread, the least CPU per query when requests overlap; 0 (all
-    #: cores) or more spin that many threads within a call, the lowest latency for a lone query.
+    #: cores) or more split each call, their threads spinning within it. On 2 cores the split
+    #: was slower even for a lone client (ask p95 at 100k chunks 45-48 ms, against 34-36 ms).
     query_threads: int = Field(default=1, ge=0)
     #: Concurrent searches' query embeddings run as one model call, up to this many (1: each
     #: alone); see providers/batching.py.

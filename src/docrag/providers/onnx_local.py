@@ -46,12 +46,13 @@ _MAX_BATCH = 128
 #: SciFact abstracts, embedded one document at a time).
 _PAD_SLACK = 0.25
 _PAD_SLACK_TOKENS = 16
-#: A call with at most this many padded tokens (a query, a few batched queries) runs on a
-#: single-threaded session. Split across threads, such a call spends more in waking the
-#: threads for each of the graph's few hundred small operators than they save: one query took
-#: 5.4 ms p50 on the pooled threads against 3.4 ms when they spun, and spinning burned the cores
-#: concurrent requests need (bench/load/stages.py). Concurrent queries still use every core,
-#: each on its request's own thread.
+#: A call with at most this many padded tokens (a query, a few batched queries) runs on the
+#: query session (``query_threads``, 1 by default). Split across sleeping pool threads, such a
+#: call spends about as much waking them for each of the graph's few hundred small operators as
+#: they save, and more CPU: a lone 16-token query cost 7.4-8.2 ms of CPU on one thread against
+#: 9.5-10.3 on two. Concurrent queries still use every core, each on its request's own thread.
+#: bench/scale.py at 100k chunks, one client, on a quiet machine: ask p95 34-36 ms, against
+#: 42-47 ms with the pool threads (and 45-48 ms with two spinning threads).
 _SMALL_CALL_TOKENS = 512
 
 
