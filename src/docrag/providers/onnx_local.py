@@ -51,8 +51,9 @@ _PAD_SLACK_TOKENS = 16
 #: call spends about as much waking them for each of the graph's few hundred small operators as
 #: they save, and more CPU: a lone 16-token query cost 7.4-8.2 ms of CPU on one thread against
 #: 9.5-10.3 on two. Concurrent queries still use every core, each on its request's own thread.
-#: bench/scale.py at 100k chunks, one client, on a quiet machine: ask p95 34-36 ms, against
-#: 42-47 ms with the pool threads (and 45-48 ms with two spinning threads).
+#: bench/scale.py at 100k chunks, one client, on a quiet machine: ask p95 34-36 ms with this
+#: session (and the store's fewer statements, which landed with it), 42-47 ms before both, and
+#: 45-48 ms with two threads spinning within each call (``query_threads=2``).
 _SMALL_CALL_TOKENS = 512
 
 
