@@ -225,7 +225,7 @@ class OnnxEmbedder:
         return inspect_session(session, (*_TOKEN_OUTPUTS, *_POOLED_OUTPUTS))
 
     def _for(self, encodings: Sequence[Encoding]) -> LoadedModel:
-        """The session for a call over ``encodings``: single-threaded when the call is small. A
+        """The session for a call over ``encodings``: the query session when the call is small. A
         process that only answers queries never opens the threaded one (each holds its own
         ~100 MB copy of the weights)."""
         if padded_tokens(encodings) > _SMALL_CALL_TOKENS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -122,10 +122,11 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         """About the memory the index holds: its arrays, and its vocabulary at ~100 bytes a term
-        beside the term's own characters (a dict entry, an int and a str object)."""
+        beside the term's own characters (a dict entry, an int and a str object). Counted once:
+        the index doesn't change, and every build re-sums the held indexes' sizes."""
         arrays = [self.ids, self._by_term.data, self._by_term.indices, self._by_term.indptr]
         if self._groups is not None:
             by_group = self._by_term_group
