@@ -6,7 +6,7 @@ from collections import Counter
 
 from ci_strict import needs
 from docrag.eval.hard_unanswerable import hard_cases, load_paragraphs, sibling, without_sentence
-from docrag.eval.xquad import contains
+from docrag.eval.xquad import contains, normalize
 from paths import SHARED_DATA
 
 XQUAD = SHARED_DATA / "xquad_en" / "xquad.en.json"
@@ -34,3 +34,12 @@ def test_hard_cases_from_xquad_hold_no_gold_answer() -> None:
         else:
             assert len(case.text) < len(own)
     assert all(sibling(articles, a) != a for a in range(len(articles)))
+
+
+def test_squad_normalisation_drops_case_ascii_punctuation_and_articles_only() -> None:
+    assert normalize("The Cat's  hat, (an old one)!") == "cats hat old one"
+    # Non-ASCII punctuation is not SQuAD's: it stays, as in the official script.
+    assert normalize("“Théâtre” — ½") == "“théâtre” — ½"
+    assert normalize("another theme") == "another theme"  # articles only as whole words
+    assert contains("It was founded in 753 B.C.", ("753 BC",))
+    assert not contains("It was founded in 1753.", ("753",))
