@@ -23,6 +23,7 @@ too. Targets (issue 16): p95 < 2 s for search and ask, error rate < 0.1%, no 5xx
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import os
 import re
@@ -128,9 +129,21 @@ def locust(
     ]  # fmt: skip
     if tags:
         cmd += ["--tags", *tags]
-    subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A bench stopped early (Ctrl-C) must not leave locust loading the machine for the rest of its -t.
+    atexit.register(_stop, child)
+    child.wait()
     with open(f"{out}_stats.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=40)  # locust's --stop-timeout is 30 s
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def server_errors(out: Path) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -88,6 +89,10 @@ def main() -> None:
     parser.add_argument("--locust", default=run.LOCUST[0], help="the locust executable")
     args = parser.parse_args()
     run.LOCUST[0] = args.locust
+    # Stopped early (kill, or Ctrl-C even where a shell started it with SIGINT ignored): exit through
+    # the context managers and exit hooks, so the server and locust stop too.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: sys.exit(130))
     samples: list[tuple[float, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp, server(args.data_dir, {}) as (url, key, pid):
         httpx.post(
@@ -96,7 +101,8 @@ def main() -> None:
         out = Path(tmp) / "soak"
         rows: list[dict[str, str]] = []
         load = threading.Thread(
-            target=lambda: rows.extend(locust(url, key, args.users, args.duration, args.think, [], out))
+            target=lambda: rows.extend(locust(url, key, args.users, args.duration, args.think, [], out)),
+            daemon=True,  # Ctrl-C ends the soak at once; run.locust's exit hook stops locust
         )
         start = time.monotonic()
         load.start()
