@@ -11,7 +11,7 @@ from docrag.domain import Principal
 from docrag.domain.identity import User
 from docrag.errors import Conflict, InvalidCredentials, InvalidRequest, NotFound
 from docrag.identity import mfa
-from docrag.identity.passwords import check_policy, hash_password, verify_password
+from docrag.identity.passwords import check_policy, could_be_a_password, hash_password, verify_password
 from docrag.identity.service import Identity, user_of
 
 ROLES = ("admin", "editor", "reader")
@@ -79,6 +79,7 @@ class Accounts:
         :raises Conflict: ``own_account``, an admin removing themselves. :raises NotFound:."""
         if user_id == caller.user_id:
             raise Conflict("an admin can't remove their own account", code="own_account")
+        self._users.get(caller.tenant_id, user_id)  # no such user: 404 before hashing a password for it
         self._users.anonymize(caller.tenant_id, user_id, hash_password(secrets.token_urlsafe(32)))
 
     def set_disabled(self, tenant_id: UUID, email: str, *, disabled: bool) -> User:
@@ -97,7 +98,7 @@ class Accounts:
         :raises InvalidCredentials: ``current`` is not the password."""
         user, session = user_of(caller)
         found = self._users.credentials_of(caller.tenant_id, user)
-        if not verify_password(found.password_hash, current):
+        if not could_be_a_password(current) or not verify_password(found.password_hash, current):
             raise InvalidCredentials("the current password is wrong")
         check_policy(new)
         self._users.set_password(caller.tenant_id, user, hash_password(new))

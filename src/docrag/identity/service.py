@@ -20,7 +20,13 @@ from docrag.domain import Principal
 from docrag.domain.identity import Credentials, SessionInfo
 from docrag.errors import Forbidden, InvalidCredentials, InvalidMfaCode, MfaRequired, Unauthenticated
 from docrag.identity import mfa
-from docrag.identity.passwords import burn_verification, hash_password, needs_rehash, verify_password
+from docrag.identity.passwords import (
+    burn_verification,
+    could_be_a_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from docrag.identity.tokens import KeyRing, access_claims
 from docrag.settings import Settings
 from docrag.store.protocol_identity import SessionRecords, UserAccounts
@@ -103,9 +109,12 @@ class Identity:
         address: str | None = None,
     ) -> Tokens:
         """:raises InvalidCredentials: wrong tenant, email or password, or a disabled user (the
-            same answer, after the same work, for each).
+            same answer, after the same work, for each; a password outside the policy is no
+            account's, and is refused unhashed whoever the email names).
         :raises MfaRequired: right password, the user has MFA, and no code came.
         :raises InvalidMfaCode: a wrong, spent or replayed code."""
+        if not could_be_a_password(password):
+            raise InvalidCredentials(WRONG)
         tenant_id = self.users.tenant_id(tenant)
         found = self.users.credentials(tenant_id, email) if tenant_id is not None else None
         if found is None:
