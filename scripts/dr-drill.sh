@@ -76,10 +76,14 @@ stop_server() {
   server_pid=""
 }
 stop_postgres() {  # the embedded server, when the service's exit left it running
-  local pid
+  local pid stat
   pid=$(head -n 1 "$pgdata/postmaster.pid" 2>/dev/null) || return 0
   kill -INT "$pid" 2>/dev/null || return 0   # PostgreSQL's fast shutdown
-  for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  # Gone, or a zombie: pg_ctl daemonised it, so init reaps it, late in some containers.
+  for _ in $(seq 1 600); do
+    stat=$(ps -o stat= -p "$pid" 2>/dev/null) && [ "${stat#Z}" = "$stat" ] || return 0
+    sleep 0.1
+  done
   kill -KILL "$pid" 2>/dev/null || true
 }
 cleanup() {
