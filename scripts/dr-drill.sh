@@ -12,9 +12,14 @@
 #   scripts/dr-drill.sh                          # 100 000 chunks in /tmp/docrag-dr-100000
 #   scripts/dr-drill.sh --chunks 1000            # small (the test suite's run)
 #   scripts/dr-drill.sh --skip-load --keep       # reuse the corpus a --keep run left
+#   scripts/dr-drill.sh --corpus DIR             # a copy of the corpus `dr_drill.py load` built in DIR
 # Options: --chunks N (multiple of 1000), --data-dir DIR, --backup-dir DIR (default DIR-backups,
-# outside the data folder it destroys), --no-backup, --skip-load, --keep, --interval S,
-# --before-backup S, --after-backup S, --after-restore S, --port P.
+# outside the data folder it destroys), --no-backup, --skip-load, --corpus DIR, --keep,
+# --interval S, --before-backup S, --after-backup S, --after-restore S, --port P.
+# --corpus DIR: copy DIR (a stopped corpus from `scripts/dr_drill.py load --data-dir DIR`, left
+# as it is) into --data-dir instead of loading one: one corpus serves many drills.
+# --phase-writes N: a write phase ends as soon as N writes sent in it are acknowledged, instead
+# of after its seconds (the test suite's short run; still at most 120 s).
 # --pitr: instead of a dump, a base backup (pg_basebackup) and the WAL streamed synchronously by
 # pg_receivewal; the disaster is a crash (SIGKILL), the recovery replays all the WAL: RPO 0.
 # Needs DocRAG installed (PYTHON, default .venv/bin/python of this checkout, else python3).
@@ -27,7 +32,7 @@ DOCRAG=$(dirname "$PY")/docrag
 HELPER=$ROOT/scripts/dr_drill.py
 
 chunks=100000 data_dir="" backup_dir="" take_backup=1 load=1 keep=0 interval=0.7
-before_backup=5 after_backup=5 after_restore=5 port="" pitr=0
+before_backup=5 after_backup=5 after_restore=5 port="" pitr=0 corpus="" phase_writes=0
 while [ $# -gt 0 ]; do
   case $1 in
     --chunks) chunks=$2; shift ;;
@@ -35,6 +40,8 @@ while [ $# -gt 0 ]; do
     --backup-dir) backup_dir=$2; shift ;;
     --no-backup) take_backup=0 ;;
     --skip-load) load=0 ;;
+    --corpus) corpus=$2; shift ;;
+    --phase-writes) phase_writes=$2; shift ;;
     --keep) keep=1 ;;
     --interval) interval=$2; shift ;;
     --before-backup) before_backup=$2; shift ;;
@@ -42,7 +49,7 @@ while [ $# -gt 0 ]; do
     --after-restore) after_restore=$2; shift ;;
     --port) port=$2; shift ;;
     --pitr) pitr=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -63,16 +70,20 @@ log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 stop_server() {
   [ -n "$server_pid" ] || return 0
   kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 120); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.5; done
+  for _ in $(seq 1 600); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
 }
 stop_postgres() {  # the embedded server, when the service's exit left it running
-  local pid
+  local pid stat
   pid=$(head -n 1 "$pgdata/postmaster.pid" 2>/dev/null) || return 0
   kill -INT "$pid" 2>/dev/null || return 0   # PostgreSQL's fast shutdown
-  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  # Gone, or a zombie: pg_ctl daemonised it, so init reaps it, late in some containers.
+  for _ in $(seq 1 600); do
+    stat=$(ps -o stat= -p "$pid" 2>/dev/null) && [ "${stat#Z}" = "$stat" ] || return 0
+    sleep 0.1
+  done
   kill -KILL "$pid" 2>/dev/null || true
 }
 cleanup() {
@@ -87,26 +98,43 @@ start_server() {
   "$DOCRAG" serve --port "$port" >>"$work/serve.log" 2>&1 &
   server_pid=$!
 }
+# One write phase: $1 seconds or, with --phase-writes N, until N writes sent in it are acknowledged.
+write_phase() {
+  if [ "$phase_writes" -gt 0 ]; then
+    "$PY" "$HELPER" phase --log "$work/writes.jsonl" --since "$(date +%s.%N)" --writes "$phase_writes"
+  else
+    sleep "$1"
+  fi
+}
 wait_back() {
   "$PY" "$HELPER" wait --url "$url" --key "$key" --collection scale-main --query "$query" || {
     tail -n 40 "$work/serve.log" >&2; exit 1; }
 }
 
-if [ "$load" = 1 ]; then
+if [ -n "$corpus" ]; then
+  corpus=$(realpath -m "$corpus")
+  [ -f "$corpus/postgres/PG_VERSION" ] || { echo "no corpus in $corpus (scripts/dr_drill.py load builds one)" >&2; exit 2; }
+  [ ! -e "$corpus/postgres/postmaster.pid" ] || { echo "the corpus's PostgreSQL in $corpus is running" >&2; exit 2; }
+  rm -rf "$data_dir" "$backup_dir"
+  log "copying the corpus in $corpus to $data_dir"
+  mkdir -p "$(dirname "$data_dir")"
+  cp -a "$corpus" "$data_dir"   # -a: the embedded server's files keep their owner
+elif [ "$load" = 1 ]; then
   rm -rf "$data_dir" "$backup_dir"
   log "loading $chunks synthetic chunks into $data_dir"
   "$PY" "$HELPER" load --chunks "$chunks" --data-dir "$data_dir"
 fi
-key=$("$DOCRAG" keys create --name dr-drill --role editor | tail -n 1)
 
 log "serving on $url"
 start_server
+# Made while the service starts: the two share one embedded server, started once.
+key=$("$DOCRAG" keys create --name dr-drill --role editor | tail -n 1)
 wait_back >/dev/null
 log "writer: one upload every $interval s"
 "$PY" "$HELPER" write --url "$url" --key "$key" --log "$work/writes.jsonl" --stop-file "$work/stop" \
   --interval "$interval" &
 writer_pid=$!
-sleep "$before_backup"
+write_phase "$before_backup"
 if [ "$pitr" = 1 ]; then
   # A base backup plus the WAL streamed synchronously to the backup folder: each commit waits
   # until pg_receivewal has flushed it, so a write acknowledged is a write recoverable.
@@ -138,7 +166,7 @@ found = list_backups(Path(sys.argv[1])); print(found[0].path if found else "")' 
   [ -n "$latest" ] || { echo "no backup in $backup_dir" >&2; exit 1; }
 fi
 log "newest backup: $latest"
-sleep "$after_backup"
+write_phase "$after_backup"
 
 destroyed_at=$(date +%s.%N)
 if [ "$pitr" = 1 ]; then
@@ -148,7 +176,7 @@ if [ "$pitr" = 1 ]; then
   kill -KILL "$(head -n 1 "$pgdata/postmaster.pid")" "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
-  for _ in $(seq 1 20); do kill -0 "$receiver_pid" 2>/dev/null || break; sleep 0.25; done
+  for _ in $(seq 1 100); do kill -0 "$receiver_pid" 2>/dev/null || break; sleep 0.05; done
   kill -INT "$receiver_pid" 2>/dev/null || true   # it exits by itself when the server goes
   wait "$receiver_pid" 2>/dev/null || true
   receiver_pid=""
@@ -180,7 +208,7 @@ log "starting the service again$([ "$pitr" = 1 ] && echo " (PostgreSQL replays t
 start_server
 back_at=$(wait_back)
 log "service back: ready, and searching"
-sleep "$after_restore"
+write_phase "$after_restore"
 touch "$work/stop"
 wait "$writer_pid"
 writer_pid=""

@@ -4,6 +4,7 @@ to come back, and the report of the recovery time (RTO) and the writes lost (RPO
 
     python scripts/dr_drill.py load --chunks N --data-dir DIR      # corpus as bench/scale.py builds it
     python scripts/dr_drill.py write --url URL --key KEY --log F --stop-file S [--interval 0.7]
+    python scripts/dr_drill.py phase --log F --since T --writes N [--timeout 120]
     python scripts/dr_drill.py wait --url URL --key KEY --collection C [--timeout 900]
     python scripts/dr_drill.py report --url URL --key KEY --log F --backup DIR --destroyed-at T --back-at T
 
@@ -92,6 +93,18 @@ def write(args: argparse.Namespace) -> None:
             out.write(json.dumps(record) + "\n")
             out.flush()
             time.sleep(max(0.0, args.interval - (now() - record["sent_at"])))
+
+
+def phase(args: argparse.Namespace) -> None:
+    """Return once ``--writes`` writes sent since ``--since`` are acknowledged in the writer's log
+    (or after ``--timeout``: the report then shows how few there were, and judges)."""
+    deadline = now() + args.timeout
+    while now() < deadline:
+        text = args.log.read_text() if args.log.exists() else ""
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        if sum("acked_at" in r and r["sent_at"] >= args.since for r in records) >= args.writes:
+            return
+        time.sleep(0.05)
 
 
 # -- wait -----------------------------------------------------------------------------------------
@@ -210,6 +223,12 @@ def main() -> None:
     p.add_argument("--build-workers", type=int, default=1)
     p.add_argument("--load-max-wal-size", default="8GB")
     p.set_defaults(run=load)
+    p = sub.add_parser("phase")
+    p.add_argument("--log", type=Path, required=True)
+    p.add_argument("--since", type=float, required=True, help="epoch seconds: the phase's start")
+    p.add_argument("--writes", type=int, required=True)
+    p.add_argument("--timeout", type=float, default=120)
+    p.set_defaults(run=phase)
     for name, run in (("write", write), ("wait", wait), ("report", report)):
         p = sub.add_parser(name)
         p.add_argument("--url", required=True)
@@ -225,7 +244,7 @@ def main() -> None:
             p.add_argument("--collection", default=WRITES)
             p.add_argument("--query", default="drill write tracer word")
             p.add_argument("--timeout", type=float, default=900)
-            p.add_argument("--every", type=float, default=0.25)
+            p.add_argument("--every", type=float, default=0.1)
         else:
             p.add_argument("--log", type=Path, required=True)
             p.add_argument("--backup", type=Path, required=True)

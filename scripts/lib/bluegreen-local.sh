@@ -25,9 +25,13 @@ port_of() {
     if [ "$1" = blue ]; then echo "${DOCRAG_DEPLOY_BLUE_PORT:-8001}"; else echo "${DOCRAG_DEPLOY_GREEN_PORT:-8002}"; fi
 }
 read_state() { cat "$STATE/$1" 2>/dev/null || true; }
-alive() { local pid; pid="$(read_state "$1.pid")"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+# Running, and not a zombie: the colours and nginx are daemonised, so init reaps them once they
+# exit, and some inits (a container's) do that a second or more late, or never; kill -0 would
+# still find the zombie.
+running() { local stat; stat="$(ps -o stat= -p "$1" 2>/dev/null)" && [ -n "$stat" ] && [ "${stat#Z}" = "$stat" ]; }
+alive() { local pid; pid="$(read_state "$1.pid")"; [ -n "$pid" ] && running "$pid"; }
 nginx_pid() { cat "$NGX/nginx.pid" 2>/dev/null || true; }
-nginx_up() { local pid; pid="$(nginx_pid)"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+nginx_up() { local pid; pid="$(nginx_pid)"; [ -n "$pid" ] && running "$pid"; }
 
 lock_state() {
     mkdir -p "$STATE/releases" "$NGX/tmp"
@@ -55,11 +59,11 @@ resolve_release() {
 stop_colour() {
     local colour="$1" pid
     pid="$(read_state "$colour.pid")"
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && running "$pid"; then
         log "stopping $colour (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        for _ in $(seq 300); do running "$pid" || break; sleep 0.1; done
+        running "$pid" && kill -KILL "$pid" 2>/dev/null
     fi
     rm -f "$STATE/$colour.pid"
 }
@@ -85,7 +89,7 @@ wait_ready() {
     while [ "$(date +%s)" -lt "$deadline" ]; do
         alive "$colour" || { tail -5 "$STATE/$colour.log" >&2; return 1; }
         [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ] && return 0
-        sleep 0.5
+        sleep 0.1
     done
     return 1
 }
@@ -245,10 +249,12 @@ local_stop() {
     if nginx_up; then
         pid="$(nginx_pid)"
         kill -QUIT "$pid"  # graceful: in-flight requests finish
-        for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 150); do running "$pid" || break; sleep 0.1; done
     fi
-    stop_colour blue
-    stop_colour green
+    # Both at once: each takes a second or two to finish its requests and exit.
+    stop_colour blue &
+    stop_colour green &
+    wait
     rm -f "$STATE/live" "$STATE/previous"
     log "stopped nginx and both colours"
 }

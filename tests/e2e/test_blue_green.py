@@ -9,8 +9,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,15 +110,17 @@ def _load(stack: Stack, key: str) -> Load:
 
 def test_deploy_and_rollback_under_load_fail_no_request(stack: Stack, api_key: str) -> None:
     with _load(stack, api_key) as load:
-        time.sleep(1.0)
+        # Each switch returns once nginx's old workers are gone: every answer after it is the
+        # new colour's. 20 of each are enough for the order checked below.
+        load.wait_answers(20)
         deployed = stack.deploy(str(ROOT))
         assert deployed.returncode == 0, deployed.stderr
         assert stack.live() == "green"
-        time.sleep(3.0)
+        load.wait_answers(20)
         rolled = stack.rollback()
         assert rolled.returncode == 0, rolled.stderr
         assert stack.live() == "blue"
-        time.sleep(1.0)
+        load.wait_answers(20)
     print(f"\nblue-green deploy + rollback through nginx: {load.summary()}")
     assert not load.failed(), load.failed()[:5]
     colors = [o.color for o in load.outcomes]
@@ -138,11 +141,11 @@ def test_a_green_that_fails_its_health_check_never_gets_traffic(
     bad = tmp_path / "bad.env"
     bad.write_text("DOCRAG_REDIS_URL=redis://127.0.0.1:1/0\n")  # a wrong setting: its cache is down
     with _load(stack, api_key) as load:
-        time.sleep(0.5)
+        load.wait_answers(10)
         refused = stack.deploy(str(ROOT), DOCRAG_DEPLOY_ENV_FILE=str(bad))
         # Without an admin key the components are hidden: the gate compares the scores instead.
         refused_by_score = stack.deploy(str(ROOT), DOCRAG_DEPLOY_ENV_FILE=str(bad), DOCRAG_API_KEY="")
-        time.sleep(0.5)
+        load.wait_answers(10)
     print(f"\nrefused deploys under load: {load.summary()}")
     assert refused.returncode != 0 and refused_by_score.returncode != 0
     assert "green: component redis is down (up on blue)" in refused.stderr
@@ -182,22 +185,33 @@ def test_a_contracting_migration_is_refused_before_anything_changes(
     assert found.headers["x-docrag-color"] == "blue"
 
 
-def _slow_upload(url: str, key: str, seconds: float, text: str) -> tuple[httpx.Response, float]:
-    """An upload whose body trickles in over ``seconds``: a request in flight for that long.
+def _nginx_workers(stack: Stack) -> set[str]:
+    """The pids of nginx's workers: a reload forks new ones while the old ones drain."""
+    master = (stack.state / "nginx" / "nginx.pid").read_text().strip()
+    return set(Path(f"/proc/{master}/task/{master}/children").read_text().split())
+
+
+def _slow_upload(
+    url: str, key: str, text: str, started: threading.Event, until: Callable[[], bool]
+) -> tuple[httpx.Response, float]:
+    """An upload in flight until ``until()`` holds: its head and half its body go at once (then
+    ``started`` is set), the rest once ``until()`` is true (looked at every 0.05 s, at most
+    60 s), so the request surely spans the event the test waits for, however slow the machine.
     Returns the answer and when it came (time.monotonic())."""
     boundary = "docrag-slow-upload"
     body = text.encode()
-    pieces = 10
+    half = len(body) // 2
 
     def trickle() -> Iterator[bytes]:
         yield (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.md"\r\n'
             "Content-Type: text/markdown\r\n\r\n"
-        ).encode()
-        step = len(body) // pieces + 1
-        for i in range(0, len(body), step):
-            time.sleep(seconds / pieces)
-            yield body[i : i + step]
+        ).encode() + body[:half]
+        started.set()  # resumed: the head and the first half were sent
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield body[half:]
         yield f"\r\n--{boundary}--\r\n".encode()
 
     got = httpx.post(
@@ -221,10 +235,17 @@ def test_switches_wait_for_in_flight_requests_and_stopping_a_colour_finishes_its
     assert stack.deploy(str(ROOT)).returncode == 0
     assert stack.live() == "green"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        # Through nginx to green: in flight while the rollback's reload moves traffic to blue.
+        # Through nginx to green: in flight while the rollback's reload moves traffic to blue,
+        # until that reload has forked new workers.
         text = "# Tides log\n\n" + "The harbour master logs each spring tide at the north quay. " * 40
-        upload = pool.submit(_slow_upload, stack.url, api_key, 5.0, text)
-        time.sleep(1.5)
+        started, workers = threading.Event(), _nginx_workers(stack)
+
+        def reloaded() -> bool:
+            return _nginx_workers(stack) != workers
+
+        upload = pool.submit(_slow_upload, stack.url, api_key, text, started, reloaded)
+        assert started.wait(30)
+        time.sleep(0.3)  # nginx's worker has read the request's head: it is in flight there
         rolled = stack.rollback()
         rollback_done = time.monotonic()
         answer, answered_at = upload.result()
@@ -236,12 +257,19 @@ def test_switches_wait_for_in_flight_requests_and_stopping_a_colour_finishes_its
     assert "old workers drained" in rolled.stderr
 
     # Straight to green's port (kept, no longer live): the next deploy stops green first, with
-    # SIGTERM; uvicorn finishes the upload it is receiving before it exits.
+    # SIGTERM; uvicorn finishes the upload it is receiving before it exits. The upload's body
+    # ends only once green has logged the signal.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         text = "# Buoys\n\n" + "Each channel buoy carries a bell and a green light for night passage. " * 40
         green_url = f"http://127.0.0.1:{stack.ports['green']}"
-        upload = pool.submit(_slow_upload, green_url, api_key, 5.0, text)
-        time.sleep(1.5)
+        green_log, started = stack.state / "green.log", threading.Event()
+
+        def signalled() -> bool:
+            return "Shutting down" in green_log.read_text()  # uvicorn's line on SIGTERM
+
+        upload = pool.submit(_slow_upload, green_url, api_key, text, started, signalled)
+        assert started.wait(30)
+        time.sleep(0.3)  # green has read the request's head: it is in flight there
         redeployed = stack.deploy("HEAD")  # VERSION as a git ref: exported with git archive
         answer, _ = upload.result()
     assert "stopping green" in redeployed.stderr

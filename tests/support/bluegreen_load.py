@@ -36,7 +36,11 @@ class Load:
     resent: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _answered: threading.Condition = field(init=False)
     _workers: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._answered = threading.Condition(self._lock)
 
     def __enter__(self) -> Load:
         for n in range(self.threads):
@@ -98,6 +102,15 @@ class Load:
     def _record(self, outcome: Outcome) -> None:
         with self._lock:
             self.outcomes.append(outcome)
+            self._answered.notify_all()
+
+    def wait_answers(self, count: int, timeout: float = 60.0) -> None:
+        """Block until ``count`` more requests have an outcome than now: a test waits for the
+        samples it needs, not for a fixed time that is too long when fast and too short when slow."""
+        with self._answered:
+            target = len(self.outcomes) + count
+            if not self._answered.wait_for(lambda: len(self.outcomes) >= target, timeout):
+                raise TimeoutError(f"{len(self.outcomes)} outcomes after {timeout} s, waited for {target}")
 
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status != 200]
