@@ -18,15 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from docrag.domain import BlockKind, ChunkDraft, ParsedDocument
+from docrag.domain import ChunkDraft, ParsedDocument
+from docrag.ingest.sections import Section, lines, sections
 from docrag.text.sentences import split_sentences
 from docrag.text.tokenizer import count_tokens as _default_count_tokens
 
 __all__ = ["chunk_document"]
 
 _WORD = re.compile(r"\S+")
-_NON_SPACE = re.compile(r"\S")
-_LINE = re.compile(r"[^\n]+")
 #: [CLS] and [SEP], counted once per encoded text.
 _SPECIAL = 2
 _MIN_MAX_TOKENS = 8
@@ -53,15 +52,6 @@ class _Piece:
     page: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Section:
-    path: tuple[str, ...]
-    blocks: tuple[tuple[int, int, int | None], ...]  # trimmed (start, end, page)
-    rows: frozenset[int] = frozenset()  # starts of the blocks that are table rows
-    #: Starts of the TABLE blocks: cut between their rows (lines), never inside one.
-    tables: frozenset[int] = frozenset()
-
-
 def chunk_document(
     doc: ParsedDocument,
     *,
@@ -86,7 +76,7 @@ def chunk_document(
         raise ValueError("target_tokens must be positive")
     target_tokens = min(target_tokens, max_tokens)
     drafts: list[ChunkDraft] = []
-    for section in _sections(doc):
+    for section in sections(doc):
         chunker = _SectionChunker(doc.text, section, max_tokens, target_tokens, count_tokens)
         chunker.mode = mode
         chunker.embed = embed
@@ -94,71 +84,11 @@ def chunk_document(
     return drafts
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
-    first = _NON_SPACE.search(text, start, end)
-    if first is None:
-        return None
-    start = first.start()
-    while text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    for match in _LINE.finditer(text, start, end):
-        trimmed = _trim(text, match.start(), match.end())
-        if trimmed is not None:
-            spans.append(trimmed)
-    return spans
-
-
-def _sections(doc: ParsedDocument) -> list[_Section]:
-    """Runs of non-heading blocks between headings (a heading path change also splits)."""
-    sections: list[_Section] = []
-    current: list[tuple[int, int, int | None]] = []
-    rows: set[int] = set()
-    current_path: tuple[str, ...] = ()
-    tables: set[int] = set()
-
-    def close() -> None:
-        if current:
-            sections.append(_Section(current_path, tuple(current), frozenset(rows), frozenset(tables)))
-            current.clear()
-            rows.clear()
-            tables.clear()
-
-    for block in doc.blocks:
-        if block.kind is BlockKind.HEADING:
-            close()
-            continue
-        span = _trim(doc.text, block.start, block.end)
-        if span is None:
-            continue
-        if current and block.heading_path != current_path:
-            close()
-        current_path = block.heading_path
-        current.append((span[0], span[1], block.page))
-        if block.kind is BlockKind.TABLE_ROW:
-            rows.add(span[0])
-        if block.kind is BlockKind.TABLE:
-            tables.add(span[0])
-    close()
-    if sections:
-        return sections
-    # Only headings: each heading is its own chunk, under the path of its ancestors.
-    for block in doc.blocks:
-        span = _trim(doc.text, block.start, block.end)
-        if span is not None:
-            sections.append(_Section(block.heading_path, ((span[0], span[1], block.page),)))
-    return sections
-
-
 class _SectionChunker:
     def __init__(
         self,
         text: str,
-        section: _Section,
+        section: Section,
         max_tokens: int,
         target_tokens: int,
         count_tokens: TokenCounter,
@@ -217,7 +147,7 @@ class _SectionChunker:
             if start in self.section.rows:
                 sentences = [(start, end)]
             elif start in self.section.tables:
-                sentences = _lines(self.text, start, end)
+                sentences = lines(self.text, start, end)
             else:
                 sentences = split_sentences(self.text, start, end)
             self.sentences.extend(sentences)
