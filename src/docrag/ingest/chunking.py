@@ -5,12 +5,16 @@ section with an empty heading path). Whole blocks are packed greedily up to
 ``target_tokens`` of *contextual* text (heading path + body, as embedded); a block that
 is too big is cut at sentence boundaries, and a sentence too big for ``max_tokens`` at
 word boundaries (a giant word at characters). Every chunk's contextual text is at most
-``max_tokens`` tokens: each chunk is verified with one real count and split if over.
+``max_tokens`` tokens: each chunk is verified with a real count, and split if over. Text is
+tokenized once where it can be: the count of spans split at whitespace is the sum of theirs
+(docrag/text/tokenizer.py: ``splits_words``), so a block's count is its sentences' and a chunk's
+is its pieces', without tokenizing them again.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from docrag.domain import ChunkDraft, ParsedDocument
 from docrag.ingest.sections import Section, lines, sections
 from docrag.text.sentences import split_sentences
 from docrag.text.tokenizer import count_tokens as _default_count_tokens
+from docrag.text.tokenizer import splits_words
 
 __all__ = ["chunk_document"]
 
@@ -35,7 +40,12 @@ _GAP_WINDOW = 3
 _SHIFT_STDS = 1.0
 #: Past this many sentences a section is packed by size (bench/parse_throughput.py).
 _SEMANTIC_MAX_PIECES = 1000
+#: A block of several sentences and at least this many characters per token of the packing
+#: budget is likely over it: its sentences are counted first, and their counts make the block's,
+#: instead of counting the block and then (over budget) each of its sentences again.
+_SENTENCES_FIRST = 3
 
+#: WordPiece tokens with [CLS] and [SEP]: counts of texts joined at whitespace add up.
 TokenCounter = Callable[[str], int]
 #: Unit-length vectors for a list of texts (rows in order); used to find topic shifts.
 SentenceEmbedder = Callable[[list[str]], "np.ndarray[Any, Any]"]
@@ -151,17 +161,29 @@ class _SectionChunker:
             else:
                 sentences = split_sentences(self.text, start, end)
             self.sentences.extend(sentences)
-            tokens = self._tokens(start, end)
+            counts = self._sentence_tokens(sentences, start, end)
+            tokens = sum(counts) if counts is not None else self._tokens(start, end)
             if tokens <= self.budget:
                 pieces.append(_Piece(start, end, tokens, page))
                 continue
-            for s_start, s_end in sentences:
-                tokens = self._tokens(s_start, s_end)
+            for i, (s_start, s_end) in enumerate(sentences):
+                tokens = counts[i] if counts is not None else self._tokens(s_start, s_end)
                 if tokens <= self.hard:
                     pieces.append(_Piece(s_start, s_end, tokens, page))
                 else:
                     pieces.extend(self._split_long(s_start, s_end, page))
         return pieces
+
+    def _sentence_tokens(self, sentences: list[tuple[int, int]], start: int, end: int) -> list[int] | None:
+        """The sentences' tokens, which add up to the block's ``[start, end)``; ``None`` where
+        they may not (not split at whitespace) or the block is short enough to count whole."""
+        if not sentences or sentences[0][0] != start or sentences[-1][1] != end:
+            return None
+        if len(sentences) > 1 and end - start < _SENTENCES_FIRST * self.budget:
+            return None
+        if not _adds_up(self.text, sentences):
+            return None
+        return [self._tokens(s_start, s_end) for s_start, s_end in sentences]
 
     def _fits(self, start: int, end: int) -> bool:
         """Whether ``text[start:end]`` as a whole chunk stays within the packing budget."""
@@ -295,9 +317,14 @@ class _SectionChunker:
             last_tokens += moved.tokens
 
     def _verified(self, group: list[_Piece]) -> list[list[_Piece]]:
-        """``group`` if its real count is within ``max_tokens``, else smaller groups that are."""
+        """``group`` if its count (a real one, or its pieces' where they add up) is within
+        ``max_tokens``, else smaller groups that are."""
         start, end = group[0].start, group[-1].end
-        if self.count(self.prefix + self.text[start:end]) <= self.max_tokens:
+        if _adds_up(self.text, [(p.start, p.end) for p in group]):  # the prefix ends in "\n"
+            tokens = self.overhead + sum(p.tokens for p in group)
+        else:
+            tokens = self.count(self.prefix + self.text[start:end])
+        if tokens <= self.max_tokens:
             return [group]
         if len(group) > 1:
             half = len(group) // 2
@@ -324,3 +351,8 @@ class _SectionChunker:
             page_end=max(pages) if pages else None,
             sentences=tuple(sentences),
         )
+
+
+def _adds_up(text: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``text`` from the first span to the last tokenizes as the spans one after another."""
+    return all(splits_words(text[a_end:b_start]) for (_, a_end), (b_start, _) in itertools.pairwise(spans))
