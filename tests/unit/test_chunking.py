@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from docrag.domain import Block, BlockKind, ChunkDraft, DocumentBuilder, ParsedDocument
 from docrag.ingest.chunking import chunk_document
 from docrag.text.sentences import split_sentences
-from docrag.text.tokenizer import count_tokens
+from docrag.text.tokenizer import count_tokens, splits_words
 
 SENTENCE = "The committee reviewed the evidence on retrieval quality and found it convincing."
 
@@ -240,6 +240,43 @@ def test_counts_tokens_efficiently() -> None:
     chunks = chunk_document(builder.build(), count_tokens=counting)
     # One count per block, one per chunk, one for the heading path: linear, not quadratic.
     assert calls <= 300 + len(chunks) + 5
+
+
+def test_counts_add_up_only_across_whitespace_bert_splits_at() -> None:
+    """The chunker adds counts instead of tokenizing again across the gaps ``splits_words`` admits:
+    every whitespace character BERT splits at, never one its normaliser deletes (Python's
+    ``isspace`` admits both), nor no gap at all. "rts55" + "bjp" is 4 tokens apart, 6 glued."""
+    first, second = "rts55", "bjp"
+    apart = count_tokens(first) + count_tokens(second) - 2
+    assert count_tokens(first + second) > apart
+    for gap in [chr(c) for c in range(0x110000) if chr(c).isspace()] + ["", " \x0b", "\x0b\x1c", "a", " - "]:
+        if splits_words(gap):
+            assert count_tokens(first + gap + second) == apart, repr(gap)
+    assert not splits_words("") and not splits_words("\x0b") and not splits_words("\x85")
+    assert count_tokens(first + "\x0b" + second) != apart  # deleted: the words are glued
+
+
+def test_pieces_that_abut_inside_a_word_are_counted_again() -> None:
+    """Two blocks that abut inside a word fit the budget by their own counts but not together:
+    the chunk is counted for real, found over ``max_tokens`` and cut between them."""
+    first, second = "Figures such as rts55", "bjp come apart"
+    text = first + second
+    blocks = (
+        Block(BlockKind.PARAGRAPH, 0, len(first), None, ()),
+        Block(BlockKind.PARAGRAPH, len(first), len(text), None, ()),
+    )
+    doc = ParsedDocument(text, blocks, "text/plain")
+    max_tokens = count_tokens(first) + count_tokens(second) - 2  # both: their tokens, [CLS], [SEP]
+    assert count_tokens(text) > max_tokens
+    chunks = chunk_document(doc, max_tokens=max_tokens, target_tokens=max_tokens)
+    assert [c.body for c in chunks] == [first, second]
+    check_invariants(doc, chunks, max_tokens=max_tokens)
+    # Apart (a blank line between the blocks), the counts add up and both make one chunk.
+    builder = DocumentBuilder("text/plain")
+    builder.add(BlockKind.PARAGRAPH, first)
+    builder.add(BlockKind.PARAGRAPH, second)
+    (chunk,) = chunk_document(builder.build(), max_tokens=max_tokens, target_tokens=max_tokens)
+    assert count_tokens(chunk.contextual_text) == max_tokens
 
 
 _words = st.sampled_from(

@@ -5,12 +5,16 @@ section with an empty heading path). Whole blocks are packed greedily up to
 ``target_tokens`` of *contextual* text (heading path + body, as embedded); a block that
 is too big is cut at sentence boundaries, and a sentence too big for ``max_tokens`` at
 word boundaries (a giant word at characters). Every chunk's contextual text is at most
-``max_tokens`` tokens: each chunk is verified with one real count and split if over.
+``max_tokens`` tokens: each chunk is verified with a real count, and split if over. Text is
+tokenized once where it can be: the count of spans split at whitespace is the sum of theirs
+(docrag/text/tokenizer.py: ``splits_words``), so a block's count is its sentences' and a chunk's
+is its pieces', without tokenizing them again.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,15 +22,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from docrag.domain import BlockKind, ChunkDraft, ParsedDocument
+from docrag.domain import ChunkDraft, ParsedDocument
+from docrag.ingest.sections import Section, lines, sections
 from docrag.text.sentences import split_sentences
 from docrag.text.tokenizer import count_tokens as _default_count_tokens
+from docrag.text.tokenizer import splits_words
 
 __all__ = ["chunk_document"]
 
 _WORD = re.compile(r"\S+")
-_NON_SPACE = re.compile(r"\S")
-_LINE = re.compile(r"[^\n]+")
 #: [CLS] and [SEP], counted once per encoded text.
 _SPECIAL = 2
 _MIN_MAX_TOKENS = 8
@@ -36,7 +40,12 @@ _GAP_WINDOW = 3
 _SHIFT_STDS = 1.0
 #: Past this many sentences a section is packed by size (bench/parse_throughput.py).
 _SEMANTIC_MAX_PIECES = 1000
+#: A block of several sentences and at least this many characters per token of the packing
+#: budget is likely over it: its sentences are counted first, and their counts make the block's,
+#: instead of counting the block and then (over budget) each of its sentences again.
+_SENTENCES_FIRST = 3
 
+#: WordPiece tokens with [CLS] and [SEP]: counts of texts joined at whitespace add up.
 TokenCounter = Callable[[str], int]
 #: Unit-length vectors for a list of texts (rows in order); used to find topic shifts.
 SentenceEmbedder = Callable[[list[str]], "np.ndarray[Any, Any]"]
@@ -51,15 +60,6 @@ class _Piece:
     end: int
     tokens: int  # content tokens, without [CLS]/[SEP]
     page: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Section:
-    path: tuple[str, ...]
-    blocks: tuple[tuple[int, int, int | None], ...]  # trimmed (start, end, page)
-    rows: frozenset[int] = frozenset()  # starts of the blocks that are table rows
-    #: Starts of the TABLE blocks: cut between their rows (lines), never inside one.
-    tables: frozenset[int] = frozenset()
 
 
 def chunk_document(
@@ -86,7 +86,7 @@ def chunk_document(
         raise ValueError("target_tokens must be positive")
     target_tokens = min(target_tokens, max_tokens)
     drafts: list[ChunkDraft] = []
-    for section in _sections(doc):
+    for section in sections(doc):
         chunker = _SectionChunker(doc.text, section, max_tokens, target_tokens, count_tokens)
         chunker.mode = mode
         chunker.embed = embed
@@ -94,71 +94,11 @@ def chunk_document(
     return drafts
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
-    first = _NON_SPACE.search(text, start, end)
-    if first is None:
-        return None
-    start = first.start()
-    while text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    for match in _LINE.finditer(text, start, end):
-        trimmed = _trim(text, match.start(), match.end())
-        if trimmed is not None:
-            spans.append(trimmed)
-    return spans
-
-
-def _sections(doc: ParsedDocument) -> list[_Section]:
-    """Runs of non-heading blocks between headings (a heading path change also splits)."""
-    sections: list[_Section] = []
-    current: list[tuple[int, int, int | None]] = []
-    rows: set[int] = set()
-    current_path: tuple[str, ...] = ()
-    tables: set[int] = set()
-
-    def close() -> None:
-        if current:
-            sections.append(_Section(current_path, tuple(current), frozenset(rows), frozenset(tables)))
-            current.clear()
-            rows.clear()
-            tables.clear()
-
-    for block in doc.blocks:
-        if block.kind is BlockKind.HEADING:
-            close()
-            continue
-        span = _trim(doc.text, block.start, block.end)
-        if span is None:
-            continue
-        if current and block.heading_path != current_path:
-            close()
-        current_path = block.heading_path
-        current.append((span[0], span[1], block.page))
-        if block.kind is BlockKind.TABLE_ROW:
-            rows.add(span[0])
-        if block.kind is BlockKind.TABLE:
-            tables.add(span[0])
-    close()
-    if sections:
-        return sections
-    # Only headings: each heading is its own chunk, under the path of its ancestors.
-    for block in doc.blocks:
-        span = _trim(doc.text, block.start, block.end)
-        if span is not None:
-            sections.append(_Section(block.heading_path, ((span[0], span[1], block.page),)))
-    return sections
-
-
 class _SectionChunker:
     def __init__(
         self,
         text: str,
-        section: _Section,
+        section: Section,
         max_tokens: int,
         target_tokens: int,
         count_tokens: TokenCounter,
@@ -217,21 +157,33 @@ class _SectionChunker:
             if start in self.section.rows:
                 sentences = [(start, end)]
             elif start in self.section.tables:
-                sentences = _lines(self.text, start, end)
+                sentences = lines(self.text, start, end)
             else:
                 sentences = split_sentences(self.text, start, end)
             self.sentences.extend(sentences)
-            tokens = self._tokens(start, end)
+            counts = self._sentence_tokens(sentences, start, end)
+            tokens = sum(counts) if counts is not None else self._tokens(start, end)
             if tokens <= self.budget:
                 pieces.append(_Piece(start, end, tokens, page))
                 continue
-            for s_start, s_end in sentences:
-                tokens = self._tokens(s_start, s_end)
+            for i, (s_start, s_end) in enumerate(sentences):
+                tokens = counts[i] if counts is not None else self._tokens(s_start, s_end)
                 if tokens <= self.hard:
                     pieces.append(_Piece(s_start, s_end, tokens, page))
                 else:
                     pieces.extend(self._split_long(s_start, s_end, page))
         return pieces
+
+    def _sentence_tokens(self, sentences: list[tuple[int, int]], start: int, end: int) -> list[int] | None:
+        """The sentences' tokens, which add up to the block's ``[start, end)``; ``None`` where
+        they may not (not split at whitespace) or the block is short enough to count whole."""
+        if not sentences or sentences[0][0] != start or sentences[-1][1] != end:
+            return None
+        if len(sentences) > 1 and end - start < _SENTENCES_FIRST * self.budget:
+            return None
+        if not _adds_up(self.text, sentences):
+            return None
+        return [self._tokens(s_start, s_end) for s_start, s_end in sentences]
 
     def _fits(self, start: int, end: int) -> bool:
         """Whether ``text[start:end]`` as a whole chunk stays within the packing budget."""
@@ -365,9 +317,14 @@ class _SectionChunker:
             last_tokens += moved.tokens
 
     def _verified(self, group: list[_Piece]) -> list[list[_Piece]]:
-        """``group`` if its real count is within ``max_tokens``, else smaller groups that are."""
+        """``group`` if its count (a real one, or its pieces' where they add up) is within
+        ``max_tokens``, else smaller groups that are."""
         start, end = group[0].start, group[-1].end
-        if self.count(self.prefix + self.text[start:end]) <= self.max_tokens:
+        if _adds_up(self.text, [(p.start, p.end) for p in group]):  # the prefix ends in "\n"
+            tokens = self.overhead + sum(p.tokens for p in group)
+        else:
+            tokens = self.count(self.prefix + self.text[start:end])
+        if tokens <= self.max_tokens:
             return [group]
         if len(group) > 1:
             half = len(group) // 2
@@ -394,3 +351,8 @@ class _SectionChunker:
             page_end=max(pages) if pages else None,
             sentences=tuple(sentences),
         )
+
+
+def _adds_up(text: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``text`` from the first span to the last tokenizes as the spans one after another."""
+    return all(splits_words(text[a_end:b_start]) for (_, a_end), (b_start, _) in itertools.pairwise(spans))

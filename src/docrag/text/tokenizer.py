@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 #: all-MiniLM-L6-v2 was trained with 256-token inputs (its sentence_bert_config).
 MAX_TOKENS = 256
+#: Whitespace BERT's pre-tokenizer always splits words at. Python's ``str.isspace`` also admits
+#: control characters (``\x0b``, ``\x1c``-``\x1f``, ``\x85``) that BERT's normaliser deletes,
+#: gluing the words around them into one ("un\x0bable" is the single token "unable").
+_SPLITS = frozenset(" \t\n\r")
 
 
 @cache
@@ -29,6 +33,15 @@ def count_tokens(text: str) -> int:
     """Word-piece tokens of ``text`` including [CLS] and [SEP], without truncation."""
     tokenizer = _untruncated()
     return len(tokenizer.encode(text).ids)
+
+
+def splits_words(gap: str) -> bool:
+    """Whether ``gap``, lying between two texts, makes the tokens of the whole those of the first
+    text then those of the second: it is whitespace (which yields no token) holding a character
+    BERT splits at, so no word straddles it. Then ``count_tokens(a + gap + b)`` is
+    ``count_tokens(a) + count_tokens(b) - 2`` ([CLS] and [SEP] counted once), and a chunker can
+    add counts instead of tokenizing the same text again."""
+    return gap.isspace() and not _SPLITS.isdisjoint(gap)
 
 
 @cache

@@ -82,20 +82,22 @@ class PageTables:
             self._plumber = pdfplumber.open(io.BytesIO(self._data), password="")
         page = self._plumber.pages[page_number - 1]
         try:
-            found: list[Any] = [t for t in page.find_tables() if _grid(t.extract())]
+            # Each table's cells read once: pdfplumber's extract() scans the page's chars per row.
+            ruled = ((t.bbox, t.extract()) for t in page.find_tables())
+            found: list[tuple[Any, Any]] = [(bbox, rows) for bbox, rows in ruled if _grid(rows)]
             if not found:  # no ruled table: one aligned in columns, if it is mostly numbers
-                found = pdf_text_tables.find(page)
+                found = [(t.bbox, t.extract()) for t in pdf_text_tables.find(page)]
             if not found:
                 return None
-            found.sort(key=lambda t: t.bbox[1])
-            boxes = [t.bbox for t in found]
+            found.sort(key=lambda t: t[0][1])
+            boxes = [bbox for bbox, _ in found]
             outside = page.filter(lambda obj: obj.get("object_type") != "char" or not _inside(obj, boxes))
             regions: list[Region] = []
             top = float("-inf")
-            for table in found:
-                _add_text(regions, outside, top, table.bbox[3])
-                regions.append(("table", table.extract()))
-                top = table.bbox[3]
+            for bbox, rows in found:
+                _add_text(regions, outside, top, bbox[3])
+                regions.append(("table", rows))
+                top = bbox[3]
             _add_text(regions, outside, top, float("inf"))
             return regions
         finally:
