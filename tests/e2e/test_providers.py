@@ -29,8 +29,9 @@ from docrag.domain import Collection, ParsedDocument
 from docrag.errors import Conflict, InvalidRequest, Unavailable
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.reindex import Reindexer
+from docrag.providers.minilm_onnx import MODEL_ID as MINILM_ID
 from docrag.providers.minilm_onnx import MiniLMEmbedder
-from docrag.providers.onnx_local import OnnxDirectoryEmbedder
+from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
 from docrag.providers.openai_embeddings import OpenAIEmbedder
 from docrag.providers.registry import build_embedder, build_reranker, close_model
 from docrag.providers.rerankers import HttpReranker, OnnxCrossEncoder
@@ -627,7 +628,7 @@ def test_a_collection_refuses_another_model(
     runtime: Runtime, http_runtime: Runtime, minilm_collection: Collection
 ) -> None:
     tenant, minilm = runtime.default_tenant, minilm_collection
-    assert (minilm.embedding_model, minilm.embedding_dim) == ("all-MiniLM-L6-v2-onnx-int8", 384)
+    assert (minilm.embedding_model, minilm.embedding_dim) == (MINILM_ID, 384)
     assert runtime.retriever.search(tenant, [minilm.id], "ocean tide", limit=3)
 
     same = http_runtime.collection(tenant, "minilm-only", create=True)  # exists: recorded model kept
@@ -640,7 +641,7 @@ def test_a_collection_refuses_another_model(
         with pytest.raises(Conflict) as caught:
             attempt()
         assert (caught.value.code, caught.value.status) == ("embedding_model_mismatch", 409)
-        assert "all-MiniLM-L6-v2-onnx-int8" in caught.value.message
+        assert MINILM_ID in caught.value.message and "(DOCRAG_EMBEDDER=minilm)" in caught.value.message
     # and the other way round
     http_coll = http_runtime.collection(tenant, "http-only", create=True)
     with pytest.raises(Conflict, match="openai:hash-bow"):

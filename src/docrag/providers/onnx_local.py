@@ -2,7 +2,8 @@
 
 :class:`OnnxEmbedder` is the shared core: tokenize, run the model feeding only the inputs it
 declares, pool. The bundled MiniLM (``minilm_onnx.py``) and :class:`OnnxDirectoryEmbedder`
-(any sentence-transformers style export in a local directory) are thin subclasses.
+(any sentence-transformers style export in a local directory, ``onnx_directory.py``) are thin
+subclasses.
 
 Token-level outputs (``last_hidden_state``, ``token_embeddings``: ``[batch, tokens, dim]``) are
 pooled here, mean or CLS, as the directory's ``1_Pooling/config.json`` says; sub-span vectors
@@ -13,10 +14,10 @@ that way, so its spans are embedded as texts of their own.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,7 +36,6 @@ Pooling = Literal["mean", "cls"]
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 _TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 _POOLED_OUTPUTS = ("sentence_embedding", "pooler_output", "embeddings")
-_DEFAULT_MAX_TOKENS = 512
 #: Batching: a batch holds at most ``batch_size`` times this many padded tokens, and at most
 #: _MAX_BATCH texts.
 _FULL_PASSAGE_TOKENS = 256
@@ -65,9 +65,10 @@ class LoadedModel:
     output_shape: list[Any]
 
 
-def open_session(model_file: Path | str, *, threads: int = 0, spin_in_call: bool = False) -> Any:
-    """An ONNX Runtime CPU session for ``model_file``; :raises Unavailable: when it can't load.
-    ``spin_in_call``: the threads spin while a call runs and stop when it ends."""
+def open_session(model: Path | str | bytes, *, threads: int = 0, spin_in_call: bool = False) -> Any:
+    """An ONNX Runtime CPU session for ``model`` (a file, or a serialized model);
+    :raises Unavailable: when it can't load. ``spin_in_call``: the threads spin while a call runs
+    and stop when it ends."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - an install problem, reported at readiness
@@ -87,9 +88,11 @@ def open_session(model_file: Path | str, *, threads: int = 0, spin_in_call: bool
     options.add_session_config_entry("session.force_spinning_stop", "1" if spin_in_call else "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        source = model if isinstance(model, bytes) else str(model)
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-        raise Unavailable(f"can't load ONNX model {model_file}: {exc}") from exc
+        what = "(rewritten in memory)" if isinstance(model, bytes) else model
+        raise Unavailable(f"can't load ONNX model {what}: {exc}") from exc
 
 
 def inspect_session(session: Any, preferred: Sequence[str]) -> LoadedModel:
@@ -109,7 +112,7 @@ def inspect_session(session: Any, preferred: Sequence[str]) -> LoadedModel:
 
 def padded_tokens(encodings: Sequence[Encoding]) -> int:
     """The tokens a forward pass over ``encodings`` computes, padding included."""
-    return len(encodings) * max(len(e.ids) for e in encodings)
+    return len(encodings) * max((len(e.ids) for e in encodings), default=0)
 
 
 def run_encoder(model: LoadedModel, encodings: Sequence[Encoding]) -> tuple[Any, Any]:
@@ -133,56 +136,32 @@ def run_encoder(model: LoadedModel, encodings: Sequence[Encoding]) -> tuple[Any,
     return output, mask
 
 
-def directory_tokenizer(path: Path, *, max_tokens: int | None = None) -> Tokenizer:
-    """``path/tokenizer.json`` with dynamic padding and truncation at the model's limit:
-    ``max_tokens``, else ``sentence_bert_config.json``'s ``max_seq_length``, else the
-    tokenizer's own truncation, else ``tokenizer_config.json``'s ``model_max_length``, else 512."""
-    from tokenizers import Tokenizer
-
-    file = path / "tokenizer.json"
-    if not file.is_file():
-        raise Unavailable(f"{path} has no tokenizer.json")
-    tokenizer = Tokenizer.from_file(str(file))
-    limit = max_tokens or _json(path / "sentence_bert_config.json").get("max_seq_length")
-    if not limit and tokenizer.truncation:
-        limit = tokenizer.truncation.get("max_length")
-    if not limit:
-        declared = _json(path / "tokenizer_config.json").get("model_max_length")
-        limit = declared if isinstance(declared, int) and declared < 100_000 else _DEFAULT_MAX_TOKENS
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=int(limit))
-    return tokenizer
-
-
-def model_digest(file: Path) -> str:
-    """The first 12 hex digits of the file's SHA-256: two directories holding the same model
-    record the same id, a changed model a new one."""
-    with file.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:12]
-
-
-def _json(file: Path) -> dict[str, Any]:
-    if not file.is_file():
-        return {}
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise Unavailable(f"can't read {file}: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
 class OnnxEmbedder:
     """The shared ONNX embedder: subclasses say where the model and tokenizer come from."""
 
     def __init__(
-        self, *, batch_size: int = 32, threads: int = 0, query_threads: int = 1, pooling: Pooling = "mean"
+        self,
+        *,
+        batch_size: int = 32,
+        threads: int = 0,
+        query_threads: int = 1,
+        pooling: Pooling = "mean",
+        text_per_call: bool = False,
     ) -> None:
         self._batch_size = batch_size
+        #: Each text goes to the model alone: a model that quantizes its activations with one
+        #: range per call (onnx_rewrite.int8_matmuls) would otherwise give a text a vector that
+        #: depends on the texts batched with it. Alone, a vector is a function of its text only,
+        #: and costs no more: no padding, and the products of one text of 30-250 tokens are
+        #: already large enough (256 SciFact abstracts on one thread, int8: 8.5 CPU s one at a
+        #: time, 9.7 s in padded batches of 8; 574 of their sentences: 2.7 s either way).
+        self._text_per_call = text_per_call
         self._threads = threads
         self._query_threads = query_threads
         self._pooling: Pooling = pooling
         self._model: LoadedModel | None = None
         self._single: LoadedModel | None = None  # the single-threaded session for small calls
+        self._pool: ThreadPoolExecutor | None = None  # texts run side by side (text_per_call)
         self._lock = threading.Lock()
 
     # -- what subclasses provide -----------------------------------------------------------
@@ -197,6 +176,10 @@ class OnnxEmbedder:
 
     def _model_file(self) -> Path | str:
         raise NotImplementedError
+
+    def _model_source(self) -> Path | str | bytes:
+        """What a session loads: the model file, or a rewrite of it (onnx_rewrite.py)."""
+        return self._model_file()
 
     def _tokenizer(self) -> Tokenizer:
         raise NotImplementedError
@@ -221,11 +204,12 @@ class OnnxEmbedder:
         return self._single
 
     def _open(self, threads: int, *, spin_in_call: bool = False) -> LoadedModel:
-        session = open_session(self._model_file(), threads=threads, spin_in_call=spin_in_call)
+        session = open_session(self._model_source(), threads=threads, spin_in_call=spin_in_call)
         return inspect_session(session, (*_TOKEN_OUTPUTS, *_POOLED_OUTPUTS))
 
     def _for(self, encodings: Sequence[Encoding]) -> LoadedModel:
-        """The session for a call over ``encodings``: the query session when the call is small. A
+        """The session for a call over all of ``encodings`` (whatever its batches): the query
+        session when the call is small. A
         process that only answers queries never opens the threaded one (each holds its own
         ~100 MB copy of the weights)."""
         if padded_tokens(encodings) > _SMALL_CALL_TOKENS:
@@ -257,9 +241,7 @@ class OnnxEmbedder:
             return embed_spans_as_texts(self._pooled, texts, spans)
         encodings = self._tokenizer().encode_batch(list(texts))
         results: list[PassageEmbedding | None] = [None] * len(texts)
-        for batch in self._batches(encodings):
-            chosen = [encodings[i] for i in batch]
-            hidden, mask = run_encoder(self._for(chosen), chosen)
+        for batch, (hidden, mask) in self._run(encodings, self._batches(encodings)):
             for row, index in enumerate(batch):
                 results[index] = _pool(hidden[row], mask[row], encodings[index], spans[index], self._pooling)
         return [r for r in results if r is not None]
@@ -268,12 +250,37 @@ class OnnxEmbedder:
         """Rows of a model whose output is already one vector per text."""
         encodings = self._tokenizer().encode_batch(texts)
         out: list[Vectors] = [np.zeros(0, dtype=np.float32)] * len(texts)
-        for batch in self._batches(encodings, by_tokens=False):
-            chosen = [encodings[i] for i in batch]
-            vectors, _ = run_encoder(self._for(chosen), chosen)
+        for batch, (vectors, _) in self._run(encodings, self._batches(encodings, by_tokens=False)):
             for row, index in enumerate(batch):
                 out[index] = np.asarray(vectors[row], dtype=np.float32)
         return unit(np.stack(out))
+
+    def _run(
+        self, encodings: Sequence[Encoding], batches: list[list[int]]
+    ) -> Iterator[tuple[list[int], Any]]:
+        """Each batch with its forward pass's (output, mask). A large call of texts that each go
+        alone (``text_per_call``) runs them concurrently on the single-threaded session, as
+        many at a time as the threaded session has threads: one text's operators are too small
+        to split across threads that sleep between them (256 SciFact abstracts, int8, on 2
+        quiet cores: 6.8-7.3 s wall and 12.4-13.2 CPU s split across the threaded session's
+        threads, 5.8 s and 11.5 CPU s side by side; float32 in padded batches of 8, as before
+        the int8 products: 10.6 s and 20.9 CPU s)."""
+        if self._text_per_call and len(batches) > 1 and padded_tokens(encodings) > _SMALL_CALL_TOKENS:
+            one = self._single_threaded()
+            passes = self._side_by_side().map(lambda b: run_encoder(one, [encodings[i] for i in b]), batches)
+            yield from zip(batches, passes, strict=True)
+            return
+        model = self._for(encodings)
+        for batch in batches:
+            yield batch, run_encoder(model, [encodings[i] for i in batch])
+
+    def _side_by_side(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    workers = self._threads or len(os.sched_getaffinity(0))
+                    self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docrag-embed")
+        return self._pool
 
     def _batches(self, encodings: Sequence[Encoding], *, by_tokens: bool = True) -> list[list[int]]:
         """Batches of similar length (padding is wasted compute) holding at most as many padded
@@ -281,6 +288,8 @@ class OnnxEmbedder:
         time, so each model call does a useful amount of work. ``by_tokens=False``: at most
         ``batch_size`` texts (a model pooling inside its graph may not mask the padding)."""
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        if self._text_per_call:
+            return [[i] for i in order]
         if not by_tokens:
             size = self._batch_size
             return [order[begin : begin + size] for begin in range(0, len(order), size)]
@@ -323,72 +332,3 @@ def _pool(
         )
         rows.append(token_vectors[inside].mean(axis=0) if inside.any() else vector)
     return PassageEmbedding(vector, unit(np.stack(rows)))
-
-
-class OnnxDirectoryEmbedder(OnnxEmbedder):
-    """A sentence-transformers style ONNX export in a local directory.
-
-    Needs ``model.onnx`` (or ``onnx/model.onnx``) and ``tokenizer.json``; reads, when present,
-    ``1_Pooling/config.json`` (mean or CLS pooling), ``sentence_bert_config.json``
-    (``max_seq_length``) and ``config.json`` (``hidden_size``). The recorded model id is
-    ``onnx:<directory name>@<sha256 of model.onnx, 12 digits>``.
-    """
-
-    def __init__(
-        self,
-        path: Path | str,
-        *,
-        batch_size: int = 32,
-        threads: int = 0,
-        query_threads: int = 1,
-        max_tokens: int | None = None,
-    ) -> None:
-        self.path = Path(path).expanduser().resolve()
-        self._file = next(
-            (f for f in (self.path / "model.onnx", self.path / "onnx" / "model.onnx") if f.is_file()), None
-        )
-        if self._file is None:
-            raise Unavailable(f"embedding model directory {self.path} has no model.onnx")
-        super().__init__(
-            batch_size=batch_size,
-            threads=threads,
-            query_threads=query_threads,
-            pooling=_pooling_mode(self.path),
-        )
-        self._max_tokens = max_tokens
-        self._model_id = f"onnx:{self.path.name}@{model_digest(self._file)}"
-        self._tokenizer_cache: Tokenizer | None = None
-        self._dim: int | None = None
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def dim(self) -> int:
-        if self._dim is None:
-            declared = self._described().output_shape[-1:]
-            if declared and isinstance(declared[0], int):
-                self._dim = declared[0]
-            else:  # a dynamic output dimension: ask the model
-                self._dim = int(self.embed_batch(["dimension probe"]).shape[1])
-        return self._dim
-
-    def _model_file(self) -> Path:
-        assert self._file is not None
-        return self._file
-
-    def _tokenizer(self) -> Tokenizer:
-        if self._tokenizer_cache is None:
-            self._tokenizer_cache = directory_tokenizer(self.path, max_tokens=self._max_tokens)
-        return self._tokenizer_cache
-
-
-def _pooling_mode(path: Path) -> Pooling:
-    config = _json(path / "1_Pooling" / "config.json")
-    if not config or config.get("pooling_mode_mean_tokens"):
-        return "mean"
-    if config.get("pooling_mode_cls_token"):
-        return "cls"
-    modes = [k for k, v in config.items() if k.startswith("pooling_mode") and v]
-    raise Unavailable(f"{path}: pooling {modes} is not supported (mean and CLS are)")

@@ -1,7 +1,8 @@
 """Builds the configured embedder and reranker from settings, and enforces the one rule that
 ties a collection to a model: its vectors were all built by the model it records.
 
-``DOCRAG_EMBEDDER``: ``minilm`` (bundled, the default), ``onnx:/dir``, ``st:/dir`` or ``openai``
+``DOCRAG_EMBEDDER``: ``minilm`` (bundled, the default; ``minilm-int8``: the same weights with
+int8 products, minilm_onnx.py), ``onnx:/dir``, ``st:/dir`` or ``openai``
 (with ``DOCRAG_EMBEDDER_URL``, ``_MODEL``, ``_API_KEY``, optional ``_DIM``).
 ``DOCRAG_RERANKER``: ``none`` (the default), ``onnx:/dir``, ``tei`` or ``cohere`` (with
 ``DOCRAG_RERANKER_URL``, ``_MODEL``, ``_API_KEY``).
@@ -17,14 +18,17 @@ from docrag.settings import Settings
 def build_embedder(settings: Settings) -> Embedder:
     s = settings
     kind, _, path = s.embedder.partition(":")
-    if kind == "minilm":
+    if kind in ("minilm", "minilm-int8"):
         from docrag.providers.minilm_onnx import MiniLMEmbedder
 
         return MiniLMEmbedder(
-            batch_size=s.embed_batch_size, threads=s.embed_threads, query_threads=s.query_threads
+            batch_size=s.embed_batch_size,
+            threads=s.embed_threads,
+            query_threads=s.query_threads,
+            compute="int8" if kind == "minilm-int8" else "float32",
         )
     if kind == "onnx":
-        from docrag.providers.onnx_local import OnnxDirectoryEmbedder
+        from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
 
         return OnnxDirectoryEmbedder(
             path, batch_size=s.embed_batch_size, threads=s.embed_threads, query_threads=s.query_threads
@@ -77,9 +81,14 @@ def check_model(embedder: Embedder, collection: str, model: str, dim: int) -> No
     """:raises Conflict: (409 ``embedding_model_mismatch``) unless ``embedder`` is the model that
     built the collection's vectors: one collection never mixes models or dimensions."""
     if model != embedder.model_id or dim != embedder.dim:
+        from docrag.providers.minilm_onnx import SETTING_FOR_MODEL
+
+        setting = SETTING_FOR_MODEL.get(model)
+        how = f"DOCRAG_EMBEDDER={setting}" if setting else "DOCRAG_EMBEDDER"
         raise Conflict(
             f"collection {collection} holds vectors of {model} ({dim} dimensions); this server embeds"
-            f" with {embedder.model_id}: configure that model (DOCRAG_EMBEDDER) or use another collection",
+            f" with {embedder.model_id}: configure that model ({how}), re-embed the collection with"
+            " this one (docrag reindex) or use another collection",
             code="embedding_model_mismatch",
         )
 

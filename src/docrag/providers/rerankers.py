@@ -21,14 +21,8 @@ import numpy as np
 
 from docrag.errors import Unavailable
 from docrag.providers.http import JsonClient
-from docrag.providers.onnx_local import (
-    LoadedModel,
-    directory_tokenizer,
-    inspect_session,
-    model_digest,
-    open_session,
-    run_encoder,
-)
+from docrag.providers.onnx_directory import directory_tokenizer, model_digest
+from docrag.providers.onnx_local import LoadedModel, inspect_session, open_session, run_encoder
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

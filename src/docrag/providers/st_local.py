@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from docrag.errors import Unavailable
-from docrag.providers.onnx_local import model_digest
+from docrag.providers.onnx_directory import model_digest
 from docrag.providers.protocol import PassageEmbedding, Vectors, embed_spans_as_texts, unit
 
 INSTALL_HINT = "pip install sentence-transformers (or pip install 'docrag[st]')"

@@ -1,0 +1,121 @@
+"""The bundled model's graph rewrites (providers/onnx_rewrite.py), on the real model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from docrag.errors import Conflict
+from docrag.providers import onnx_rewrite
+from docrag.providers.minilm_onnx import MODEL_IDS, MiniLMEmbedder
+from docrag.providers.onnx_local import inspect_session, open_session, run_encoder
+from docrag.providers.registry import build_embedder, check_model
+from docrag.settings import Settings
+from docrag.text.tokenizer import load_tokenizer
+
+TEXTS = [
+    "The ocean tide rises twice a day; its height depends on the moon and the shape of the coast.",
+    "A cat sleeps most of the day.",
+    "Bond yields rose sharply on Monday while traders sold shares of the largest banks " * 3,
+]
+
+
+@pytest.fixture(scope="module")
+def model_file() -> str:
+    return MiniLMEmbedder()._model_file()
+
+
+def _outputs(source: str | bytes) -> np.ndarray:
+    model = inspect_session(open_session(source, threads=1), ("last_hidden_state",))
+    encodings = load_tokenizer().encode_batch(TEXTS)  # of different lengths: the batch is padded
+    hidden, _ = run_encoder(model, encodings)
+    return np.asarray(hidden)
+
+
+def test_the_int8_products_use_the_shipped_weights_as_they_are(model_file: str) -> None:
+    shipped = onnx_rewrite.load(model_file)
+    weights = {t.name: t.raw_data for t in shipped.graph.initializer if t.data_type == TensorProto.INT8}
+    model = onnx_rewrite.load(model_file)
+    assert onnx_rewrite.int8_matmuls(model) == 30  # 6 layers: query, key, value, output, feed-forward up
+    products = [n for n in model.graph.node if n.op_type == "DynamicQuantizeMatMul"]
+    assert len(products) == 30 and all(n.domain == onnx_rewrite.CONTRIB_DOMAIN for n in products)
+    initializers = {t.name: t for t in model.graph.initializer}
+    for node in products:
+        weight = initializers[node.input[1]]
+        assert weight.raw_data == weights[node.input[1]]  # not re-rounded
+        assert numpy_helper.to_array(initializers[node.input[2]]).shape == (weight.dims[-1],)
+    # What is still widened to float32: the embedding tables, and the six narrowing products'
+    # weights (the feed-forward's down projection, 1536 -> 384), kept float32 on purpose.
+    widened = {n.input[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in weights}
+    tables = {"inner.embeddings.word_embeddings.weight_q", "inner.embeddings.position_embeddings.weight_q"}
+    assert tables <= widened
+    narrowing = [initializers[name] for name in widened - tables]
+    assert len(narrowing) == 6 and all(list(w.dims) == [1536, 384] for w in narrowing)
+    onnx.checker.check_model(model)
+
+
+def test_int8_products_move_the_vectors_only_slightly() -> None:
+    fp32 = MiniLMEmbedder().embed_batch(TEXTS)
+    int8 = MiniLMEmbedder(compute="int8").embed_batch(TEXTS)
+    cosines = (fp32 * int8).sum(axis=1)
+    assert cosines.min() > 0.99, cosines
+    assert not np.allclose(fp32, int8, atol=1e-4)  # the products really are computed another way
+
+
+def test_removing_the_nan_guards_changes_no_output(model_file: str) -> None:
+    model = onnx_rewrite.load(model_file)
+    assert onnx_rewrite.without_nan_guards(model) == 6  # one after each layer's attention softmax
+    assert not any(n.op_type == "IsNaN" for n in model.graph.node)
+    np.testing.assert_array_equal(_outputs(onnx_rewrite.serialized(model)), _outputs(model_file))
+
+
+def _tiny(weight: np.ndarray, scale: np.ndarray) -> onnx.ModelProto:
+    """``y = x @ (float(w) * scale)``, and a ``Where(IsNaN(x), 0, y)`` that is not a guard."""
+    nodes = [
+        helper.make_node("Cast", ["w"], ["wf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["wf", "s"], ["wd"]),
+        helper.make_node("MatMul", ["x", "wd"], ["y"]),
+        helper.make_node("IsNaN", ["x"], ["nan"]),
+        helper.make_node("Where", ["nan", "zero", "y"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])],
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(scale, "s"),
+            numpy_helper.from_array(np.zeros(1, dtype=np.float32), "zero"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_what_does_not_match_the_patterns_is_left_alone() -> None:
+    scalar_scale = _tiny(np.ones((4, 4), dtype=np.int8), np.full((1, 1), 0.5, dtype=np.float32))
+    float_weights = _tiny(np.ones((4, 4), dtype=np.float32), np.full((1, 4), 0.5, dtype=np.float32))
+    for model in (scalar_scale, float_weights):
+        before = model.SerializeToString()
+        assert onnx_rewrite.int8_matmuls(model) == 0
+        assert onnx_rewrite.without_nan_guards(model) == 0  # Where(IsNaN(x), 0, y): y is not x
+        assert model.SerializeToString() == before
+    per_column = _tiny(np.arange(16, dtype=np.int8).reshape(4, 4), np.full((1, 4), 0.5, dtype=np.float32))
+    assert onnx_rewrite.int8_matmuls(per_column) == 1
+
+
+def test_the_two_ways_of_computing_are_two_models_to_a_collection() -> None:
+    int8, fp32 = MiniLMEmbedder(compute="int8"), MiniLMEmbedder()
+    assert (int8.model_id, fp32.model_id) == (MODEL_IDS["int8"], MODEL_IDS["float32"])
+    assert build_embedder(Settings(embedder="minilm")).model_id == MODEL_IDS["float32"]  # the default
+    assert build_embedder(Settings(embedder="minilm-int8")).model_id == MODEL_IDS["int8"]
+    check_model(fp32, "old", MODEL_IDS["float32"], 384)
+    # Each refusal names the setting that serves the collection's vectors.
+    for server, recorded, setting in ((int8, "float32", "minilm"), (fp32, "int8", "minilm-int8")):
+        with pytest.raises(Conflict) as caught:
+            check_model(server, "c", MODEL_IDS[recorded], 384)
+        assert caught.value.code == "embedding_model_mismatch"
+        assert f"(DOCRAG_EMBEDDER={setting})" in caught.value.message
+        assert "docrag reindex" in caught.value.message
