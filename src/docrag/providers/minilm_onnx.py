@@ -9,14 +9,14 @@ tokenizer come from, and how its products are computed:
 - ``float32`` (``DOCRAG_EMBEDDER=minilm``, the default): the weights are widened to float32 at
   load and every product runs in float32.
 - ``int8`` (``DOCRAG_EMBEDDER=minilm-int8``): the shipped int8 weights multiply activations
-  quantized per call (onnx_rewrite.py), about 55% of the CPU of float32 products, as accurate
+  quantized per call (onnx_rewrite.py), 1.6x less CPU than float32 products, as accurate
   on this project's evaluations (README, "Embedding"). Not the default yet: a deploy must keep
   serving the collections the release before it indexed (tests/e2e/test_expand_contract.py),
   and a server embeds with one model, so switching a running deployment's collections is
   ``docrag reindex``; new deployments can start on it.
 
 The two are different models to the store (``model_id``): their vectors differ slightly
-(cosine 0.997-0.999), and a collection never mixes them.
+(cosine 0.997-0.998), and a collection never mixes them.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ weights to ``DynamicQuantizeMatMul`` (ONNX Runtime's contrib operator) instead: 
 activations are quantized to uint8 per tensor and the products run on int8 kernels (VNNI on
 CPUs that have it). Nothing is re-rounded: the weights and scales are the shipped ones. The
 products that narrow (the feed-forward's down projections) stay float32 (why: in the function).
-The outputs move slightly (cosine 0.997-0.999 against float32 products, over 128 SciFact
-abstracts) and the model costs about 55% of the CPU (bench/embed_throughput.py). One range
+The outputs move slightly (cosine 0.997-0.998 against float32 products, over 256 SciFact
+abstracts) and the model costs 1.6x less CPU (bench/embed_throughput.py). One range
 quantizes a whole call, so a text's vector would depend on what it is batched with: the
 embedder gives each text a call of its own (onnx_local.OnnxEmbedder's ``text_per_call``).
 
