@@ -209,9 +209,8 @@ class OnnxEmbedder:
 
     def _for(self, encodings: Sequence[Encoding]) -> LoadedModel:
         """The session for a call over all of ``encodings`` (whatever its batches): the query
-        session when the call is small. A
-        process that only answers queries never opens the threaded one (each holds its own
-        ~100 MB copy of the weights)."""
+        session when the call is small. A process that only answers queries never opens the
+        threaded one (each holds its own ~100 MB copy of the weights)."""
         if padded_tokens(encodings) > _SMALL_CALL_TOKENS:
             return self._loaded()
         return self._single_threaded()
