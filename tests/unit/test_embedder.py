@@ -74,7 +74,7 @@ def test_a_large_int8_call_runs_its_texts_side_by_side_on_the_single_threaded_se
     alone = e.embed_batch([query])[0]
     texts = [query] + [f"sentence number {n} about the harbour walls " * 12 for n in range(8)]
     batch = e.embed_batch(texts)
-    assert e._model is None and e._pool is not None  # no threaded session: texts ran side by side
+    assert e._model is None and e._executor is not None  # no threaded session: texts ran side by side
     np.testing.assert_array_equal(alone, batch[0])
     np.testing.assert_array_equal(batch[3], e.embed_batch([texts[3]])[0])
 

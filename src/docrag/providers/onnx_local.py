@@ -153,15 +153,16 @@ class OnnxEmbedder:
         #: range per call (onnx_rewrite.int8_matmuls) would otherwise give a text a vector that
         #: depends on the texts batched with it. Alone, a vector is a function of its text only,
         #: and costs no more: no padding, and the products of one text of 30-250 tokens are
-        #: already large enough (256 SciFact abstracts on one thread, int8: 8.5 CPU s one at a
-        #: time, 9.7 s in padded batches of 8; 574 of their sentences: 2.7 s either way).
+        #: already large enough (256 SciFact abstracts on one thread, int8: 10.8-10.9 CPU s one
+        #: at a time, 11.8-12.0 s in padded batches of 8; 574 of their sentences: 3.4-3.5 s and
+        #: 3.6 s).
         self._text_per_call = text_per_call
         self._threads = threads
         self._query_threads = query_threads
         self._pooling: Pooling = pooling
         self._model: LoadedModel | None = None
         self._single: LoadedModel | None = None  # the single-threaded session for small calls
-        self._pool: ThreadPoolExecutor | None = None  # texts run side by side (text_per_call)
+        self._executor: ThreadPoolExecutor | None = None  # texts run side by side (text_per_call)
         self._lock = threading.Lock()
 
     # -- what subclasses provide -----------------------------------------------------------
@@ -274,12 +275,14 @@ class OnnxEmbedder:
             yield batch, run_encoder(model, [encodings[i] for i in batch])
 
     def _side_by_side(self) -> ThreadPoolExecutor:
-        if self._pool is None:
+        if self._executor is None:
             with self._lock:
-                if self._pool is None:
+                if self._executor is None:
                     workers = self._threads or len(os.sched_getaffinity(0))
-                    self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docrag-embed")
-        return self._pool
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=workers, thread_name_prefix="docrag-embed"
+                    )
+        return self._executor
 
     def _batches(self, encodings: Sequence[Encoding], *, by_tokens: bool = True) -> list[list[int]]:
         """Batches of similar length (padding is wasted compute) holding at most as many padded
