@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 from uuid import UUID
 
 from docrag.answering.cached import CachingAnswerer
@@ -30,8 +31,9 @@ from docrag.jobs.worker import Worker
 from docrag.providers.batching import BatchingEmbedder
 from docrag.providers.generation import Generator
 from docrag.providers.generators import build_generator
+from docrag.providers.model_set import ModelSet
 from docrag.providers.protocol import Embedder, Reranker
-from docrag.providers.registry import build_embedder, build_reranker, close_model
+from docrag.providers.registry import build_models, build_reranker, close_model
 from docrag.providers.timed import timed_embedder, timed_generator, timed_reranker
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.hybrid import Retriever
@@ -71,6 +73,7 @@ _log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     store: Store
+    #: The model new collections get (``models.primary``).
     embedder: Embedder
     lexical: LexicalIndexes
     exact: ExactVectors
@@ -96,6 +99,8 @@ class Runtime:
     generator: Generator | None = None
     #: The retriever's embedder: concurrent queries embedded together (providers/batching.py).
     query_embedder: BatchingEmbedder | None = None
+    #: Every model this server embeds with: each collection's is the one that built its vectors.
+    models: ModelSet | None = None
 
     #: What :meth:`open` opened, each close registered as it was opened: :meth:`close` unwinds it.
     _resources: contextlib.ExitStack = field(
@@ -131,8 +136,10 @@ class Runtime:
         )
         # Timed wrappers: docrag_model_call_duration_seconds per model and operation (unless
         # DOCRAG_METRICS=false), and a span per call while tracing.
-        embedder = timed_embedder(build_embedder(settings), metrics=settings.metrics)
+        models = build_models(settings, lambda e: timed_embedder(e, metrics=settings.metrics))
+        embedder = models.primary
         resources.callback(close_model, embedder)
+        resources.callback(models.close)
         reranker = timed_reranker(build_reranker(settings), metrics=settings.metrics)
         resources.callback(close_model, reranker)
         generator = timed_generator(build_generator(settings), metrics=settings.metrics)
@@ -152,12 +159,14 @@ class Runtime:
             max_chunks=settings.exact_search_max_chunks,
             memory_bytes=settings.exact_search_memory_mb * 2**20,
         )
+        query_models = models.mapped(lambda e: BatchingEmbedder(e, max_batch=settings.query_batch_max))
         query_embedder = resources.enter_context(
-            contextlib.closing(BatchingEmbedder(embedder, max_batch=settings.query_batch_max))
+            contextlib.closing(cast(BatchingEmbedder, query_models.primary))
         )
+        resources.callback(query_models.close)
         retriever = resources.enter_context(
             contextlib.closing(
-                Retriever(store, query_embedder, lexical, settings, reranker=reranker, exact=exact)
+                Retriever(store, query_models, lexical, settings, reranker=reranker, exact=exact)
             )
         )
         detector = GroundednessDetector(embedder)
@@ -177,7 +186,7 @@ class Runtime:
         if isinstance(answerer, CachingAnswerer):
             resources.enter_context(contextlib.closing(answerer.cache))
         ingestor = resources.enter_context(
-            contextlib.closing(Ingestor(embedder, settings, redacts=PiiPolicies(store).redacts))
+            contextlib.closing(Ingestor(models, settings, redacts=PiiPolicies(store).redacts))
         )
         answers = AnswerStore(store)
         tenant = store.ensure_tenant(DEFAULT_TENANT)
@@ -199,7 +208,6 @@ class Runtime:
                 store,
                 sealer=Sealer(master_keys, open_keystore(settings)),
                 max_attempts=settings.job_max_attempts,
-                embedding_model=embedder.model_id,
             ),
             answerer=answerer,
             answers=answers,
@@ -211,6 +219,7 @@ class Runtime:
             reranker=reranker,
             generator=generator,
             query_embedder=query_embedder,
+            models=models,
         )
 
     def collection(

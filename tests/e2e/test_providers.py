@@ -29,6 +29,7 @@ from docrag.domain import Collection, ParsedDocument
 from docrag.errors import Conflict, InvalidRequest, Unavailable
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.reindex import Reindexer
+from docrag.jobs.runner import JobOutcome, JobRunner
 from docrag.providers.minilm_onnx import MODEL_ID as MINILM_ID
 from docrag.providers.minilm_onnx import MiniLMEmbedder
 from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
@@ -658,10 +659,15 @@ def test_a_worker_of_another_model_does_not_complete_the_job(runtime: Runtime, h
     queued = submit(runtime.jobs, runtime.ingestor, coll, Upload(b"ocean tide words here", "x.txt"))
     job = http_runtime.jobs.claim("other-model-worker", 60)  # no worker runs in this module
     assert job is not None and job.document_id == queued.document.id
+    # The final write refuses vectors of another model than the collection's...
     parsed = ParsedDocument(text="ocean tide words here", blocks=(), mime="text/plain")
+    other = http_runtime.embedder.model_id
     with pytest.raises(Conflict) as caught:
-        http_runtime.jobs.complete(job, title="x", parsed=parsed, chunks=[])
+        http_runtime.jobs.complete(job, title="x", parsed=parsed, chunks=[], model=other)
     assert caught.value.code == "embedding_model_mismatch"
+    # ...and a worker with no model of the collection's retries the job instead of indexing it.
+    runner = JobRunner(http_runtime.jobs, http_runtime.ingestor, http_runtime.settings)
+    assert runner.run(job) is JobOutcome.RETRYING
     assert http_runtime.jobs.documents(tenant, [queued.document.id])[0].status != "indexed"
 
 

@@ -23,7 +23,6 @@ from docrag.store.reindex import ReindexStore
 from docrag.store.sessions import SessionStore
 from docrag.store.users import UserStore
 from store_conformance import (
-    MODEL,
     ChunkSearchSuite,
     CollectionStoreSuite,
     DocumentStoreSuite,
@@ -82,8 +81,8 @@ def issued_key(store: Store, tenants: tuple[UUID, UUID]) -> tuple[str, UUID]:
 
 @pytest.fixture
 def job_queue(store: Store, runtime: Runtime) -> JobStore:
-    """The queue of this module's database (no worker runs over it), embedding with the suite's model."""
-    return JobStore(store, sealer=runtime.jobs.sealer, embedding_model=MODEL)
+    """The queue of this module's database (no worker runs over it)."""
+    return JobStore(store, sealer=runtime.jobs.sealer)
 
 
 @pytest.fixture

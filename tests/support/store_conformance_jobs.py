@@ -2,8 +2,8 @@
 in the style of tests/support/store_conformance.py: written against fixtures only.
 
 Fixtures a backend provides, besides that module's ``collection_store``, ``document_store`` and
-``tenants``: ``job_queue``, its queue, whose workers embed with ``MODEL`` (so it refuses to complete
-a job of a collection whose vectors are another model's). Claims are global (any tenant's job), so
+``tenants``: ``job_queue``, its queue (it refuses to complete a job with vectors of a model other
+than its collection's). Claims are global (any tenant's job), so
 the backend's database must hold no other claimable job while the suite runs; each test ends with
 nothing of its own left running or claimable (the ``claims`` fixture fails what it leaves).
 """
@@ -177,7 +177,7 @@ class JobQueueSuite:
         job = claims.of(doc.id)
         parsed, chunks = indexed(["body"], title="Parsed")
         with pytest.raises(Conflict) as caught:
-            job_queue.complete(job, title="No", parsed=parsed, chunks=chunks)
+            job_queue.complete(job, title="No", parsed=parsed, chunks=chunks, model=MODEL)
         assert caught.value.code == "embedding_model_mismatch"
         assert one(job_queue, tenants[0], doc.id).status != "indexed"
         assert job_queue.fail(job, caught.value.code, caught.value.message)  # still this worker's
@@ -277,7 +277,8 @@ class JobQueueSuite:
             "v2.md",
             "text/markdown",
         )
-        reusable = job_queue.previous_vectors(job)
+        assert job_queue.previous_vectors(job, "another") == {}  # another model's vectors: none reused
+        reusable = job_queue.previous_vectors(job, MODEL)
         assert {text for text, _ in reusable} == {"Heading\nkept body", "Heading\nold body"}
         assert [v.embedding for (text, _), v in reusable.items() if text.endswith("kept body")] == [unit(0)]
         parsed, chunks = indexed(["kept body", "new body", "third body"], title="Parsed")

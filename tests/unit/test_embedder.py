@@ -20,8 +20,8 @@ def test_vectors_are_unit_length_and_semantic() -> None:
 
 def test_batching_does_not_change_vectors() -> None:
     texts = ["short", "a somewhat longer sentence about the sea and ships", "mid length text here"]
-    one = MiniLMEmbedder(batch_size=1).embed_batch(texts)
-    many = MiniLMEmbedder(batch_size=8).embed_batch(texts)
+    one = MiniLMEmbedder(batch_size=1, compute="float32").embed_batch(texts)
+    many = MiniLMEmbedder(batch_size=8, compute="float32").embed_batch(texts)
     assert np.allclose(one, many, atol=1e-4)
 
 

@@ -9,9 +9,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from docrag.errors import Conflict
 from docrag.providers import onnx_rewrite
-from docrag.providers.minilm_onnx import MODEL_IDS, MiniLMEmbedder
+from docrag.providers.minilm_onnx import MODEL_IDS, SETTING_FOR_MODEL, MiniLMEmbedder
+from docrag.providers.model_set import ModelSet
 from docrag.providers.onnx_local import inspect_session, open_session, run_encoder
-from docrag.providers.registry import build_embedder, check_model
+from docrag.providers.registry import build_embedder, build_models
 from docrag.settings import Settings
 from docrag.text.tokenizer import load_tokenizer
 
@@ -57,7 +58,7 @@ def test_the_int8_products_use_the_shipped_weights_as_they_are(model_file: str) 
 
 
 def test_int8_products_move_the_vectors_only_slightly() -> None:
-    fp32 = MiniLMEmbedder().embed_batch(TEXTS)
+    fp32 = MiniLMEmbedder(compute="float32").embed_batch(TEXTS)
     int8 = MiniLMEmbedder(compute="int8").embed_batch(TEXTS)
     cosines = (fp32 * int8).sum(axis=1)
     assert cosines.min() > 0.99, cosines
@@ -107,15 +108,26 @@ def test_what_does_not_match_the_patterns_is_left_alone() -> None:
 
 
 def test_the_two_ways_of_computing_are_two_models_to_a_collection() -> None:
-    int8, fp32 = MiniLMEmbedder(compute="int8"), MiniLMEmbedder()
+    int8, fp32 = MiniLMEmbedder(), MiniLMEmbedder(compute="float32")
     assert (int8.model_id, fp32.model_id) == (MODEL_IDS["int8"], MODEL_IDS["float32"])
-    assert build_embedder(Settings(embedder="minilm")).model_id == MODEL_IDS["float32"]  # the default
-    assert build_embedder(Settings(embedder="minilm-int8")).model_id == MODEL_IDS["int8"]
-    check_model(fp32, "old", MODEL_IDS["float32"], 384)
-    # Each refusal names the setting that serves the collection's vectors.
-    for server, recorded, setting in ((int8, "float32", "minilm"), (fp32, "int8", "minilm-int8")):
+    assert build_embedder(Settings(embedder="minilm")).model_id == MODEL_IDS["int8"]  # the default
+    assert build_embedder(Settings(embedder="minilm-int8")).model_id == MODEL_IDS["int8"]  # its old name
+    assert build_embedder(Settings(embedder="minilm-fp32")).model_id == MODEL_IDS["float32"]
+    for setting, primary, other in (("minilm", "int8", "float32"), ("minilm-fp32", "float32", "int8")):
+        models = build_models(Settings(embedder=setting))
+        assert models.primary.model_id == MODEL_IDS[primary]
+        assert models.served == {MODEL_IDS["int8"], MODEL_IDS["float32"]}
+        # Each serves the collections the other way of computing indexed, with that way.
+        assert models.for_model(MODEL_IDS[other], 384, "old").model_id == MODEL_IDS[other]
         with pytest.raises(Conflict) as caught:
-            check_model(server, "c", MODEL_IDS[recorded], 384)
-        assert caught.value.code == "embedding_model_mismatch"
-        assert f"(DOCRAG_EMBEDDER={setting})" in caught.value.message
-        assert "docrag reindex" in caught.value.message
+            models.for_model("all-mpnet-base-v2", 768, "c")
+        assert caught.value.code == "embedding_model_mismatch" and "docrag reindex" in caught.value.message
+    # A refusal names the setting that indexes the collection's model, where one does.
+    with pytest.raises(Conflict) as caught:
+        ModelSet(fp32).for_model(MODEL_IDS["int8"], 384, "c")
+    assert "(DOCRAG_EMBEDDER=DOCRAG_EMBEDDER)" not in caught.value.message
+    refused = ModelSet(fp32, settings_for=SETTING_FOR_MODEL)
+    with pytest.raises(Conflict) as caught:
+        refused.for_model(MODEL_IDS["int8"], 384, "c")
+    assert "(DOCRAG_EMBEDDER=minilm)" in caught.value.message
+

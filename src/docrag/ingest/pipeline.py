@@ -23,8 +23,8 @@ from docrag.ingest.detect import IMAGES, detect_type
 from docrag.ingest.parsers import OcrOptions, ParseLimits, parse
 from docrag.ingest.parsers.ocr import disabled_message
 from docrag.ingest.sandbox import ParseSandbox
+from docrag.providers.model_set import ModelSet, as_models
 from docrag.providers.protocol import Embedder
-from docrag.providers.registry import check_model
 from docrag.settings import Settings
 from docrag.text.tokenizer import count_tokens
 
@@ -46,9 +46,16 @@ Reusable = Mapping[tuple[str, tuple[int, ...]], ChunkVectors]
 
 class Ingestor:
     def __init__(
-        self, embedder: Embedder, settings: Settings, *, redacts: Callable[[Collection], bool]
+        self,
+        embedder: Embedder | ModelSet,
+        settings: Settings,
+        *,
+        redacts: Callable[[Collection], bool],
     ) -> None:
-        self._embedder = embedder
+        #: A collection's chunks are embedded by the model that built its vectors.
+        self._models = as_models(embedder)
+        #: New collections' model: what semantic chunking compares sentences with.
+        self._embedder = self._models.primary
         #: The collection's PII policy (docs/pii.md), looked up by the caller's store.
         self._redacts = redacts
         self._settings = settings
@@ -93,12 +100,20 @@ class Ingestor:
         """Whether the collection redacts PII (docs/pii.md), in its text and in names and titles."""
         return self._redacts(collection)
 
-    def check_collection(self, collection: Collection) -> None:
-        """:raises Conflict: (409 embedding_model_mismatch) unless this ingestor's model built
-        the collection's vectors."""
-        check_model(
-            self._embedder, repr(collection.name), collection.embedding_model, collection.embedding_dim
-        )
+    def check_collection(self, collection: Collection) -> Embedder:
+        """The embedder for the collection's chunks: the model that built its vectors.
+
+        :raises Conflict: (409 embedding_model_mismatch) when no model of this server built them."""
+        return self.embedder_for(collection.embedding_model, collection.embedding_dim, repr(collection.name))
+
+    @property
+    def primary(self) -> Embedder:
+        """The model new collections get."""
+        return self._embedder
+
+    def embedder_for(self, model: str, dim: int, collection: str) -> Embedder:
+        """:raises Conflict: (409 embedding_model_mismatch) unless this server serves ``model``."""
+        return self._models.for_model(model, dim, collection)
 
     def check_type(self, data: bytes, filename: str | None) -> str:
         """The upload's type, detected once before anything is stored.
@@ -157,11 +172,14 @@ class Ingestor:
         on_batch: Callable[[int, int], None] | None = None,
         *,
         reuse: Reusable | None = None,
+        embedder: Embedder | None = None,
     ) -> tuple[list[StoredChunk], int]:
-        """Embed one document's chunks a batch at a time, reporting (done, total) after each.
+        """Embed one document's chunks a batch at a time, reporting (done, total) after each,
+        with ``embedder`` (its collection's, :meth:`check_collection`; the primary model's
+        without it).
 
         A chunk whose embedded text and sentence spans are in ``reuse`` (the previous version's,
-        built by this model) takes those vectors instead of being embedded again.
+        built by the same model) takes those vectors instead of being embedded again.
 
         :returns: the chunks in order, and how many were embedded anew.
         """
@@ -177,18 +195,22 @@ class Ingestor:
         size = self._settings.embed_batch_size
         for begin in range(0, len(todo), size):
             batch = todo[begin : begin + size]
-            for i, chunk in zip(batch, self.embed_together([drafts[i] for i in batch]), strict=True):
+            together = self.embed_together([drafts[i] for i in batch], embedder)
+            for i, chunk in zip(batch, together, strict=True):
                 stored[i] = chunk
             if on_batch is not None:
                 on_batch(begin + len(batch), len(todo))
         return [c for c in stored if c is not None], len(todo)
 
-    def embed_together(self, drafts: Sequence[ChunkDraft]) -> list[StoredChunk]:
+    def embed_together(
+        self, drafts: Sequence[ChunkDraft], embedder: Embedder | None = None
+    ) -> list[StoredChunk]:
         """Embed ``drafts`` in one call, however many documents they come from (the embedder
-        batches them): the direct path's throughput comes from handing it many at once."""
+        batches them): the direct path's throughput comes from handing it many at once.
+        ``embedder``: as in :meth:`embed`."""
         texts = [d.contextual_text for d in drafts]
         spans = [_relative_spans(d) for d in drafts]
-        embedded = self._embedder.embed_passages(texts, spans)
+        embedded = (embedder or self._embedder).embed_passages(texts, spans)
         return [
             StoredChunk(
                 draft=d,

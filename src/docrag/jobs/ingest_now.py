@@ -69,7 +69,7 @@ class IngestNow:
 
         :raises Conflict: (embedding_model_mismatch) when the collection's vectors are another model's.
         """
-        self._ingestor.check_collection(collection)
+        model = self._ingestor.check_collection(collection)
         redacts = self._ingestor.redacts(collection)
         results: list[IngestResult | None] = [None] * len(uploads)
         embedding: deque[tuple[list[tuple[int, _Prepared]], Future[list[StoredChunk]]]] = deque()
@@ -77,7 +77,7 @@ class IngestNow:
             for begin in range(0, len(uploads), GROUP):
                 group = self._prepare_group(collection, uploads, begin, redacts, results)
                 drafts = [draft for _, p in group for draft in p.drafts]
-                embedding.append((group, embedder.submit(self._ingestor.embed_together, drafts)))
+                embedding.append((group, embedder.submit(self._ingestor.embed_together, drafts, model)))
                 if len(embedding) > 1:  # the group before is embedded by now, or nearly
                     self._store_group(collection, *embedding.popleft(), results)
             while embedding:

@@ -20,6 +20,7 @@ from docrag.errors import BadInput, DocRAGError, KeyDestroyed
 from docrag.ingest.pipeline import Ingestor, Upload, document_title
 from docrag.ingest.redaction import redact_document
 from docrag.instruments import ingest_stage_seconds, jobs_finished
+from docrag.providers.protocol import Embedder
 from docrag.settings import Settings
 from docrag.store.job_traces import JobTraces
 from docrag.store.protocol import JobQueue
@@ -147,20 +148,24 @@ class JobRunner:
             tracing.annotate({"docrag.chunks": len(drafts)})
         clock.lap("chunk")
         self._checkpoint(job, "embedding", 0.0, abort)
-        reuse = self._jobs.previous_vectors(job)
+        embedder = self._embedder_for(job)
+        reuse = self._jobs.previous_vectors(job, embedder.model_id)
         clock.lap("fetch")
         with tracing.span("embed", {"docrag.chunks": len(drafts)} if tracing.enabled() else None):
             chunks, embedded = self._ingestor.embed(
                 drafts,
                 lambda done, total: self._checkpoint(job, "embedding", done / total, abort),
                 reuse=reuse,
+                embedder=embedder,
             )
             tracing.annotate({"docrag.embedded": embedded})
         clock.lap("embed")
         title = document_title(upload.title, upload.filename, parsed)
         title = redact(title) if upload.redact else title
         with tracing.span("write"):
-            written = self._jobs.complete(job, title=title, parsed=parsed, chunks=chunks, embedded=embedded)
+            written = self._jobs.complete(
+                job, title=title, parsed=parsed, chunks=chunks, embedded=embedded, model=embedder.model_id
+            )
         clock.lap("write")
         if not written:
             return JobOutcome.LOST, "none"
@@ -169,6 +174,16 @@ class JobRunner:
         if self._on_indexed is not None:
             self._on_indexed(job.collection_id)
         return JobOutcome.DONE, "none"
+
+    def _embedder_for(self, job: Job) -> Embedder:
+        """The model that built the job's collection's vectors (a collection never mixes models).
+
+        :raises Conflict: (embedding_model_mismatch: retried, then failed) when none here did."""
+        found = self._jobs.collection_model(job)
+        if found is None:  # deleted: the job is gone too, and the final write finds it so
+            return self._ingestor.primary
+        model, dim, name = found
+        return self._ingestor.embedder_for(model, dim, repr(name))
 
     def _submit_attachments(self, job: Job, parsed: ParsedDocument, collection: Collection) -> None:
         """An e-mail's attachments become documents of their own in its collection (queued like

@@ -6,17 +6,17 @@ so sentence vectors cost no extra model time. The ONNX work is the shared
 :class:`~docrag.providers.onnx_local.OnnxEmbedder`; this module says where the model and its
 tokenizer come from, and how its products are computed:
 
-- ``float32`` (``DOCRAG_EMBEDDER=minilm``, the default): the weights are widened to float32 at
-  load and every product runs in float32.
-- ``int8`` (``DOCRAG_EMBEDDER=minilm-int8``): the shipped int8 weights multiply activations
-  quantized per call (onnx_rewrite.py), 1.6x less CPU than float32 products, as accurate
-  on this project's evaluations (README, "Embedding"). Not the default yet: a deploy must keep
-  serving the collections the release before it indexed (tests/e2e/test_expand_contract.py),
-  and a server embeds with one model, so switching a running deployment's collections is
-  ``docrag reindex``; new deployments can start on it.
+- ``int8`` (``DOCRAG_EMBEDDER=minilm``, the default): the shipped int8 weights multiply
+  activations quantized per call (onnx_rewrite.py), 1.6-1.8x less CPU than float32 products,
+  as accurate on this project's evaluations (README, "Embedding").
+- ``float32`` (``DOCRAG_EMBEDDER=minilm-fp32``; the default before 2026-12-07): the weights are
+  widened to float32 at load and every product runs in float32.
 
 The two are different models to the store (``model_id``): their vectors differ slightly
-(cosine 0.997-0.998), and a collection never mixes them.
+(cosine 0.997-0.998), and a collection never mixes them. A server configured with either
+serves the collections the other indexed with the other (providers/model_set.py), so the
+collections an earlier release indexed with float32 products keep working; ``docrag reindex``
+moves them to int8.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ MODEL_IDS: dict[Compute, str] = {
     "int8": "all-MiniLM-L6-v2-onnx-int8-dynamic",
     "float32": "all-MiniLM-L6-v2-onnx-int8",
 }
-#: The DOCRAG_EMBEDDER value that serves each model id.
-SETTING_FOR_MODEL = {MODEL_IDS["float32"]: "minilm", MODEL_IDS["int8"]: "minilm-int8"}
-MODEL_ID = MODEL_IDS["float32"]  # the default's
+#: The DOCRAG_EMBEDDER value that indexes new collections with each model id.
+SETTING_FOR_MODEL = {MODEL_IDS["int8"]: "minilm", MODEL_IDS["float32"]: "minilm-fp32"}
+MODEL_ID = MODEL_IDS["int8"]  # the default's
 DIM = 384
 
 
@@ -53,7 +53,7 @@ class MiniLMEmbedder(OnnxEmbedder):
         threads: int = 0,
         query_threads: int = 1,
         max_tokens: int = MAX_TOKENS,
-        compute: Compute = "float32",
+        compute: Compute = "int8",
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -79,8 +79,9 @@ class MiniLMEmbedder(OnnxEmbedder):
     def _model_source(self) -> bytes:
         model = onnx_rewrite.load(self._model_file())
         onnx_rewrite.without_nan_guards(model)
-        if self._compute == "int8" and onnx_rewrite.int8_matmuls(model) == 0:
-            raise Unavailable(f"{self._model_file()}: no int8 weights found to compute with")
+        if self._compute == "int8":
+            if onnx_rewrite.int8_matmuls(model) == 0:
+                raise Unavailable(f"{self._model_file()}: no int8 weights found to compute with")
         return onnx_rewrite.serialized(model)
 
     def _tokenizer(self) -> Tokenizer:

@@ -1,8 +1,9 @@
-"""Builds the configured embedder and reranker from settings, and enforces the one rule that
-ties a collection to a model: its vectors were all built by the model it records.
+"""Builds the configured embedder (with the models it serves beside it, model_set.py) and reranker
+from settings.
 
-``DOCRAG_EMBEDDER``: ``minilm`` (bundled, the default; ``minilm-int8``: the same weights with
-int8 products, minilm_onnx.py), ``onnx:/dir``, ``st:/dir`` or ``openai``
+``DOCRAG_EMBEDDER``: ``minilm`` (bundled, the default: int8 products; ``minilm-fp32``: the same
+weights with float32 products for new collections; ``minilm-int8``, an earlier name of the
+default; minilm_onnx.py), ``onnx:/dir``, ``st:/dir`` or ``openai``
 (with ``DOCRAG_EMBEDDER_URL``, ``_MODEL``, ``_API_KEY``, optional ``_DIM``).
 ``DOCRAG_RERANKER``: ``none`` (the default), ``onnx:/dir``, ``tei`` or ``cohere`` (with
 ``DOCRAG_RERANKER_URL``, ``_MODEL``, ``_API_KEY``).
@@ -10,23 +11,55 @@ int8 products, minilm_onnx.py), ``onnx:/dir``, ``st:/dir`` or ``openai``
 
 from __future__ import annotations
 
-from docrag.errors import Conflict, Unavailable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from docrag.errors import Unavailable
+from docrag.providers.model_set import ModelSet
 from docrag.providers.protocol import Embedder, Reranker
 from docrag.settings import Settings
 
+if TYPE_CHECKING:
+    from docrag.providers.minilm_onnx import Compute
+
+_BUNDLED = ("minilm", "minilm-int8", "minilm-fp32")
+
+
+def build_models(settings: Settings, wrap: Callable[[Embedder], Embedder] = lambda e: e) -> ModelSet:
+    """The configured embedder for new collections, and the bundled model's other way of
+    computing for the collections it indexed (each built through ``wrap`` when first used)."""
+    from docrag.providers.minilm_onnx import MODEL_IDS, SETTING_FOR_MODEL  # refusals name these
+
+    if settings.embedder not in _BUNDLED:
+        return ModelSet(wrap(build_embedder(settings)), settings_for=SETTING_FOR_MODEL)
+
+    def bundled(compute: Compute) -> Embedder:
+        return wrap(_minilm(settings, compute))
+
+    primary: Compute = "float32" if settings.embedder == "minilm-fp32" else "int8"
+    other: Compute = "int8" if primary == "float32" else "float32"
+    return ModelSet(
+        bundled(primary), {MODEL_IDS[other]: lambda: bundled(other)}, settings_for=SETTING_FOR_MODEL
+    )
+
+
+def _minilm(settings: Settings, compute: Compute) -> Embedder:
+    from docrag.providers.minilm_onnx import MiniLMEmbedder
+
+    return MiniLMEmbedder(
+        batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+        query_threads=settings.query_threads,
+        compute=compute,
+    )
+
 
 def build_embedder(settings: Settings) -> Embedder:
+    """The embedder new collections get (``build_models``'s primary, unwrapped)."""
     s = settings
     kind, _, path = s.embedder.partition(":")
-    if kind in ("minilm", "minilm-int8"):
-        from docrag.providers.minilm_onnx import MiniLMEmbedder
-
-        return MiniLMEmbedder(
-            batch_size=s.embed_batch_size,
-            threads=s.embed_threads,
-            query_threads=s.query_threads,
-            compute="int8" if kind == "minilm-int8" else "float32",
-        )
+    if kind in _BUNDLED:
+        return _minilm(s, "float32" if kind == "minilm-fp32" else "int8")
     if kind == "onnx":
         from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
 
@@ -75,22 +108,6 @@ def build_reranker(settings: Settings) -> Reranker | None:
         retries=s.model_retries,
         backoff=s.model_retry_backoff_seconds,
     )
-
-
-def check_model(embedder: Embedder, collection: str, model: str, dim: int) -> None:
-    """:raises Conflict: (409 ``embedding_model_mismatch``) unless ``embedder`` is the model that
-    built the collection's vectors: one collection never mixes models or dimensions."""
-    if model != embedder.model_id or dim != embedder.dim:
-        from docrag.providers.minilm_onnx import SETTING_FOR_MODEL
-
-        setting = SETTING_FOR_MODEL.get(model)
-        how = f"DOCRAG_EMBEDDER={setting}" if setting else "DOCRAG_EMBEDDER"
-        raise Conflict(
-            f"collection {collection} holds vectors of {model} ({dim} dimensions); this server embeds"
-            f" with {embedder.model_id}: configure that model ({how}), re-embed the collection with"
-            " this one (docrag reindex) or use another collection",
-            code="embedding_model_mismatch",
-        )
 
 
 def close_model(model: object) -> None:

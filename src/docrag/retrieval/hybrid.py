@@ -11,8 +11,11 @@ check and the content versions its in-process indexes must match. The BM25 leg r
 small thread pool while the query is embedded and the dense leg runs, since neither needs the
 other (the model and PostgreSQL release the GIL while they work).
 
-Every collection searched must record the embedder's model (409 embedding_model_mismatch):
-a query vector of another model means nothing against its vectors."""
+Each collection is searched with a query vector of the model that built its vectors
+(providers/model_set.py): collections of different models (an earlier release's and a new one)
+are searched each with its own, and their dense candidates merged by similarity (the models are
+the same weights computed two ways). A collection of a model this server can't serve is refused
+(409 embedding_model_mismatch): a query vector of another model means nothing against its vectors."""
 
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ import numpy as np
 
 from docrag import tracing
 from docrag.domain import Hit
+from docrag.providers.model_set import ModelSet, as_models
 from docrag.providers.protocol import Embedder, Reranker, Vectors
-from docrag.providers.registry import check_model
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
@@ -49,7 +52,7 @@ class Retriever:
     def __init__(
         self,
         store: ChunkSearch,
-        embedder: Embedder,
+        embedder: Embedder | ModelSet,
         lexical: LexicalIndexes,
         settings: Settings,
         reranker: Reranker | None = None,
@@ -61,7 +64,7 @@ class Retriever:
         self._pool = pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="docrag-bm25")
         self._reranker = reranker
         self._exact = exact
-        self._embedder = embedder
+        self._models = as_models(embedder)
         self._lexical = lexical
         self._settings = settings
 
@@ -69,7 +72,7 @@ class Retriever:
         """The same components under other settings (evaluations compare configurations)."""
         return Retriever(
             self._store,
-            self._embedder,
+            self._models,
             self._lexical,
             settings,
             reranker=self._reranker,
@@ -119,14 +122,13 @@ class Retriever:
         # compared with this query's.
         if scopes is None:
             scopes = self._store.scopes(tenant_id, collection_ids)
-        for scope in scopes:
-            check_model(self._embedder, repr(scope.name), scope.embedding_model, scope.embedding_dim)
+        groups = self._by_model(scopes)
         candidates = max(limit, s.candidates)
         versions = {scope.id: scope.content_version for scope in scopes}
         lexical_leg = self._pool.submit(self._lexical.search, tenant_id, versions, query, candidates)
-        vector = self._embedder.embed_batch([query])[0]
-        sentences = SentenceVectors(vector.shape[0])  # read so far, for the second pass
-        dense = self._dense(tenant_id, scopes, vector, candidates, sentences)
+        vectors = [embedder.embed_batch([query])[0] for embedder, _ in groups]
+        sentences = SentenceVectors(vectors[0].shape[0])  # read so far, for the second pass
+        dense = self._dense_groups(tenant_id, groups, vectors, candidates, sentences)
         lexical = lexical_leg.result()
         fused = self._fuse(dense, lexical)
         if s.dense_feedback_chunks > 0 and fused:
@@ -135,10 +137,11 @@ class Retriever:
             top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
             found = self._store.chunk_embeddings(tenant_id, top)
             if found:
-                moved = vector + s.dense_feedback_weight * np.mean(list(found.values()), axis=0)
-                moved = moved / max(float(np.linalg.norm(moved)), 1e-12)
-                dense = self._dense(tenant_id, scopes, moved, candidates, sentences)
+                centre = s.dense_feedback_weight * np.mean(list(found.values()), axis=0)
+                moved = [(v + centre) / max(float(np.linalg.norm(v + centre)), 1e-12) for v in vectors]
+                dense = self._dense_groups(tenant_id, groups, moved, candidates, sentences)
                 fused = self._fuse(dense, lexical)
+        vector = vectors[0]  # the primary model's when it serves any of the collections
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
         depth = max(limit, s.rerank_top) if self._reranker is not None else limit
         hits = [
@@ -155,8 +158,8 @@ class Retriever:
         # The dense leg read the vectors of its candidates already; only the others are read.
         if missing := sentences.missing([hit.chunk_id for hit in hits]):
             sentences.blobs.update(dict.fromkeys(missing) | self._store.sentence_vectors(tenant_id, missing))
-        vectors = {h.chunk_id: blob for h in hits if (blob := sentences.blobs.get(h.chunk_id)) is not None}
-        return Retrieval(hits=hits, query_vector=vector, sentence_vectors=vectors)
+        blobs = {h.chunk_id: blob for h in hits if (blob := sentences.blobs.get(h.chunk_id)) is not None}
+        return Retrieval(hits=hits, query_vector=vector, sentence_vectors=blobs)
 
     def nearest(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], vector: Vectors, limit: int
@@ -202,6 +205,37 @@ class Retriever:
                 tenant_id, dense, vector, self._settings.dense_sentence_weight, sentences
             )
         return dense
+
+    def _by_model(self, scopes: Sequence[Scope]) -> list[tuple[Embedder, list[Scope]]]:
+        """The collections grouped by the embedder that serves their model, the primary's first.
+
+        :raises Conflict: (409 ``embedding_model_mismatch``) for a collection no model here built."""
+        groups: dict[str, tuple[Embedder, list[Scope]]] = {}
+        for scope in scopes:
+            embedder = self._models.for_model(scope.embedding_model, scope.embedding_dim, repr(scope.name))
+            groups.setdefault(embedder.model_id, (embedder, []))[1].append(scope)
+        primary = self._models.primary
+        if not groups:
+            return [(primary, [])]
+        return sorted(groups.values(), key=lambda group: group[0].model_id != primary.model_id)
+
+    def _dense_groups(
+        self,
+        tenant_id: UUID,
+        groups: Sequence[tuple[Embedder, list[Scope]]],
+        vectors: Sequence[Vectors],
+        candidates: int,
+        sentences: SentenceVectors,
+    ) -> list[tuple[int, float]]:
+        """The dense leg over each group of collections with its model's query vector."""
+        if len(groups) == 1:
+            return self._dense(tenant_id, groups[0][1], vectors[0], candidates, sentences)
+        merged = [
+            found
+            for (_, scopes), vector in zip(groups, vectors, strict=True)
+            for found in self._dense(tenant_id, scopes, vector, candidates, sentences)
+        ]
+        return sorted(merged, key=lambda p: -p[1])[:candidates]
 
     def _fuse(
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]

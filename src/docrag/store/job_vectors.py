@@ -8,11 +8,12 @@ from docrag.store.postgres import Store
 
 
 def previous_vectors(
-    store: Store, job: Job, embedding_model: str | None
+    store: Store, job: Job, embedding_model: str
 ) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
     """The served version's vectors, keyed by (embedded text, sentence spans as offsets into
-    that text), when this worker's model built them: a new version reuses them for every
-    chunk whose text did not change instead of embedding it again."""
+    that text), when ``embedding_model`` (the one the worker embeds the job with) built them:
+    a new version reuses them for every chunk whose text did not change instead of embedding
+    it again."""
     with store.connection(job.tenant_id) as conn:
         rows = conn.execute(
             "SELECT c.content, c.start_offset, c.end_offset, c.body, c.sentence_spans,"
@@ -20,7 +21,7 @@ def previous_vectors(
             " JOIN collections k ON k.id = c.collection_id AND k.tenant_id = c.tenant_id"
             " WHERE c.tenant_id = %s AND c.document_id = %s AND k.embedding_model = %s"
             " AND k.next_embedding_model IS NULL",
-            (job.tenant_id, job.document_id, embedding_model or ""),
+            (job.tenant_id, job.document_id, embedding_model),
         ).fetchall()
     found: dict[tuple[str, tuple[int, ...]], ChunkVectors] = {}
     for r in rows:

@@ -54,14 +54,10 @@ class StoredUpload:
 
 
 class JobStore:
-    def __init__(
-        self, store: Store, *, sealer: Sealer, max_attempts: int = 5, embedding_model: str | None = None
-    ) -> None:
+    def __init__(self, store: Store, *, sealer: Sealer, max_attempts: int = 5) -> None:
         self._store = store
         self.sealer = sealer  # uploaded bytes are stored encrypted (store/crypto.py)
         self._max_attempts = max_attempts
-        #: The model this process's workers embed with: complete() refuses a collection of another.
-        self._embedding_model = embedding_model
 
     # -- submitting ----------------------------------------------------------------------
 
@@ -227,9 +223,20 @@ class JobStore:
             )
         return StoredUpload(data, row["filename"], row["title"], row["pii_redact"], row["mime"])
 
-    def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
-        """The served version's reusable vectors (store/job_vectors.py)."""
-        return previous_vectors(self._store, job, self._embedding_model)
+    def collection_model(self, job: Job) -> tuple[str, int, str] | None:
+        """The (model, dimension, name) of the job's collection: its vectors must be that
+        model's. None when the collection is gone."""
+        with self._store.connection(job.tenant_id) as conn:
+            row = conn.execute(
+                "SELECT embedding_model, embedding_dim, name FROM collections"
+                " WHERE tenant_id = %s AND id = %s",
+                (job.tenant_id, job.collection_id),
+            ).fetchone()
+        return None if row is None else (row["embedding_model"], row["embedding_dim"], row["name"])
+
+    def previous_vectors(self, job: Job, model: str) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
+        """The served version's reusable vectors, if ``model`` built them (store/job_vectors.py)."""
+        return previous_vectors(self._store, job, model)
 
     def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]:
         """Extend the leases of the jobs these workers hold; :returns: the ids still held."""
@@ -259,23 +266,25 @@ class JobStore:
         parsed: ParsedDocument,
         chunks: Sequence[StoredChunk],
         embedded: int | None = None,
+        model: str | None = None,
     ) -> bool:
         """The final write, all or nothing: the pending version's chunks replace the served
         version's, the document becomes 'indexed' at that version, the content version moves,
         the job is 'done'. Searches see the old version or the new one, never a mix.
 
-        ``embedded``: how many of ``chunks`` were embedded anew (default all).
+        ``embedded``: how many of ``chunks`` were embedded anew (default all). ``model``: the
+        model that built the chunks' vectors (checked against the collection's under its lock).
 
         :returns: False (and writes nothing) when the job is no longer this worker's.
         :raises Conflict: (embedding_model_mismatch; the job is retried, then fails) when the
-            collection records another model than this worker's: a worker configured with another
-            model must not write its vectors into the collection.
+            collection records another model than ``model``: a re-index switched it meanwhile,
+            and vectors of another model must not go into the collection.
         :raises DuplicateDocument: when, since the upload, another document of the collection
             got the same bytes (the job fails with that reason).
         """
         try:
             with self._store.connection(job.tenant_id) as conn, conn.transaction():
-                self._final_write(conn, job, title, parsed, chunks, embedded)
+                self._final_write(conn, job, title, parsed, chunks, embedded, model)
         except NotOurs:
             return False
         return True
@@ -288,22 +297,23 @@ class JobStore:
         parsed: ParsedDocument,
         chunks: Sequence[StoredChunk],
         embedded: int | None,
+        model: str | None,
     ) -> None:
         # Locks in one order for every writer of a collection's documents (here, deletes,
         # re-index switches): the collection row, then the job and document, then chunks.
         bump(conn, job.tenant_id, job.collection_id)
         if not finish_job(conn, job, "done", None):
             raise NotOurs  # rolls the bump back too
-        if self._embedding_model is not None:
+        if model is not None:
             # Read under the collection lock: a re-index switch changes the model only under it.
             row = conn.execute(
                 "SELECT name, embedding_model FROM collections WHERE tenant_id = %s AND id = %s",
                 (job.tenant_id, job.collection_id),
             ).fetchone()
-            if row is not None and row["embedding_model"] != self._embedding_model:
+            if row is not None and row["embedding_model"] != model:
                 raise Conflict(
                     f"collection {row['name']!r} holds vectors of {row['embedding_model']};"
-                    f" this worker embeds with {self._embedding_model}",
+                    f" these chunks' are {model}'s",
                     code="embedding_model_mismatch",
                 )
         write_indexed(

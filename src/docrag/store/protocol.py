@@ -231,7 +231,11 @@ class JobQueue(Protocol):
 
     def upload(self, job: Job) -> StoredUpload | None: ...
 
-    def previous_vectors(self, job: Job) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]: ...
+    def collection_model(self, job: Job) -> tuple[str, int, str] | None:
+        """The job's collection's (model, dimension, name); None when it is gone."""
+        ...
+
+    def previous_vectors(self, job: Job, model: str) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]: ...
 
     def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]: ...
 
@@ -245,8 +249,10 @@ class JobQueue(Protocol):
         parsed: ParsedDocument,
         chunks: Sequence[StoredChunk],
         embedded: int | None = None,
+        model: str | None = None,
     ) -> bool:
-        """:returns: False when the job is no longer this worker's (nothing was written)."""
+        """:returns: False when the job is no longer this worker's (nothing was written).
+        :raises Conflict: (embedding_model_mismatch) when ``model`` is not the collection's."""
         ...
 
     def fail(self, job: Job, code: str, message: str) -> bool: ...
