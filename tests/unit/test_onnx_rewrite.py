@@ -131,3 +131,45 @@ def test_the_two_ways_of_computing_are_two_models_to_a_collection() -> None:
         refused.for_model(MODEL_IDS["int8"], 384, "c")
     assert "(DOCRAG_EMBEDDER=minilm)" in caught.value.message
 
+
+def test_the_int8_epilogues_fuse_without_moving_the_vectors(model_file: str) -> None:
+    model = onnx_rewrite.load(model_file)
+    onnx_rewrite.without_nan_guards(model)
+    onnx_rewrite.int8_matmuls(model)
+    unfused = onnx_rewrite.serialized(model)
+    assert onnx_rewrite.fused_int8_epilogues(model) == (30, 6)  # every int8 product's bias; each layer's GELU
+    ops = [n.op_type for n in model.graph.node]
+    assert "Erf" not in ops and ops.count("Gelu") == 6
+    biased = [n for n in model.graph.node if n.op_type == "DynamicQuantizeMatMul"]
+    assert all(len(n.input) == 5 and n.input[3] == "" and n.input[4].endswith(".bias") for n in biased)
+    assert onnx_rewrite.fused_int8_epilogues(model) == (0, 0)  # nothing left to fuse
+    # Float rounding moves some activations across an int8 step: the vectors stay as close to
+    # float32 products as before (tests/unit/test_embedder.py), and to the unfused ones.
+    before, after = _outputs(unfused)[:, 0], _outputs(onnx_rewrite.serialized(model))[:, 0]
+    cosines = (before * after).sum(-1) / np.linalg.norm(before, axis=-1) / np.linalg.norm(after, axis=-1)
+    assert cosines.min() > 0.995, cosines
+
+
+def test_a_gelu_of_other_constants_is_left_alone() -> None:
+    def gelu_like(root: float) -> onnx.ModelProto:
+        nodes = [
+            helper.make_node("Div", ["x", "root"], ["d"]),
+            helper.make_node("Erf", ["d"], ["e"]),
+            helper.make_node("Add", ["e", "one"], ["p"]),
+            helper.make_node("Mul", ["half", "p"], ["h"]),
+            helper.make_node("Mul", ["x", "h"], ["y"]),
+        ]
+        constants = {"root": root, "one": 1.0, "half": 0.5}
+        graph = helper.make_graph(
+            nodes,
+            "gelu",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+            [numpy_helper.from_array(np.array(v, dtype=np.float32), k) for k, v in constants.items()],
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    assert onnx_rewrite.fused_int8_epilogues(gelu_like(2.0)) == (0, 0)
+    model = gelu_like(2**0.5)
+    assert onnx_rewrite.fused_int8_epilogues(model) == (0, 1)
+    assert [n.op_type for n in model.graph.node] == ["Gelu"]

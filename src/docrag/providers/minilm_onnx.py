@@ -82,6 +82,7 @@ class MiniLMEmbedder(OnnxEmbedder):
         if self._compute == "int8":
             if onnx_rewrite.int8_matmuls(model) == 0:
                 raise Unavailable(f"{self._model_file()}: no int8 weights found to compute with")
+            onnx_rewrite.fused_int8_epilogues(model)
         return onnx_rewrite.serialized(model)
 
     def _tokenizer(self) -> Tokenizer:

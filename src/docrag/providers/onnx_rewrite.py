@@ -19,6 +19,11 @@ all masked and the guard only cost two passes over every batch's attention weigh
 kernel time of a model with every product in int8, 9% of the float32 one's CPU). Its outputs are
 unchanged, bit for bit.
 
+:func:`fused_int8_epilogues` then hands each int8 product its bias (``DynamicQuantizeMatMul``
+adds it as it dequantizes, instead of a separate pass over the output) and makes each
+feed-forward's GELU, exported as five element-wise operators over the widest tensor, one
+``Gelu``: 15% less of the int8 model's kernel time, outputs within float rounding.
+
 Each rewrite matches its pattern exactly and leaves anything else as it is.
 """
 
@@ -88,8 +93,7 @@ def int8_matmuls(model: ModelProto) -> int:
     if replaced:
         _replace_nodes(graph, replaced, gone)
         _drop_unused_initializers(graph)
-        if not any(o.domain == CONTRIB_DOMAIN for o in model.opset_import):
-            model.opset_import.append(helper.make_opsetid(CONTRIB_DOMAIN, 1))
+        _import_contrib(model)
     return len(replaced)
 
 
@@ -120,12 +124,101 @@ def without_nan_guards(model: ModelProto) -> int:
     return len(renamed)
 
 
+def fused_int8_epilogues(model: ModelProto) -> tuple[int, int]:
+    """``Add(DynamicQuantizeMatMul(a, w, s), bias[n])`` becomes ``DynamicQuantizeMatMul(a, w, s,
+    , bias)``, and ``Mul(x, Mul(0.5, Add(Erf(Div(x, sqrt 2)), 1)))`` (operands in either order)
+    becomes ``Gelu(x)``; returns how many biases and GELUs were fused."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    consumers = _consumers(graph.node)
+    initializers = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+
+    def constant(name: str) -> float | None:
+        found = initializers.get(name)
+        if found is None or int(numpy_helper.to_array(found).size) != 1:
+            return None
+        return float(numpy_helper.to_array(found).reshape(-1)[0])
+
+    def only_use(name: str) -> NodeProto | None:
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and name not in outputs else None
+
+    replaced: dict[int, NodeProto] = {}
+    gone: set[int] = set()
+    biases = 0
+    for node in graph.node:
+        if node.op_type != "DynamicQuantizeMatMul" or node.domain != CONTRIB_DOMAIN or len(node.input) != 3:
+            continue
+        add = only_use(node.output[0])
+        if add is None or add.op_type != "Add":
+            continue
+        bias = initializers.get(add.input[1] if add.input[0] == node.output[0] else add.input[0])
+        columns = initializers[node.input[1]].dims[-1] if node.input[1] in initializers else None
+        if bias is None or list(bias.dims) != [columns]:
+            continue
+        replaced[id(node)] = helper.make_node(
+            "DynamicQuantizeMatMul",
+            [*node.input, "", bias.name],
+            list(add.output),
+            name=node.name,
+            domain=CONTRIB_DOMAIN,
+        )
+        gone.add(id(add))
+        biases += 1
+    gelus = 0
+    for div in graph.node:
+        if div.op_type != "Div" or constant(div.input[1]) is None:
+            continue
+        if abs((constant(div.input[1]) or 0.0) - 2**0.5) > 1e-6:
+            continue
+        x = div.input[0]
+        erf = only_use(div.output[0])
+        plus = only_use(erf.output[0]) if erf is not None and erf.op_type == "Erf" else None
+        half = only_use(plus.output[0]) if plus is not None and plus.op_type == "Add" else None
+        last = only_use(half.output[0]) if half is not None and half.op_type == "Mul" else None
+        if plus is None or half is None or last is None or last.op_type != "Mul" or erf is None:
+            continue
+        one = plus.input[1] if plus.input[0] == erf.output[0] else plus.input[0]
+        point_five = half.input[0] if half.input[1] == plus.output[0] else half.input[1]
+        if constant(one) != 1.0 or constant(point_five) != 0.5 or x not in last.input:
+            continue
+        if {u.output[0] for u in consumers.get(x, [])} != {div.output[0], last.output[0]}:
+            continue
+        replaced[id(last)] = helper.make_node(
+            "Gelu", [x], list(last.output), name=f"{last.name}/gelu", domain=CONTRIB_DOMAIN
+        )
+        gone.update((id(div), id(erf), id(plus), id(half)))
+        gelus += 1
+    if replaced:
+        _replace_nodes(graph, replaced, gone)
+        _drop_unused_initializers(graph)
+        _import_contrib(model)
+    return biases, gelus
+
+
 def serialized(model: ModelProto) -> bytes:
     return bytes(model.SerializeToString())
 
 
+def _import_contrib(model: ModelProto) -> None:
+    from onnx import helper
+
+    if not any(o.domain == CONTRIB_DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(CONTRIB_DOMAIN, 1))
+
+
 def _producers(nodes: Any) -> dict[str, NodeProto]:
     return {out: node for node in nodes for out in node.output}
+
+
+def _consumers(nodes: Any) -> dict[str, list[NodeProto]]:
+    found: dict[str, list[NodeProto]] = {}
+    for node in nodes:
+        for name in node.input:
+            found.setdefault(name, []).append(node)
+    return found
 
 
 def _uses(nodes: Any) -> dict[str, int]:
