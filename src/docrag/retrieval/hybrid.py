@@ -131,16 +131,9 @@ class Retriever:
         dense = self._dense_groups(tenant_id, groups, vectors, candidates, sentences)
         lexical = lexical_leg.result()
         fused = self._fuse(dense, lexical)
-        if s.dense_feedback_chunks > 0 and fused:
-            # Rocchio feedback: the top chunks say what the query is about in the corpus's own
-            # terms; the dense leg runs again from a query vector moved towards them.
-            top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
-            found = self._store.chunk_embeddings(tenant_id, top)
-            if found:
-                centre = s.dense_feedback_weight * np.mean(list(found.values()), axis=0)
-                moved = [(v + centre) / max(float(np.linalg.norm(v + centre)), 1e-12) for v in vectors]
-                dense = self._dense_groups(tenant_id, groups, moved, candidates, sentences)
-                fused = self._fuse(dense, lexical)
+        if s.dense_feedback_chunks > 0 and fused and dense:
+            dense = self._feedback(tenant_id, vectors[0], dense, fused, sentences)
+            fused = self._fuse(dense, lexical)
         vector = vectors[0]  # the primary model's when it serves any of the collections
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
         depth = max(limit, s.rerank_top) if self._reranker is not None else limit
@@ -205,6 +198,34 @@ class Retriever:
                 tenant_id, dense, vector, self._settings.dense_sentence_weight, sentences
             )
         return dense
+
+    def _feedback(
+        self,
+        tenant_id: UUID,
+        vector: Vectors,
+        dense: list[tuple[int, float]],
+        fused: list[tuple[int, float]],
+        sentences: SentenceVectors,
+    ) -> list[tuple[int, float]]:
+        """Rocchio feedback: the top fused chunks say what the query is about in the corpus's own
+        terms; the dense candidates are scored again from a query vector moved towards them (one
+        read of their vectors, where a second index search cost 2.3 ms of PostgreSQL's CPU and
+        the sentence vectors of the candidates it added). Over collections of two models, the
+        primary's moved vector scores every candidate (the models are the same weights)."""
+        s = self._settings
+        top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
+        found = self._store.chunk_embeddings(tenant_id, list(dict.fromkeys([*top, *(c for c, _ in dense)])))
+        tops = [found[chunk_id] for chunk_id in top if chunk_id in found]
+        present = [chunk_id for chunk_id, _ in dense if chunk_id in found]
+        if not tops or not present:
+            return dense
+        moved = vector + s.dense_feedback_weight * np.mean(tops, axis=0)
+        moved = moved / max(float(np.linalg.norm(moved)), 1e-12)
+        scores = np.stack([found[chunk_id] for chunk_id in present]) @ moved.astype(np.float32)
+        rescored = sorted(zip(present, (float(x) for x in scores), strict=True), key=lambda p: -p[1])
+        if s.dense_sentence_weight > 0:
+            rescored = self._with_sentences(tenant_id, rescored, moved, s.dense_sentence_weight, sentences)
+        return rescored
 
     def _by_model(self, scopes: Sequence[Scope]) -> list[tuple[Embedder, list[Scope]]]:
         """The collections grouped by the embedder that serves their model, the primary's first.
