@@ -237,12 +237,13 @@ def run(
 def raw_embedding_rate(corpus_docs: list[tuple[str, bytes]], sample: int) -> dict[str, Any]:
     """The model alone on chunk texts like the workers', in full batches on all cores."""
     from docrag.ingest.parsers import ParseLimits, parse
-    from docrag.providers.minilm_onnx import MiniLMEmbedder
+    from docrag.providers.protocol import warm_up
+    from docrag.providers.registry import build_embedder
     from docrag.text.tokenizer import count_tokens
 
-    settings = Settings()
-    embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size)
-    embedder.warm_up()
+    settings = Settings()  # the environment's, as the workers': DOCRAG_EMBEDDER=minilm-fp32 measures float32
+    embedder = build_embedder(settings)
+    warm_up(embedder)
     from docrag.ingest.chunking import chunk_document
 
     texts: list[str] = []
@@ -263,8 +264,8 @@ def raw_embedding_rate(corpus_docs: list[tuple[str, bytes]], sample: int) -> dic
     embedder.embed_batch(texts)
     seconds = time.perf_counter() - start
     # The same texts on one ONNX thread, by CPU time: what a worker's one thread could do at best.
-    single = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=1)
-    single.warm_up()
+    single = build_embedder(settings.model_copy(update={"embed_threads": 1}))
+    warm_up(single)
     cpu = time.process_time()
     single.embed_batch(texts)
     cpu = time.process_time() - cpu
