@@ -169,9 +169,8 @@ def fused_int8_epilogues(model: ModelProto) -> tuple[int, int]:
         biases += 1
     gelus = 0
     for div in graph.node:
-        if div.op_type != "Div" or constant(div.input[1]) is None:
-            continue
-        if abs((constant(div.input[1]) or 0.0) - 2**0.5) > 1e-6:
+        root = constant(div.input[1]) if div.op_type == "Div" else None
+        if root is None or abs(root - 2**0.5) > 1e-6:
             continue
         x = div.input[0]
         erf = only_use(div.output[0])
@@ -222,11 +221,7 @@ def _consumers(nodes: Any) -> dict[str, list[NodeProto]]:
 
 
 def _uses(nodes: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in nodes:
-        for name in node.input:
-            counts[name] = counts.get(name, 0) + 1
-    return counts
+    return {name: len(users) for name, users in _consumers(nodes).items()}
 
 
 def _replace_nodes(graph: Any, replaced: dict[int, NodeProto], gone: set[int]) -> None:

@@ -30,17 +30,18 @@ def build_models(settings: Settings, wrap: Callable[[Embedder], Embedder] = lamb
     computing for the collections it indexed (each built through ``wrap`` when first used)."""
     from docrag.providers.minilm_onnx import MODEL_IDS, SETTING_FOR_MODEL  # refusals name these
 
+    primary = wrap(build_embedder(settings))
     if settings.embedder not in _BUNDLED:
-        return ModelSet(wrap(build_embedder(settings)), settings_for=SETTING_FOR_MODEL)
-
-    def bundled(compute: Compute) -> Embedder:
-        return wrap(_minilm(settings, compute))
-
-    primary: Compute = "float32" if settings.embedder == "minilm-fp32" else "int8"
-    other: Compute = "int8" if primary == "float32" else "float32"
+        return ModelSet(primary, settings_for=SETTING_FOR_MODEL)
+    other: Compute = "int8" if _compute(settings.embedder) == "float32" else "float32"
     return ModelSet(
-        bundled(primary), {MODEL_IDS[other]: lambda: bundled(other)}, settings_for=SETTING_FOR_MODEL
+        primary, {MODEL_IDS[other]: lambda: wrap(_minilm(settings, other))}, settings_for=SETTING_FOR_MODEL
     )
+
+
+def _compute(setting: str) -> Compute:
+    """How a bundled-model setting computes new collections' vectors."""
+    return "float32" if setting == "minilm-fp32" else "int8"
 
 
 def _minilm(settings: Settings, compute: Compute) -> Embedder:
@@ -59,7 +60,7 @@ def build_embedder(settings: Settings) -> Embedder:
     s = settings
     kind, _, path = s.embedder.partition(":")
     if kind in _BUNDLED:
-        return _minilm(s, "float32" if kind == "minilm-fp32" else "int8")
+        return _minilm(s, _compute(kind))
     if kind == "onnx":
         from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
 
