@@ -6,54 +6,96 @@ burst of uploads can't hold every worker while another tenant's single upload wa
 A claim may be limited to uploads of at most ``max_bytes`` (the worker's express lane, see
 ``jobs/worker.py``): its last free thread takes only small uploads while its others are busy
 with large ones.
+
+The cost of a claim must not grow with the queue: it runs once per job, so a claim that read
+every queued job made draining a queue quadratic (18 ms a claim with 2,000 jobs queued, more
+PostgreSQL CPU than the documents' own writes). So a claim walks the tenants that have queued
+jobs (a skip scan of ``jobs_queued_tenant_idx``, one probe per tenant), takes each one's oldest
+claimable job (one more probe), ranks the tenants, and then locks the first free job of the best
+tenant with ``SKIP LOCKED``, falling back to the next tenant when another claimer got there first.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
+
+import psycopg
 
 from docrag.domain import Job
 from docrag.store.postgres import Store
 
-_CANDIDATES = (
-    "j.state = 'running' AND j.lease_until < now()",
-    "j.state = 'queued' AND j.run_after <= now()",
+_RETURNING = (
+    " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id, c.size_bytes"
 )
-_ORDER = ("j.lease_until", "coalesce(b.n, 0), j.run_after, j.id")
+_TAKE = (
+    "UPDATE jobs j SET state = 'running', worker_id = %(worker)s, attempts = j.attempts + 1,"
+    " lease_until = now() + make_interval(secs => %(lease)s::float8), updated_at = now()"
+    " FROM ({candidate}) c WHERE j.id = c.id" + _RETURNING
+)
+_SIZE = "coalesce(u.size_bytes, d.size_bytes)"
+_FITS = f"(%(max_bytes)s::bigint IS NULL OR {_SIZE} <= %(max_bytes)s::bigint)"
+_FROM = (
+    "FROM jobs j JOIN documents d ON d.id = j.document_id"
+    " LEFT JOIN uploads u ON u.document_id = j.document_id"
+)
+# A job whose worker died: the oldest lease first (few rows: jobs_leased_idx).
+_ABANDONED = (
+    f"SELECT j.id, {_SIZE} AS size_bytes {_FROM}"
+    f" WHERE j.state = 'running' AND j.lease_until < now() AND {_FITS}"
+    # The document row too: a delete locks it before the job (its cascade's order), so a claim
+    # that took the job first and then waited for the document could deadlock with it; skipping
+    # a job whose document is locked waits for nothing.
+    " ORDER BY j.lease_until LIMIT 1 FOR UPDATE OF j, d SKIP LOCKED"
+)
+# One tenant's oldest claimable job: an index scan of jobs_queued_tenant_idx.
+_OLDEST = (
+    f"SELECT j.id, {_SIZE} AS size_bytes {_FROM}"
+    f" WHERE j.state = 'queued' AND j.tenant_id = %(tenant)s AND j.run_after <= now() AND {_FITS}"
+    " ORDER BY j.run_after, j.id LIMIT 1 FOR UPDATE OF j, d SKIP LOCKED"
+)
+# The tenants with claimable jobs, fewest running first, then by their oldest job.
+_TENANTS = (
+    "WITH RECURSIVE t AS ("
+    " (SELECT tenant_id FROM jobs WHERE state = 'queued' ORDER BY tenant_id LIMIT 1)"
+    " UNION ALL SELECT (SELECT j.tenant_id FROM jobs j WHERE j.state = 'queued' AND j.tenant_id > t.tenant_id"
+    " ORDER BY j.tenant_id LIMIT 1) FROM t WHERE t.tenant_id IS NOT NULL),"
+    " busy AS (SELECT tenant_id, count(*) AS n FROM jobs WHERE state = 'running' AND lease_until >= now()"
+    " GROUP BY tenant_id)"
+    " SELECT t.tenant_id FROM t LEFT JOIN busy b ON b.tenant_id = t.tenant_id"
+    f" CROSS JOIN LATERAL (SELECT j.run_after, j.id {_FROM} WHERE j.state = 'queued'"
+    f" AND j.tenant_id = t.tenant_id AND j.run_after <= now() AND {_FITS}"
+    " ORDER BY j.run_after, j.id LIMIT 1) head"
+    " WHERE t.tenant_id IS NOT NULL ORDER BY coalesce(b.n, 0), head.run_after, head.id"
+)
 
 
 def claim(store: Store, worker_id: str, lease_seconds: float, max_bytes: int | None = None) -> Job | None:
     """Claim the next job for ``worker_id`` (its lease: ``lease_seconds``), or ``None``."""
     params: dict[str, Any] = {"worker": worker_id, "lease": lease_seconds, "max_bytes": max_bytes}
-    for where, order in zip(_CANDIDATES, _ORDER, strict=True):
-        with store.connection(store.ALL_TENANTS) as conn, conn.transaction():
-            row = conn.execute(
-                "WITH busy AS (SELECT tenant_id, count(*) AS n FROM jobs WHERE state = 'running'"
-                " AND lease_until >= now() GROUP BY tenant_id)"
-                " UPDATE jobs j SET state = 'running', worker_id = %(worker)s, attempts = j.attempts + 1,"
-                " lease_until = now() + make_interval(secs => %(lease)s::float8), updated_at = now()"
-                " FROM (SELECT j.id, coalesce(u.size_bytes, d.size_bytes) AS size_bytes FROM jobs j"
-                " JOIN documents d ON d.id = j.document_id"
-                " LEFT JOIN uploads u ON u.document_id = j.document_id"
-                " LEFT JOIN busy b ON b.tenant_id = j.tenant_id"
-                f" WHERE {where} AND (%(max_bytes)s::bigint IS NULL"
-                " OR coalesce(u.size_bytes, d.size_bytes) <= %(max_bytes)s::bigint)"
-                # The document row too: a delete locks it before the job (its cascade's order), so
-                # a claim that took the job first and then waited for the document could deadlock
-                # with it; skipping a job whose document is locked waits for nothing.
-                f" ORDER BY {order} LIMIT 1 FOR UPDATE OF j, d SKIP LOCKED) c"
-                " WHERE j.id = c.id"
-                " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id,"
-                " c.size_bytes",
-                params,
-            ).fetchone()
-            if row is None:
-                continue
-            doc = conn.execute(
-                "UPDATE documents SET status = 'parsing', progress = 0, updated_at = now()"
-                " WHERE id = %s RETURNING collection_id",
-                (row["document_id"],),
-            ).fetchone()
-            assert doc is not None  # the job's foreign key holds the document
-            return Job(collection_id=doc["collection_id"], **row)
+    # Autocommit: the ranking reads without a transaction; each take is one of its own.
+    with store.connection(store.ALL_TENANTS, autocommit=True) as conn:
+        job = _take(conn, _ABANDONED, params)
+        if job is not None:
+            return job
+        tenants: list[UUID] = [r["tenant_id"] for r in conn.execute(_TENANTS, params).fetchall()]
+        for tenant in tenants:
+            job = _take(conn, _OLDEST, params | {"tenant": tenant})
+            if job is not None:
+                return job
     return None
+
+
+def _take(conn: psycopg.Connection[Any], candidate: str, params: dict[str, Any]) -> Job | None:
+    """Lease the job ``candidate`` selects (locked, skipping locked ones) and mark its document."""
+    with conn.transaction():
+        row = conn.execute(_TAKE.format(candidate=candidate), params).fetchone()
+        if row is None:
+            return None
+        doc = conn.execute(
+            "UPDATE documents SET status = 'parsing', progress = 0, updated_at = now()"
+            " WHERE id = %s RETURNING collection_id",
+            (row["document_id"],),
+        ).fetchone()
+        assert doc is not None  # the job's foreign key holds the document
+        return Job(collection_id=doc["collection_id"], **row)
