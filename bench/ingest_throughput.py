@@ -142,6 +142,18 @@ class Workers:
         return {k: round(v, 1) for k, v in stages.items()}
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, idle and I/O wait left out)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def own_cpu_seconds() -> float:
+    """This process's CPU seconds (user + system)."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
 def wait_indexed(rt: Runtime, collection: Collection, total: int, started: float) -> float:
     """Seconds from ``started`` until ``total`` documents are final; logs progress."""
     last = 0.0
@@ -177,12 +189,14 @@ def run(
         workers = Workers(url, count, threads, tmp)
         log(f"{count} worker process(es), {threads} ONNX thread(s) each: uploading {len(docs)} abstracts")
         cpu_at_start = workers.cpu_seconds()  # imports and the model's loading left out
+        busy_at_start, own_at_start = machine_busy_seconds(), own_cpu_seconds()
         started = time.monotonic()
         for name, data in docs:
             submit(rt.jobs, rt.ingestor, collection, Upload(data, name))
         enqueued = time.monotonic() - started
         seconds = wait_indexed(rt, collection, len(docs), started)
         worker_cpu = workers.cpu_seconds() - cpu_at_start
+        busy, own = machine_busy_seconds() - busy_at_start, own_cpu_seconds() - own_at_start
         with rt.store.connection(collection.tenant_id) as conn:
             row = conn.execute(
                 "SELECT count(*) AS chunks FROM chunks WHERE collection_id = %s",
@@ -207,6 +221,15 @@ def run(
             # own CPU time is not in it).
             "worker_cpu_seconds": round(worker_cpu, 1),
             "worker_cpu_ms_per_chunk": round(worker_cpu / max(int(row["chunks"]), 1) * 1000, 1),
+            # Where the rest of the machine's CPU went meanwhile: this process (the uploads, the
+            # polling) and everything else (PostgreSQL above all); idle is what nobody used.
+            "machine_cpu_seconds": {
+                "available": round(seconds * (os.cpu_count() or 1), 1),
+                "busy": round(busy, 1),
+                "workers": round(worker_cpu, 1),
+                "uploader": round(own, 1),
+                "other": round(busy - worker_cpu - own, 1),
+            },
         }
         pdf_results = []
         for pdf in pdfs:
