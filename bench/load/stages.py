@@ -88,6 +88,7 @@ STORE_STAGES = {
     "dense_search": "dense (pgvector HNSW)",
     "sentence_vectors": "sentence vectors read",
     "chunk_embeddings": "feedback vectors read",
+    "chunk_vectors": "candidates' vectors read (both)",
     "hits": "hits fetch",
 }
 

@@ -283,6 +283,7 @@ class ChunkSearchSuite:
         ids = [chunk_id for chunk_id, _ in found]
         assert chunk_search.chunk_embeddings(a, ids) == {}
         assert chunk_search.sentence_vectors(a, ids) == {}
+        assert chunk_search.chunk_vectors(a, ids) == {}
         assert chunk_search.scopes(a, [theirs.id]) == []
         assert chunk_search.lexical_corpus(a, theirs.id).texts == []
 
@@ -341,6 +342,10 @@ class ChunkSearchSuite:
             chunk_search.sentence_vectors(a, [second])[second]
             == np.asarray([unit(1)], dtype=np.float16).tobytes()
         )
+        both = chunk_search.chunk_vectors(a, [first, second, 10**15])  # an unknown id: left out
+        assert set(both) == {first, second}
+        np.testing.assert_allclose(both[second][0], unit(1))
+        assert both[second][1] == chunk_search.sentence_vectors(a, [second])[second]
         [hit] = chunk_search.hits(a, [collection.id], [(second, 1.0)])
         assert hit.sentences == (Sentence(3, 6, None),)
 

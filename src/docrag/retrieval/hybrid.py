@@ -214,7 +214,11 @@ class Retriever:
         primary's moved vector scores every candidate (the models are the same weights)."""
         s = self._settings
         top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
-        found = self._store.chunk_embeddings(tenant_id, list(dict.fromkeys([*top, *(c for c, _ in dense)])))
+        wanted = list(dict.fromkeys([*top, *(c for c, _ in dense)]))
+        # The dense candidates' vectors came with their sentence vectors (_with_sentences).
+        found = {c: v for c in wanted if (v := sentences.embeddings.get(c)) is not None}
+        if unread := [c for c in wanted if c not in found]:
+            found |= self._store.chunk_embeddings(tenant_id, unread)
         tops = [found[chunk_id] for chunk_id in top if chunk_id in found]
         present = [chunk_id for chunk_id, _ in dense if chunk_id in found]
         if not tops or not present:
@@ -294,7 +298,12 @@ class Retriever:
         matches the query closely beats a chunk that matches it vaguely throughout. Sentence
         vectors are read and decoded once per request: ``known`` keeps them."""
         ids = [chunk_id for chunk_id, _ in dense]
-        if missing := known.missing(ids):
+        if (missing := known.missing(ids)) and self._settings.dense_feedback_chunks > 0:
+            # The feedback pass reads these candidates' own vectors next: both in one read.
+            both = self._store.chunk_vectors(tenant_id, missing)
+            known.embeddings.update({chunk_id: vector for chunk_id, (vector, _) in both.items()})
+            known.add(missing, {chunk_id: blob for chunk_id, (_, blob) in both.items() if blob is not None})
+        elif missing:
             known.add(missing, self._store.sentence_vectors(tenant_id, missing))
         best = known.best(ids, vector)
         # A chunk without sentence vectors counts its own similarity as its best sentence's.

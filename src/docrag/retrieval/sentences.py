@@ -35,6 +35,8 @@ class SentenceVectors:
         self.dim = dim
         self.blobs: dict[int, bytes | None] = {}
         self._rows: dict[int, Floats] = {}
+        #: The chunks' own vectors where a read brought them too (the feedback pass needs them).
+        self.embeddings: dict[int, Floats] = {}
 
     def missing(self, chunk_ids: Sequence[int]) -> list[int]:
         """Those of ``chunk_ids`` not read yet."""

@@ -160,6 +160,29 @@ class ChunkSearchRows(PgConnections):
             )
         return {int(r["id"]): r["sentence_vectors"] for r in rows}
 
+    def chunk_vectors(
+        self, tenant_id: UUID, chunk_ids: Sequence[int]
+    ) -> dict[int, tuple[np.ndarray[Any, Any], bytes | None]]:
+        """Both vectors of the given chunks in one read: the chunk's (float32) and its sentences'
+        float16 bytes (None when it has none). A search with Rocchio feedback needs both for its
+        dense candidates; two reads cost it a round trip and a second index lookup of each id."""
+        if not chunk_ids:
+            return {}
+        with self._conn(tenant_id, read=True) as conn:
+            rows = (
+                conn.cursor(binary=True)
+                .execute(
+                    "SELECT id, embedding, sentence_vectors FROM chunks"
+                    " WHERE tenant_id = %s AND id = ANY(%s::bigint[])",
+                    (tenant_id, _bigints(chunk_ids)),
+                )
+                .fetchall()
+            )
+        return {
+            int(r["id"]): (np.asarray(r["embedding"].to_numpy(), dtype=np.float32), r["sentence_vectors"])
+            for r in rows
+        }
+
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
     ) -> list[Hit]:

@@ -182,7 +182,10 @@ class ChunkSearch(Protocol):
 
     def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """Per chunk that has them, its sentences' vectors: float16, one row per stored sentence."""
-        ...
+
+    def chunk_vectors(
+        self, tenant_id: UUID, chunk_ids: Sequence[int]
+    ) -> dict[int, tuple[np.ndarray[Any, Any], bytes | None]]: ...  # both vectors of each chunk
 
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
