@@ -25,13 +25,17 @@ import psycopg
 from docrag.domain import Job
 from docrag.store.postgres import Store
 
-_RETURNING = (
-    " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id, c.size_bytes"
-)
+# One statement (atomic without a transaction block, so one round trip where BEGIN, two
+# updates and COMMIT were four): lease the job the candidate query picks and mark its document.
 _TAKE = (
-    "UPDATE jobs j SET state = 'running', worker_id = %(worker)s, attempts = j.attempts + 1,"
+    "WITH c AS ({candidate}),"
+    " taken AS (UPDATE jobs j SET state = 'running', worker_id = %(worker)s, attempts = j.attempts + 1,"
     " lease_until = now() + make_interval(secs => %(lease)s::float8), updated_at = now()"
-    " FROM ({candidate}) c WHERE j.id = c.id" + _RETURNING
+    " FROM c WHERE j.id = c.id"
+    " RETURNING j.id, j.tenant_id, j.document_id, j.attempts, j.max_attempts, j.worker_id, c.size_bytes),"
+    " doc AS (UPDATE documents d SET status = 'parsing', progress = 0, updated_at = now()"
+    " FROM taken WHERE d.id = taken.document_id RETURNING d.id, d.collection_id)"
+    " SELECT taken.*, doc.collection_id FROM taken JOIN doc ON doc.id = taken.document_id"
 )
 _SIZE = "coalesce(u.size_bytes, d.size_bytes)"
 _FITS = f"(%(max_bytes)s::bigint IS NULL OR {_SIZE} <= %(max_bytes)s::bigint)"
@@ -73,7 +77,7 @@ _TENANTS = (
 def claim(store: Store, worker_id: str, lease_seconds: float, max_bytes: int | None = None) -> Job | None:
     """Claim the next job for ``worker_id`` (its lease: ``lease_seconds``), or ``None``."""
     params: dict[str, Any] = {"worker": worker_id, "lease": lease_seconds, "max_bytes": max_bytes}
-    # Autocommit: the ranking reads without a transaction; each take is one of its own.
+    # Autocommit: each statement is its own transaction, and each take is one statement.
     with store.connection(store.ALL_TENANTS, autocommit=True) as conn:
         job = _take(conn, _ABANDONED, params)
         if job is not None:
@@ -88,14 +92,5 @@ def claim(store: Store, worker_id: str, lease_seconds: float, max_bytes: int | N
 
 def _take(conn: psycopg.Connection[Any], candidate: str, params: dict[str, Any]) -> Job | None:
     """Lease the job ``candidate`` selects (locked, skipping locked ones) and mark its document."""
-    with conn.transaction():
-        row = conn.execute(_TAKE.format(candidate=candidate), params).fetchone()
-        if row is None:
-            return None
-        doc = conn.execute(
-            "UPDATE documents SET status = 'parsing', progress = 0, updated_at = now()"
-            " WHERE id = %s RETURNING collection_id",
-            (row["document_id"],),
-        ).fetchone()
-        assert doc is not None  # the job's foreign key holds the document
-        return Job(collection_id=doc["collection_id"], **row)
+    row = conn.execute(_TAKE.format(candidate=candidate), params).fetchone()
+    return None if row is None else Job(**row)

@@ -14,7 +14,7 @@ def previous_vectors(
     that text), when ``embedding_model`` (the one the worker embeds the job with) built them:
     a new version reuses them for every chunk whose text did not change instead of embedding
     it again."""
-    with store.connection(job.tenant_id) as conn:
+    with store.connection(job.tenant_id, autocommit=True) as conn:  # one read: no BEGIN, COMMIT
         rows = conn.execute(
             "SELECT c.content, c.start_offset, c.end_offset, c.body, c.sentence_spans,"
             " c.embedding, c.sentence_vectors FROM chunks c"

@@ -208,7 +208,7 @@ class JobStore:
         return claim(self._store, worker_id, lease_seconds, max_bytes)
 
     def upload(self, job: Job) -> StoredUpload | None:
-        with self._store.connection(job.tenant_id) as conn:
+        with self._store.connection(job.tenant_id, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename,"
                 " coalesce(u.mime, d.mime) AS mime, k.pii_redact FROM uploads u JOIN documents d"
@@ -226,7 +226,7 @@ class JobStore:
     def collection_model(self, job: Job) -> tuple[str, int, str] | None:
         """The (model, dimension, name) of the job's collection: its vectors must be that
         model's. None when the collection is gone."""
-        with self._store.connection(job.tenant_id) as conn:
+        with self._store.connection(job.tenant_id, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT embedding_model, embedding_dim, name FROM collections"
                 " WHERE tenant_id = %s AND id = %s",
@@ -250,7 +250,7 @@ class JobStore:
 
     def progress(self, job: Job, status: str, progress: float) -> bool:
         """Show the document's stage and progress; :returns: False when the job is no longer ours."""
-        with self._store.connection(job.tenant_id) as conn:
+        with self._store.connection(job.tenant_id, autocommit=True) as conn:
             row = conn.execute(
                 "UPDATE documents d SET status = %(status)s, progress = %(progress)s, updated_at = now()"
                 f" FROM jobs j WHERE {OWNED} AND d.id = j.document_id RETURNING d.id",
