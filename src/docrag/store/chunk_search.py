@@ -129,35 +129,12 @@ class ChunkSearchRows(PgConnections):
 
     def chunk_embeddings(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, np.ndarray[Any, Any]]:
         """The vectors of the given chunks of the tenant (float32)."""
-        if not chunk_ids:
-            return {}
-        with self._conn(tenant_id, read=True) as conn:
-            rows = (
-                conn.cursor(binary=True)  # pgvector's text format costs ~8x as much to parse
-                .execute(
-                    "SELECT id, embedding FROM chunks WHERE tenant_id = %s AND id = ANY(%s::bigint[])",
-                    (tenant_id, _bigints(chunk_ids)),
-                )
-                .fetchall()
-            )
-        return {int(r["id"]): np.asarray(r["embedding"].to_numpy(), dtype=np.float32) for r in rows}
+        rows = self._by_id(tenant_id, chunk_ids, "embedding")
+        return {int(r["id"]): _floats(r["embedding"]) for r in rows}
 
     def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
-        if not chunk_ids:
-            return {}
-        with self._conn(tenant_id, read=True) as conn:
-            # Binary: bytea's text form is hex, twice the bytes, encoded by PostgreSQL and decoded
-            # here (about 0.6 MB per search: 1.5 ms of this process's CPU per read saved).
-            rows = (
-                conn.cursor(binary=True)
-                .execute(
-                    "SELECT id, sentence_vectors FROM chunks"
-                    " WHERE tenant_id = %s AND id = ANY(%s::bigint[]) AND sentence_vectors IS NOT NULL",
-                    (tenant_id, _bigints(chunk_ids)),
-                )
-                .fetchall()
-            )
+        rows = self._by_id(tenant_id, chunk_ids, "sentence_vectors", " AND sentence_vectors IS NOT NULL")
         return {int(r["id"]): r["sentence_vectors"] for r in rows}
 
     def chunk_vectors(
@@ -166,22 +143,29 @@ class ChunkSearchRows(PgConnections):
         """Both vectors of the given chunks in one read: the chunk's (float32) and its sentences'
         float16 bytes (None when it has none). A search with Rocchio feedback needs both for its
         dense candidates; two reads cost it a round trip and a second index lookup of each id."""
+        rows = self._by_id(tenant_id, chunk_ids, "embedding, sentence_vectors")
+        return {int(r["id"]): (_floats(r["embedding"]), r["sentence_vectors"]) for r in rows}
+
+    def _by_id(
+        self, tenant_id: UUID, chunk_ids: Sequence[int], columns: str, condition: str = ""
+    ) -> list[dict[str, Any]]:
+        """``id`` and ``columns`` of the tenant's chunks among ``chunk_ids`` (and ``condition``).
+
+        Binary: pgvector's text format costs ~8x as much to parse, and bytea's is hex, twice the
+        bytes, encoded by PostgreSQL and decoded here (about 0.6 MB of sentence vectors per search:
+        1.5 ms of this process's CPU per read saved)."""
         if not chunk_ids:
-            return {}
+            return []
         with self._conn(tenant_id, read=True) as conn:
-            rows = (
+            return (
                 conn.cursor(binary=True)
                 .execute(
-                    "SELECT id, embedding, sentence_vectors FROM chunks"
-                    " WHERE tenant_id = %s AND id = ANY(%s::bigint[])",
+                    f"SELECT id, {columns} FROM chunks"
+                    f" WHERE tenant_id = %s AND id = ANY(%s::bigint[]){condition}",
                     (tenant_id, _bigints(chunk_ids)),
                 )
                 .fetchall()
             )
-        return {
-            int(r["id"]): (np.asarray(r["embedding"].to_numpy(), dtype=np.float32), r["sentence_vectors"])
-            for r in rows
-        }
 
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
@@ -209,6 +193,11 @@ class ChunkSearchRows(PgConnections):
             if row is not None:
                 hits.append(_hit(row, score))
         return hits
+
+
+def _floats(vector: Any) -> np.ndarray[Any, Any]:
+    """A pgvector value as a float32 array."""
+    return np.asarray(vector.to_numpy(), dtype=np.float32)
 
 
 def _bigints(ids: Iterable[int]) -> str:
