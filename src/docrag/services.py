@@ -32,8 +32,8 @@ from docrag.providers.batching import BatchingEmbedder
 from docrag.providers.generation import Generator
 from docrag.providers.generators import build_generator
 from docrag.providers.model_set import ModelSet
-from docrag.providers.protocol import Embedder, Reranker
-from docrag.providers.registry import build_models, build_reranker, close_model
+from docrag.providers.protocol import Embedder, Reranker, close_model
+from docrag.providers.registry import build_models, build_reranker
 from docrag.providers.timed import timed_embedder, timed_generator, timed_reranker
 from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.hybrid import Retriever

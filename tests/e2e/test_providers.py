@@ -34,7 +34,8 @@ from docrag.providers.minilm_onnx import MODEL_ID as MINILM_ID
 from docrag.providers.minilm_onnx import MiniLMEmbedder
 from docrag.providers.onnx_directory import OnnxDirectoryEmbedder
 from docrag.providers.openai_embeddings import OpenAIEmbedder
-from docrag.providers.registry import build_embedder, build_reranker, close_model
+from docrag.providers.protocol import close_model
+from docrag.providers.registry import build_embedder, build_reranker
 from docrag.providers.rerankers import HttpReranker, OnnxCrossEncoder
 from docrag.services import Runtime
 from docrag.settings import Settings

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from docrag.errors import Conflict
-from docrag.providers.protocol import Embedder
+from docrag.providers.protocol import Embedder, close_model
 
 
 class ModelSet:
@@ -76,9 +76,7 @@ class ModelSet:
         with self._lock:
             built, self._built = list(self._built.values()), {}
         for embedder in built:
-            close = getattr(embedder, "close", None)
-            if callable(close):
-                close()
+            close_model(embedder)
 
     def _sibling(self, model: str) -> Embedder:
         with self._lock:

@@ -71,6 +71,13 @@ def warm_up(model: Embedder) -> None:
     model.embed_batch(["warm up"])
 
 
+def close_model(model: object) -> None:
+    """Release what a provider holds (an HTTP connection pool, a thread pool), if anything."""
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
+
+
 def unit(vectors: Vectors) -> Vectors:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)

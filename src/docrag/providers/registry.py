@@ -109,10 +109,3 @@ def build_reranker(settings: Settings) -> Reranker | None:
         retries=s.model_retries,
         backoff=s.model_retry_backoff_seconds,
     )
-
-
-def close_model(model: object) -> None:
-    """Release what a provider holds (an HTTP connection pool), if anything."""
-    close = getattr(model, "close", None)
-    if callable(close):
-        close()
