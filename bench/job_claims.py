@@ -18,25 +18,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
+from ingest_throughput import fresh_database  # bench/ is the script's path
 
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit
 from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.embedded import EmbeddedPostgres
-
-
-def fresh_database(admin_url: str) -> str:
-    name = f"bench_claims_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
 
 
 def measure(admin_url: str, queued: int, tenants: int, claims: int) -> dict[str, object]:
