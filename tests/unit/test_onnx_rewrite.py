@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -70,6 +72,17 @@ def test_removing_the_nan_guards_changes_no_output(model_file: str) -> None:
     assert onnx_rewrite.without_nan_guards(model) == 6  # one after each layer's attention softmax
     assert not any(n.op_type == "IsNaN" for n in model.graph.node)
     np.testing.assert_array_equal(_outputs(onnx_rewrite.serialized(model)), _outputs(model_file))
+
+
+def test_the_residual_adds_and_layer_norms_run_unfused(tmp_path: Path) -> None:
+    """ONNX Runtime's SkipLayerNormalization is slower than the Add and LayerNormalization it
+    fuses (onnx_local._SLOWER_FUSIONS): sessions leave them apart."""
+    written = tmp_path / "optimized.onnx"
+    open_session(MiniLMEmbedder()._model_source(), threads=1, optimized_to=written)
+    ops = [n.op_type for n in onnx.load(str(written)).graph.node]
+    assert "SkipLayerNormalization" not in ops
+    assert ops.count("LayerNormalization") == 13  # the embeddings', then two per layer
+    assert "DynamicQuantizeMatMul" in ops and "Gelu" in ops  # the other fusions and rewrites still apply
 
 
 def _tiny(weight: np.ndarray, scale: np.ndarray) -> onnx.ModelProto:
