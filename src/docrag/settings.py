@@ -212,13 +212,14 @@ class Settings(BaseSettings):
     #: alone); see providers/batching.py.
     query_batch_max: int = Field(default=16, ge=1, le=256)
 
-    #: Models (docrag/providers/registry.py). The embedder: minilm (bundled, int8 products;
-    #: minilm-fp32: float32 products for new collections; minilm-int8: an earlier name of minilm;
+    #: Models (docrag/providers/registry.py). The embedder: minilm (bundled, int8 products but the
+    #: down projections; minilm-int8-all: every product in int8, minilm-fp32: in float32, for
+    #: new collections; minilm-int8: an earlier name of minilm;
     #: providers/minilm_onnx.py), onnx:<dir> (model.onnx + tokenizer.json), st:<dir>
     #: (sentence-transformers, an optional extra) or openai (an OpenAI-compatible /v1/embeddings
     #: server at embedder_url serving embedder_model).
     embedder: str = Field(
-        default="minilm", pattern=r"^(minilm|minilm-int8|minilm-fp32|openai|onnx:.+|st:.+)$"
+        default="minilm", pattern=r"^(minilm|minilm-int8|minilm-int8-all|minilm-fp32|openai|onnx:.+|st:.+)$"
     )
     embedder_url: str | None = None
     embedder_model: str | None = None

@@ -91,7 +91,7 @@ def test_int8_products_take_one_text_per_call_so_a_vector_is_its_texts_alone() -
 
 
 def test_no_texts_no_model_call() -> None:
-    computes: tuple[Compute, ...] = ("int8", "float32")
+    computes: tuple[Compute, ...] = ("int8", "int8-all", "float32")
     for compute in computes:
         e = MiniLMEmbedder(compute=compute)
         assert e.embed_passages([], []) == []

@@ -1,5 +1,5 @@
 """The models one server embeds with (providers/model_set.py): the primary for new collections,
-the bundled model's other way of computing for the collections it indexed, built once on first
+the bundled model's other ways of computing for the collections they indexed, built once on first
 use, and a refusal for anything else."""
 
 from __future__ import annotations

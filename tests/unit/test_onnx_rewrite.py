@@ -11,7 +11,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from docrag.errors import Conflict
 from docrag.providers import onnx_rewrite
-from docrag.providers.minilm_onnx import MODEL_IDS, SETTING_FOR_MODEL, MiniLMEmbedder
+from docrag.providers.minilm_onnx import COMPUTES, MODEL_IDS, SETTING_FOR_MODEL, MiniLMEmbedder
+from docrag.providers.minilm_smoothing import SMOOTHING
 from docrag.providers.model_set import ModelSet
 from docrag.providers.onnx_local import inspect_session, open_session, run_encoder
 from docrag.providers.registry import build_embedder, build_models
@@ -61,10 +62,76 @@ def test_the_int8_products_use_the_shipped_weights_as_they_are(model_file: str) 
 
 def test_int8_products_move_the_vectors_only_slightly() -> None:
     fp32 = MiniLMEmbedder(compute="float32").embed_batch(TEXTS)
-    int8 = MiniLMEmbedder(compute="int8").embed_batch(TEXTS)
-    cosines = (fp32 * int8).sum(axis=1)
-    assert cosines.min() > 0.99, cosines
-    assert not np.allclose(fp32, int8, atol=1e-4)  # the products really are computed another way
+    for compute in ("int8", "int8-all"):
+        int8 = MiniLMEmbedder(compute=compute).embed_batch(TEXTS)
+        cosines = (fp32 * int8).sum(axis=1)
+        assert cosines.min() > 0.99, (compute, cosines)
+        assert not np.allclose(fp32, int8, atol=1e-4)  # the products really are computed another way
+
+
+MORE_TEXTS = [
+    *TEXTS,
+    "Mitochondria produce most of the energy a cell uses, through oxidative phosphorylation.",
+    "The committee will vote on the budget proposal next Thursday after the public hearing.",
+    "Rust, Go and Python each handle memory differently: ownership, a garbage collector, reference counts.",
+    "In 1969 two astronauts walked on the Moon while a third orbited above them.",
+    "Add two cups of flour, a pinch of salt and the melted butter, then knead for ten minutes.",
+]
+
+
+class _Unsmoothed(MiniLMEmbedder):
+    """Every product in int8, the down projections' outlying channels left as they are."""
+
+    def _model_source(self) -> bytes:
+        model = onnx_rewrite.load(self._model_file())
+        onnx_rewrite.without_nan_guards(model)
+        onnx_rewrite.int8_matmuls(model, [{} for _ in SMOOTHING])
+        onnx_rewrite.fused_int8_epilogues(model)
+        return onnx_rewrite.serialized(model)
+
+
+def test_smoothing_moves_the_down_projections_to_int8_and_keeps_the_vectors_closer(model_file: str) -> None:
+    shipped = onnx_rewrite.load(model_file)
+    weights = {t.name: t for t in shipped.graph.initializer if t.data_type == TensorProto.INT8}
+    narrowing = [n.name for n in onnx_rewrite.narrowing_products(shipped)]
+    assert len(narrowing) == len(SMOOTHING) == 6
+    model = onnx_rewrite.load(model_file)
+    assert onnx_rewrite.int8_matmuls(model, SMOOTHING) == 36  # the down projections too
+    assert not onnx_rewrite.narrowing_products(model)
+    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producer = {out: n for n in model.graph.node for out in n.output}
+    for name, table in zip(narrowing, SMOOTHING, strict=True):
+        product = next(n for n in model.graph.node if n.name == f"{name}/int8")
+        smooth = producer[product.input[0]]  # the input, divided channel by channel
+        divisors = initializers[smooth.input[1]]
+        assert smooth.op_type == "Mul" and divisors.shape == (1536,)
+        factors = np.ones(1536, dtype=np.float32)
+        factors[list(table)] = list(table.values())
+        np.testing.assert_allclose(divisors, 1 / factors, rtol=1e-6)
+        # The weights' rows are multiplied by the same factors: within a rounding step of
+        # the shipped weights times them, so the product is the same in exact arithmetic.
+        original = next(n for n in shipped.graph.node if n.name == name)
+        mul = next(n for n in shipped.graph.node if n.output[0] == original.input[1])
+        cast = next(n for n in shipped.graph.node if n.output[0] == mul.input[0])
+        shipped_scale = numpy_helper.to_array(
+            next(t for t in shipped.graph.initializer if t.name == mul.input[1])
+        )
+        before = numpy_helper.to_array(weights[cast.input[0]]) * shipped_scale * factors[:, None]
+        scale = initializers[product.input[2]]
+        after = initializers[product.input[1]].astype(np.float32) * scale
+        assert np.all(np.abs(after - before) <= scale / 2 + 1e-7)
+    onnx.checker.check_model(model)
+    fp32 = MiniLMEmbedder(compute="float32").embed_batch(MORE_TEXTS)
+    smoothed = (MiniLMEmbedder(compute="int8-all").embed_batch(MORE_TEXTS) * fp32).sum(axis=1)
+    unsmoothed = (_Unsmoothed(compute="int8-all").embed_batch(MORE_TEXTS) * fp32).sum(axis=1)
+    assert smoothed.min() > 0.995, smoothed
+    assert smoothed.mean() > unsmoothed.mean() + 0.001, (smoothed, unsmoothed)
+
+
+def test_a_smoothing_table_per_down_projection_or_none(model_file: str) -> None:
+    model = onnx_rewrite.load(model_file)
+    with pytest.raises(ValueError, match="5 smoothing tables for 6"):
+        onnx_rewrite.int8_matmuls(model, SMOOTHING[:5])
 
 
 def test_removing_the_nan_guards_changes_no_output(model_file: str) -> None:
@@ -120,18 +187,24 @@ def test_what_does_not_match_the_patterns_is_left_alone() -> None:
     assert onnx_rewrite.int8_matmuls(per_column) == 1
 
 
-def test_the_two_ways_of_computing_are_two_models_to_a_collection() -> None:
+def test_the_three_ways_of_computing_are_three_models_to_a_collection() -> None:
     int8, fp32 = MiniLMEmbedder(), MiniLMEmbedder(compute="float32")
     assert (int8.model_id, fp32.model_id) == (MODEL_IDS["int8"], MODEL_IDS["float32"])
+    assert len(set(MODEL_IDS.values())) == 3
+    # The id earlier releases recorded for int8 products stays theirs: those collections
+    # keep being served by the products that built them.
+    assert MODEL_IDS["int8"] == "all-MiniLM-L6-v2-onnx-int8-dynamic"
     assert build_embedder(Settings(embedder="minilm")).model_id == MODEL_IDS["int8"]  # the default
     assert build_embedder(Settings(embedder="minilm-int8")).model_id == MODEL_IDS["int8"]  # its old name
+    assert build_embedder(Settings(embedder="minilm-int8-all")).model_id == MODEL_IDS["int8-all"]
     assert build_embedder(Settings(embedder="minilm-fp32")).model_id == MODEL_IDS["float32"]
-    for setting, primary, other in (("minilm", "int8", "float32"), ("minilm-fp32", "float32", "int8")):
+    for setting, primary in (("minilm", "int8"), ("minilm-int8-all", "int8-all"), ("minilm-fp32", "float32")):
         models = build_models(Settings(embedder=setting))
         assert models.primary.model_id == MODEL_IDS[primary]
-        assert models.served == {MODEL_IDS["int8"], MODEL_IDS["float32"]}
-        # Each serves the collections the other way of computing indexed, with that way.
-        assert models.for_model(MODEL_IDS[other], 384, "old").model_id == MODEL_IDS[other]
+        assert models.served == set(MODEL_IDS.values())
+        # Each serves the collections the other ways of computing indexed, with their way.
+        for other in COMPUTES:
+            assert models.for_model(MODEL_IDS[other], 384, "old").model_id == MODEL_IDS[other]
         with pytest.raises(Conflict) as caught:
             models.for_model("all-mpnet-base-v2", 768, "c")
         assert caught.value.code == "embedding_model_mismatch" and "docrag reindex" in caught.value.message

@@ -1,9 +1,9 @@
 """Builds the configured embedder (with the models it serves beside it, model_set.py) and reranker
 from settings.
 
-``DOCRAG_EMBEDDER``: ``minilm`` (bundled, the default: int8 products; ``minilm-fp32``: the same
-weights with float32 products for new collections; ``minilm-int8``, an earlier name of the
-default; minilm_onnx.py), ``onnx:/dir``, ``st:/dir`` or ``openai``
+``DOCRAG_EMBEDDER``: ``minilm`` (bundled, the default: int8 products but the down projections;
+``minilm-int8-all``: every product in int8, ``minilm-fp32``: every one in float32, for new collections;
+``minilm-int8``, an earlier name of the default; minilm_onnx.py), ``onnx:/dir``, ``st:/dir`` or ``openai``
 (with ``DOCRAG_EMBEDDER_URL``, ``_MODEL``, ``_API_KEY``, optional ``_DIM``).
 ``DOCRAG_RERANKER``: ``none`` (the default), ``onnx:/dir``, ``tei`` or ``cohere`` (with
 ``DOCRAG_RERANKER_URL``, ``_MODEL``, ``_API_KEY``).
@@ -22,26 +22,33 @@ from docrag.settings import Settings
 if TYPE_CHECKING:
     from docrag.providers.minilm_onnx import Compute
 
-_BUNDLED = ("minilm", "minilm-int8", "minilm-fp32")
+_BUNDLED = ("minilm", "minilm-int8", "minilm-int8-all", "minilm-fp32")
 
 
 def build_models(settings: Settings, wrap: Callable[[Embedder], Embedder] = lambda e: e) -> ModelSet:
-    """The configured embedder for new collections, and the bundled model's other way of
-    computing for the collections it indexed (each built through ``wrap`` when first used)."""
-    from docrag.providers.minilm_onnx import MODEL_IDS, SETTING_FOR_MODEL  # refusals name these
+    """The configured embedder for new collections, and the bundled model's other ways of
+    computing for the collections they indexed (each built through ``wrap`` when first used)."""
+    from docrag.providers.minilm_onnx import COMPUTES, MODEL_IDS, SETTING_FOR_MODEL  # refusals name these
 
     primary = wrap(build_embedder(settings))
     if settings.embedder not in _BUNDLED:
         return ModelSet(primary, settings_for=SETTING_FOR_MODEL)
-    other: Compute = "int8" if _compute(settings.embedder) == "float32" else "float32"
-    return ModelSet(
-        primary, {MODEL_IDS[other]: lambda: wrap(_minilm(settings, other))}, settings_for=SETTING_FOR_MODEL
-    )
+    others = [c for c in COMPUTES if c != _compute(settings.embedder)]
+    siblings = {MODEL_IDS[c]: _sibling(settings, c, wrap) for c in others}
+    return ModelSet(primary, siblings, settings_for=SETTING_FOR_MODEL)
+
+
+def _sibling(
+    settings: Settings, compute: Compute, wrap: Callable[[Embedder], Embedder]
+) -> Callable[[], Embedder]:
+    return lambda: wrap(_minilm(settings, compute))
 
 
 def _compute(setting: str) -> Compute:
     """How a bundled-model setting computes new collections' vectors."""
-    return "float32" if setting == "minilm-fp32" else "int8"
+    if setting == "minilm-fp32":
+        return "float32"
+    return "int8-all" if setting == "minilm-int8-all" else "int8"
 
 
 def _minilm(settings: Settings, compute: Compute) -> Embedder:
