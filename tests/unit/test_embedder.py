@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from docrag.providers.minilm_onnx import Compute, MiniLMEmbedder
+from docrag.providers.protocol import warm_up, warm_up_ingestion
 from docrag.text.tokenizer import count_tokens, load_tokenizer
 
 
@@ -96,3 +97,19 @@ def test_no_texts_no_model_call() -> None:
         e = MiniLMEmbedder(compute=compute)
         assert e.embed_passages([], []) == []
         assert e.embed_batch([]).shape == (0, 384)
+
+
+def test_warming_up_for_ingestion_opens_what_an_upload_uses() -> None:
+    """A worker warms its model before its first job (``docrag worker``): an upload's call then
+    opens nothing more. A query process's warm-up opens only the small calls' session."""
+    upload = ["Tides rise and fall twice a day, pulled by the moon and the sun. " * 12] * 3
+    computes: tuple[Compute, ...] = ("int8", "float32")
+    for compute in computes:
+        e = MiniLMEmbedder(compute=compute)
+        warm_up(e)
+        assert e._single is not None and e._model is None and e._executor is None
+        warm_up_ingestion(e)
+        opened = (e._model, e._single, e._executor)
+        assert any(x is not None for x in (e._model, e._executor))  # more than the query path
+        e.embed_passages(upload, [[]] * len(upload))
+        assert (e._model, e._single, e._executor) == opened, compute

@@ -135,6 +135,7 @@ def worker(
     """
     from docrag.observability.logs import configure_logging
     from docrag.observability.tracing import start_tracing
+    from docrag.providers.protocol import warm_up_ingestion
 
     settings = common.settings(data_dir)
     configure_logging(settings.log_format)
@@ -142,6 +143,7 @@ def worker(
     try:
         with common.runtime(data_dir) as rt:
             workers = rt.worker(concurrency)
+            warm_up_ingestion(rt.ingestor.primary)  # before any job: not in the first one's time
             typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
             workers.run_until_signalled()
     finally:
