@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,3 +233,41 @@ def test_ctrl_c_of_ingest_leaves_the_rest_queued_and_a_rerun_resumes(
     assert again.returncode == 0, out
     assert f"{12 - indexed} new, {indexed} already stored, 0 failed" in out
     assert_indexed_exactly_once(database_url, [i for i, _ in docs()])
+
+
+def test_a_worker_whose_model_server_is_down_still_starts(env: dict[str, str], tmp_path: Path) -> None:
+    """The worker warms its model before claiming; an embedding server that is down then is
+    reported, and the worker starts anyway: its jobs retry the model as they would."""
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = env | {
+        "DOCRAG_EMBEDDER": "openai",
+        "DOCRAG_EMBEDDER_URL": f"http://127.0.0.1:{port}/v1",
+        "DOCRAG_EMBEDDER_MODEL": "absent",
+        "DOCRAG_EMBEDDER_DIM": "384",
+        "DOCRAG_MODEL_RETRIES": "0",
+        "DOCRAG_DATA_DIR": str(tmp_path / "data"),
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "docrag.cli", "worker"],
+            env=down,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=_default_sigint,
+        )
+        try:
+            started = lambda: "worker started" in log_path.read_text()  # noqa: E731
+            wait_until(lambda: started() or proc.poll() is not None, 60, "the worker to start or exit")
+            text = log_path.read_text()
+            assert proc.poll() is None and started(), text
+            assert "model not warmed up (" in text, text
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -133,6 +133,7 @@ def worker(
 
     The first signal finishes the jobs in hand, a second hands them back to the queue.
     """
+    from docrag.errors import DocRAGError
     from docrag.observability.logs import configure_logging
     from docrag.observability.tracing import start_tracing
     from docrag.providers.protocol import warm_up_ingestion
@@ -143,7 +144,10 @@ def worker(
     try:
         with common.runtime(data_dir) as rt:
             workers = rt.worker(concurrency)
-            warm_up_ingestion(rt.ingestor.primary)  # before any job: not in the first one's time
+            try:  # before any job, so that the first one does not wait for the model to load
+                warm_up_ingestion(rt.ingestor.primary)
+            except DocRAGError as exc:  # a remote model down: the jobs retry it, as they would
+                typer.echo(f"model not warmed up ({exc.code}: {exc.message}); jobs will retry it", err=True)
             typer.echo(f"worker started: {', '.join(workers.worker_ids)}", err=True)
             workers.run_until_signalled()
     finally:
