@@ -59,7 +59,6 @@ def int8_matmuls(model: ModelProto, smoothing: Sequence[Mapping[int, float]] | N
     that every channel is quantized with; the weights of the columns this changes are rounded
     to int8 again, per column as shipped.
     """
-    import onnx
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -73,17 +72,12 @@ def int8_matmuls(model: ModelProto, smoothing: Sequence[Mapping[int, float]] | N
     replaced: dict[int, list[NodeProto]] = {}
     gone: set[int] = set()
     for node in graph.node:
-        if node.op_type != "MatMul":
+        found = _int8_weight(node, producer, initializers)
+        if found is None:
             continue
-        mul = producer.get(node.input[1])
-        if mul is None or mul.op_type != "Mul" or uses[mul.output[0]] != 1:
-            continue
-        cast = producer.get(mul.input[0])
-        weight = initializers.get(cast.input[0]) if cast is not None and cast.op_type == "Cast" else None
+        mul, cast, weight = found
         scale = initializers.get(mul.input[1])
-        if cast is None or weight is None or scale is None or weight.data_type != onnx.TensorProto.INT8:
-            continue
-        if uses[cast.output[0]] != 1:
+        if scale is None or uses[mul.output[0]] != 1 or uses[cast.output[0]] != 1:
             continue
         if weight.dims[0] > weight.dims[-1] and id(node) not in tables:
             # A product that narrows (the feed-forward's down projection, 1536 -> 384) stays
@@ -125,22 +119,29 @@ def int8_matmuls(model: ModelProto, smoothing: Sequence[Mapping[int, float]] | N
 def narrowing_products(model: ModelProto) -> list[NodeProto]:
     """The int8-weighted ``MatMul`` nodes whose output is narrower than their input (a
     feed-forward's down projection), in graph order."""
-    import onnx
-
     producer = _producers(model.graph.node)
     initializers = {t.name: t for t in model.graph.initializer}
     found = []
     for node in model.graph.node:
-        mul = producer.get(node.input[1]) if node.op_type == "MatMul" else None
-        cast = producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
-        weight = initializers.get(cast.input[0]) if cast is not None and cast.op_type == "Cast" else None
-        if (
-            weight is not None
-            and weight.data_type == onnx.TensorProto.INT8
-            and weight.dims[0] > weight.dims[-1]
-        ):
+        matched = _int8_weight(node, producer, initializers)
+        if matched is not None and matched[2].dims[0] > matched[2].dims[-1]:
             found.append(node)
     return found
+
+
+def _int8_weight(
+    node: NodeProto, producer: Mapping[str, NodeProto], initializers: Mapping[str, Any]
+) -> tuple[NodeProto, NodeProto, Any] | None:
+    """For ``MatMul(a, Mul(Cast(w), scale))`` with ``w`` an int8 initializer: the ``Mul``, the
+    ``Cast`` and ``w``."""
+    import onnx
+
+    mul = producer.get(node.input[1]) if node.op_type == "MatMul" else None
+    cast = producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+    weight = initializers.get(cast.input[0]) if cast is not None and cast.op_type == "Cast" else None
+    if mul is None or cast is None or weight is None or weight.data_type != onnx.TensorProto.INT8:
+        return None
+    return mul, cast, weight
 
 
 def _smoothed(
