@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,22 @@ def abstracts(corpus: Path, limit: int | None) -> list[tuple[str, bytes]]:
             if limit and len(docs) == limit:
                 break
     return docs
+
+
+@contextmanager
+def admin_database(folder: Path) -> Iterator[str]:
+    """An administrator's URL: ``DOCRAG_DATABASE_URL``'s server, else an embedded PostgreSQL
+    in ``folder``, stopped at the end."""
+    url = os.environ.get("DOCRAG_DATABASE_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedPostgres(folder / "data")
+    server.start()
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
 
 
 def fresh_database(admin_url: str) -> str:
@@ -315,20 +333,13 @@ def main() -> None:
     raw_before = raw_embedding_rate(docs, args.raw_sample)
     print(json.dumps({"raw_before_runs": raw_before}), flush=True)
     results = []
-    with tempfile.TemporaryDirectory(prefix="docrag-bench-ingest-") as tmp:
-        server = None
-        admin_url = os.environ.get("DOCRAG_DATABASE_URL")
-        if not admin_url:
-            server = EmbeddedPostgres(Path(tmp) / "data")
-            server.start()
-            admin_url = server.url("postgres")
-        try:
-            for count in args.workers or [1, 2]:
-                results.append(run(admin_url, count, docs, args.pdf, Path(tmp), args.threads))
-                print(json.dumps(results[-1]), flush=True)
-        finally:
-            if server is not None:
-                server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="docrag-bench-ingest-") as tmp,
+        admin_database(Path(tmp)) as admin_url,
+    ):
+        for count in args.workers or [1, 2]:
+            results.append(run(admin_url, count, docs, args.pdf, Path(tmp), args.threads))
+            print(json.dumps(results[-1]), flush=True)
     raw_after = raw_embedding_rate(docs, args.raw_sample)
     print(json.dumps({"raw_after_runs": raw_after}), flush=True)
     raw = (raw_before["raw_model_chunks_per_second"] + raw_after["raw_model_chunks_per_second"]) / 2

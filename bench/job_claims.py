@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ingest_throughput import fresh_database  # bench/ is the script's path
+from ingest_throughput import admin_database, fresh_database  # bench/ is the script's path
 
 from docrag.ingest.pipeline import Upload
 from docrag.jobs.submit import submit
 from docrag.services import Runtime
 from docrag.settings import Settings
-from docrag.store.embedded import EmbeddedPostgres
 
 
 def measure(admin_url: str, queued: int, tenants: int, claims: int) -> dict[str, object]:
@@ -66,19 +64,9 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=3)
     parser.add_argument("--claims", type=int, default=100)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        admin_url = os.environ.get("DOCRAG_DATABASE_URL")
-        if not admin_url:
-            server = EmbeddedPostgres(Path(tmp) / "data")
-            server.start()
-            admin_url = server.url("postgres")
-        try:
-            for queued in args.queued or [100, 1000, 4000]:
-                print(json.dumps(measure(admin_url, queued, args.tenants, args.claims)), flush=True)
-        finally:
-            if server is not None:
-                server.stop()
+    with tempfile.TemporaryDirectory() as tmp, admin_database(Path(tmp)) as admin_url:
+        for queued in args.queued or [100, 1000, 4000]:
+            print(json.dumps(measure(admin_url, queued, args.tenants, args.claims)), flush=True)
 
 
 if __name__ == "__main__":
