@@ -1,9 +1,10 @@
 """DocRAG itself: the ingestion ``docrag eval retrieval`` runs and the configured hybrid search.
 
 Each abstract goes through the real pipeline (Markdown upload, parse, chunking, passage and
-sentence vectors, one PostgreSQL transaction per document, in ``IngestNow.ingest_many`` batches of 256)
-into a fresh embedded PostgreSQL; queries go through ``Retriever.search`` with the default
-settings (dense + BM25, min-max fusion, sentence-aware dense scores, Rocchio feedback).
+sentence vectors, one PostgreSQL transaction per group of 32 documents, in
+``IngestNow.ingest_many`` batches of 256) into a fresh embedded PostgreSQL; queries go through
+``Retriever.search`` with the default settings (dense + BM25, min-max fusion, sentence-aware
+dense scores, Rocchio feedback).
 """
 
 from __future__ import annotations

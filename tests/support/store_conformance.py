@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import numpy as np
@@ -24,6 +25,7 @@ from docrag.domain import (
     ChunkDraft,
     Collection,
     DocumentInfo,
+    NewDocument,
     ParsedDocument,
     Sentence,
     StoredChunk,
@@ -68,14 +70,9 @@ def store_document(
     collection = collections.create_collection(tenant, _name(), MODEL, DIM)
     parsed, chunks = indexed(bodies, title="Doc")
     text = parsed.text
-    document, created = documents.insert_document(
-        collection,
-        title="Doc",
-        filename="doc.txt",
-        digest=hashlib.sha256(text.encode()).digest(),
-        size_bytes=len(text),
-        parsed=parsed,
-        chunks=chunks,
+    digest = hashlib.sha256(text.encode()).digest()
+    [(document, created)] = documents.insert_documents(
+        collection, [NewDocument("Doc", "doc.txt", digest, len(text), parsed, chunks)]
     )
     assert created
     return collection, document
@@ -197,21 +194,67 @@ class DocumentStoreSuite:
         a, _ = tenants
         collection, doc = store_document(collection_store, document_store, a, ["only body"])
         digest = hashlib.sha256(b"only body").digest()
-        assert document_store.find_document_by_hash(a, collection.id, digest) == doc
+        assert document_store.find_documents_by_hash(a, collection.id, [digest, b"other"]) == {digest: doc}
         version = collection_store.content_versions(a, [collection.id])[collection.id]
-        again, created = document_store.insert_document(
-            collection,
-            title="Other title",
-            filename=None,
-            digest=digest,
-            size_bytes=9,
-            parsed=ParsedDocument(text="only body", blocks=(), mime="text/plain"),
-            chunks=[],
+        same = ParsedDocument(text="only body", blocks=(), mime="text/plain")
+        [(again, created)] = document_store.insert_documents(
+            collection, [NewDocument("Other title", None, digest, 9, same, [])]
         )
         assert not created and again == doc  # unchanged: not its title, nor its chunks
         assert document_store.count_chunks(a, doc.id) == 1
         # Nothing changed, so caches keyed by the content version stay valid.
         assert collection_store.content_versions(a, [collection.id])[collection.id] == version
+
+    def test_a_group_is_stored_at_once_each_bytes_once(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        a, _ = tenants
+        collection, old = store_document(collection_store, document_store, a, ["stored before"])
+        before = collection_store.content_versions(a, [collection.id])[collection.id]
+
+        def doc(bodies: list[str]) -> NewDocument:
+            parsed, chunks = indexed(bodies, title="T")
+            return NewDocument("T", None, hashlib.sha256(parsed.text.encode()).digest(), 1, parsed, chunks)
+
+        x, y = doc(["x one", "x two"]), doc(["y"])
+        written = document_store.insert_documents(collection, [x, y, x, doc(["stored before"])])
+        assert [created for _, created in written] == [True, True, False, False]
+        assert written[0][0] == written[2][0] and written[3][0] == old
+        assert [document_store.count_chunks(a, d.id) for d, _ in written] == [2, 1, 2, 1]
+        assert collection_store.collection_by_id(a, collection.id).document_count == 3
+        assert collection_store.content_versions(a, [collection.id])[collection.id] > before
+        found = document_store.find_documents_by_hash(a, collection.id, [x.digest, y.digest])
+        assert found == {x.digest: written[0][0], y.digest: written[1][0]}
+
+    def test_groups_with_the_same_bytes_at_once_both_finish(
+        self,
+        collection_store: CollectionStore,
+        document_store: DocumentStore,
+        tenants: tuple[UUID, UUID],
+    ) -> None:
+        """Two writers of the same bytes in opposite orders: each waits for the collection's
+        lock before inserting a row, so neither holds a row the other waits for (a deadlock)."""
+        a, _ = tenants
+        for _ in range(3):
+            collection = collection_store.create_collection(a, _name(), MODEL, DIM)
+            docs = []
+            for n in range(12):
+                parsed, chunks = indexed([f"body {n} {uuid.uuid4()}", "two"], title="T")
+                digest = hashlib.sha256(parsed.text.encode()).digest()
+                docs.append(NewDocument("T", None, digest, 1, parsed, chunks))
+            with ThreadPoolExecutor(2) as pool:
+                runs = [
+                    pool.submit(document_store.insert_documents, collection, order)
+                    for order in (docs, docs[::-1])
+                ]
+                first, second = (run.result(timeout=60) for run in runs)
+            created = [c for _, c in first] + [c for _, c in second]
+            assert created.count(True) == 12
+            assert {d.id for d, _ in first} == {d.id for d, _ in second}
+            assert collection_store.collection_by_id(a, collection.id).document_count == 12
 
     def test_another_tenants_document_is_not_found(
         self,
@@ -230,6 +273,8 @@ class DocumentStoreSuite:
                 attempt()
             assert caught.value.code == "document_not_found"
         assert document_store.list_documents(a, collection.id) == []
+        digest = bytes.fromhex(doc.content_hash)
+        assert document_store.find_documents_by_hash(a, collection.id, [digest]) == {}
         assert document_store.count_chunks(a) == 0
         assert document_store.get_document(b, doc.id).id == doc.id
 
@@ -367,14 +412,10 @@ class ChunkSearchSuite:
             mime="text/plain",
         )
         vectors = np.asarray([unit(0)] * 3, dtype=np.float16).tobytes()
-        document, _ = document_store.insert_document(
-            collection,
-            title="Pages",
-            filename="pages.txt",
-            digest=hashlib.sha256(text.encode()).digest(),
-            size_bytes=len(text),
-            parsed=parsed,
-            chunks=[StoredChunk(draft, text, unit(0), vectors)],
+        digest = hashlib.sha256(text.encode()).digest()
+        chunks = [StoredChunk(draft, text, unit(0), vectors)]
+        [(document, _)] = document_store.insert_documents(
+            collection, [NewDocument("Pages", "pages.txt", digest, len(text), parsed, chunks)]
         )
         [chunk_id] = chunk_search.lexical_corpus(a, collection.id).ids
         [hit] = chunk_search.hits(a, [collection.id], [(chunk_id, 1.0)])

@@ -17,7 +17,7 @@ from uuid import UUID
 import numpy as np
 import pytest
 
-from docrag.domain import Collection
+from docrag.domain import Collection, NewDocument
 from docrag.errors import Conflict, InvalidRequest
 from docrag.store.protocol import ChunkSearch, CollectionReindex, CollectionStore, DocumentStore
 from docrag.store.reindex import NewVectors, PendingChunk
@@ -50,15 +50,8 @@ def pending_ids(reindex: CollectionReindex, collection: Collection) -> list[int]
 def add_document(documents: DocumentStore, collection: Collection, body: str) -> None:
     """Another document in ``collection``, of one chunk embedded by its served model."""
     parsed, chunks = indexed([body], title="Late")
-    documents.insert_document(
-        collection,
-        title="Late",
-        filename=None,
-        digest=hashlib.sha256(body.encode()).digest(),
-        size_bytes=len(body),
-        parsed=parsed,
-        chunks=chunks,
-    )
+    digest = hashlib.sha256(body.encode()).digest()
+    documents.insert_documents(collection, [NewDocument("Late", None, digest, len(body), parsed, chunks)])
 
 
 class CollectionReindexSuite:

@@ -15,6 +15,9 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
+from docrag.domain.stored import ChunkVectors as ChunkVectors
+from docrag.domain.stored import NewDocument as NewDocument
+from docrag.domain.stored import StoredChunk as StoredChunk
 from docrag.domain.tables import Table as Table
 from docrag.domain.tables import row_text as row_text
 
@@ -374,21 +377,3 @@ class Principal:
         if self.user_id is not None:
             return ("user", str(self.user_id))
         return ("key", str(self.key_id))
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkVectors:
-    """A stored chunk's vectors, reused by a new version whose chunk has the same text."""
-
-    embedding: list[float]
-    sentence_vectors: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk ready to insert: its draft, its vector and its sentence vectors."""
-
-    draft: ChunkDraft
-    content: str
-    embedding: list[float]
-    sentence_vectors: bytes | None

@@ -4,8 +4,9 @@ at once (``docrag eval``, benchmarks, tests). Uploads from clients go through th
 function (store/document_writes.py).
 
 The chunks of many documents are embedded together in full batches, which is where the BEIR
-evaluation's throughput comes from; each document is then stored in its own transaction, so a
-document is either fully searchable or absent. Identical bytes in one collection are stored once.
+evaluation's throughput comes from; each group's documents are then stored in one transaction,
+so a document is either fully searchable or absent. Identical bytes in one collection are stored
+once.
 
 The uploads go through in groups of :data:`GROUP` as a two-stage pipeline: while one group's
 chunks are embedded (the model's threads, which release the GIL), this thread parses and chunks
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from docrag.domain import ChunkDraft, Collection, DocumentInfo, ParsedDocument, StoredChunk
+from docrag.domain import ChunkDraft, Collection, DocumentInfo, NewDocument, ParsedDocument, StoredChunk
 from docrag.errors import DocRAGError
 from docrag.ingest.pipeline import Ingestor, Upload, document_title, safe_filename
 from docrag.ingest.redaction import redact_document
@@ -94,17 +95,27 @@ class IngestNow:
     ) -> list[tuple[int, _Prepared]]:
         """Parse and chunk ``uploads[begin:begin + GROUP]``; a failure or a duplicate goes
         straight to ``results``, the rest are returned to be embedded."""
-        prepared: list[tuple[int, _Prepared]] = []
-        for i in range(begin, min(begin + GROUP, len(uploads))):
+        end = min(begin + GROUP, len(uploads))
+        for i in range(begin, end):
             try:
-                existing, ready = self._prepare(collection, uploads[i], redacts)
+                self._ingestor.check_size(uploads[i].data)
             except DocRAGError as exc:
                 results[i] = IngestResult(None, False, exc)
+        digests = {
+            i: hashlib.sha256(uploads[i].data).digest() for i in range(begin, end) if results[i] is None
+        }
+        stored = self._documents.find_documents_by_hash(
+            collection.tenant_id, collection.id, list(set(digests.values()))
+        )
+        prepared: list[tuple[int, _Prepared]] = []
+        for i, digest in digests.items():
+            if digest in stored:
+                results[i] = IngestResult(stored[digest], False)
                 continue
-            if existing is not None:
-                results[i] = IngestResult(existing, False)
-            elif ready is not None:
-                prepared.append((i, ready))
+            try:
+                prepared.append((i, self._prepare(uploads[i], digest, redacts)))
+            except DocRAGError as exc:
+                results[i] = IngestResult(None, False, exc)
         return prepared
 
     def _store_group(
@@ -114,33 +125,30 @@ class IngestNow:
         embedded: Future[list[StoredChunk]],
         results: list[IngestResult | None],
     ) -> None:
-        """Store each document of an embedded group in its own transaction."""
+        """Store an embedded group's documents in one transaction."""
         stored = embedded.result()
-        cursor = 0
-        for i, p in group:
-            chunks = stored[cursor : cursor + len(p.drafts)]
-            cursor += len(p.drafts)
-            document, created = self._documents.insert_document(
-                collection,
-                title=p.title,
-                filename=safe_filename(p.upload.filename),
-                digest=p.digest,
-                size_bytes=len(p.upload.data),
-                parsed=p.parsed,
-                chunks=chunks,
+        documents: list[NewDocument] = []
+        for _, p in group:
+            chunks, stored = stored[: len(p.drafts)], stored[len(p.drafts) :]
+            documents.append(
+                NewDocument(
+                    title=p.title,
+                    filename=safe_filename(p.upload.filename),
+                    digest=p.digest,
+                    size_bytes=len(p.upload.data),
+                    parsed=p.parsed,
+                    chunks=chunks,
+                )
             )
+        if not documents:
+            return
+        written = self._documents.insert_documents(collection, documents)
+        for (i, _), (document, created) in zip(group, written, strict=True):
             results[i] = IngestResult(document, created)
 
-    def _prepare(
-        self, collection: Collection, upload: Upload, redacts: bool
-    ) -> tuple[DocumentInfo | None, _Prepared | None]:
-        self._ingestor.check_size(upload.data)
-        digest = hashlib.sha256(upload.data).digest()
-        existing = self._documents.find_document_by_hash(collection.tenant_id, collection.id, digest)
-        if existing is not None:
-            return existing, None
+    def _prepare(self, upload: Upload, digest: bytes, redacts: bool) -> _Prepared:
         parsed = self._ingestor.parse(upload.data, upload.filename)
         title = document_title(upload.title, upload.filename, parsed)
         if redacts:
             parsed, title = redact_document(parsed), redact(title)  # as the queue's workers do
-        return None, _Prepared(upload, digest, parsed, self._ingestor.chunk(parsed), title)
+        return _Prepared(upload, digest, parsed, self._ingestor.chunk(parsed), title)

@@ -2,7 +2,7 @@
 
 Both ways a document gets indexed end here, inside their caller's transaction: the queue's
 final write (store/jobs.py, after its fences) and the direct in-process ingestion
-(store/documents.py's ``insert_document``, for ``docrag eval`` and tests). Callers take the
+(store/documents.py's ``insert_documents``, for ``docrag eval`` and tests). Callers take the
 collection row's lock first (``versions.bump``), as every writer of a collection's documents does.
 """
 

@@ -28,6 +28,7 @@ from docrag.domain import (
     DocumentInfo,
     Hit,
     Job,
+    NewDocument,
     ParsedDocument,
     Principal,
     StoredChunk,
@@ -111,25 +112,19 @@ class CollectionStore(Protocol):
 class DocumentStore(Protocol):
     """Documents and their chunks as a whole, within one tenant."""
 
-    def find_document_by_hash(
-        self, tenant_id: UUID, collection_id: UUID, digest: bytes
-    ) -> DocumentInfo | None: ...
+    def find_documents_by_hash(
+        self, tenant_id: UUID, collection_id: UUID, digests: Sequence[bytes]
+    ) -> dict[bytes, DocumentInfo]:
+        """The collection's documents whose bytes have these SHA-256 digests, by digest."""
+        ...
 
-    def insert_document(
-        self,
-        collection: Collection,
-        *,
-        title: str,
-        filename: str | None,
-        digest: bytes,
-        size_bytes: int,
-        parsed: ParsedDocument,
-        chunks: Sequence[StoredChunk],
-    ) -> tuple[DocumentInfo, bool]:
-        """The document, 'indexed', with all its chunks at once, and whether it is new (False:
-        the collection already holds these bytes, and that document is returned, unchanged).
-        Ingestion without the queue (jobs/ingest_now.py) stores through this; a new document
-        moves the collection's content version, a found one does not."""
+    def insert_documents(
+        self, collection: Collection, documents: Sequence[NewDocument]
+    ) -> list[tuple[DocumentInfo, bool]]:
+        """Each document, 'indexed', with all its chunks, in one transaction for them all, and
+        whether it is new (False: the collection already holds these bytes, and that document
+        is returned, unchanged). Ingestion without the queue (jobs/ingest_now.py) stores
+        through this; new documents move the collection's content version, found ones do not."""
         ...
 
     def list_documents(
