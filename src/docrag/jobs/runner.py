@@ -148,13 +148,17 @@ class JobRunner:
             tracing.annotate({"docrag.chunks": len(drafts)})
         clock.lap("chunk")
         self._checkpoint(job, "embedding", 0.0, abort)
-        embedder = self._embedder_for(job)
-        reuse = self._jobs.previous_vectors(job, embedder.model_id)
+        embedder = self._embedder_for(upload.model)
+        # A first version has nothing to reuse: no round trip for it.
+        reuse = self._jobs.previous_vectors(job, embedder.model_id) if upload.served_chunks else {}
         clock.lap("fetch")
         with tracing.span("embed", {"docrag.chunks": len(drafts)} if tracing.enabled() else None):
             chunks, embedded = self._ingestor.embed(
                 drafts,
-                lambda done, total: self._checkpoint(job, "embedding", done / total, abort),
+                # The last batch's progress is the final write's (progress 1, indexed).
+                lambda done, total: self._checkpoint(
+                    job, "embedding", done / total, abort, write=done < total
+                ),
                 reuse=reuse,
                 embedder=embedder,
             )
@@ -175,14 +179,14 @@ class JobRunner:
             self._on_indexed(job.collection_id)
         return JobOutcome.DONE, "none"
 
-    def _embedder_for(self, job: Job) -> Embedder:
-        """The model that built the job's collection's vectors (a collection never mixes models).
+    def _embedder_for(self, collection_model: tuple[str, int, str] | None) -> Embedder:
+        """The model that built the collection's vectors (a collection never mixes models), given
+        its (model, dimension, name).
 
         :raises Conflict: (embedding_model_mismatch: retried, then failed) when none here did."""
-        found = self._jobs.collection_model(job)
-        if found is None:  # deleted: the job is gone too, and the final write finds it so
+        if collection_model is None:
             return self._ingestor.primary
-        model, dim, name = found
+        model, dim, name = collection_model
         return self._ingestor.embedder_for(model, dim, repr(name))
 
     def _submit_attachments(self, job: Job, parsed: ParsedDocument, collection: Collection) -> None:
@@ -199,10 +203,12 @@ class JobRunner:
                     "attachment %r of document %s not queued: %s", attachment.name, job.document_id, exc.code
                 )
 
-    def _checkpoint(self, job: Job, status: str, progress: float, abort: threading.Event | None) -> None:
+    def _checkpoint(
+        self, job: Job, status: str, progress: float, abort: threading.Event | None, *, write: bool = True
+    ) -> None:
         if abort is not None and abort.is_set():
             raise _Stop(JobOutcome.HANDED_BACK)
-        if not self._jobs.progress(job, status, progress):
+        if write and not self._jobs.progress(job, status, progress):
             raise _Stop(JobOutcome.LOST)
 
     def _failed(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:

@@ -51,6 +51,10 @@ class StoredUpload:
     title: str | None  # the caller's title, if any
     redact: bool = False  # its collection redacts PII (store/pii_policy.py)
     mime: str | None = None  # the type submit detected: the worker parses it as that
+    #: The collection's (model, dimension, name): the vectors must be that model's (the final
+    #: write checks it again under the collection's lock).
+    model: tuple[str, int, str] | None = None
+    served_chunks: int = 0  # of the document's served version: 0, nothing to reuse vectors of
 
 
 class JobStore:
@@ -211,7 +215,8 @@ class JobStore:
         with self._store.connection(job.tenant_id, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename,"
-                " coalesce(u.mime, d.mime) AS mime, k.pii_redact FROM uploads u JOIN documents d"
+                " coalesce(u.mime, d.mime) AS mime, k.pii_redact, k.embedding_model, k.embedding_dim,"
+                " k.name, d.chunk_count FROM uploads u JOIN documents d"
                 " ON d.id = u.document_id JOIN collections k ON k.id = d.collection_id"
                 " AND k.tenant_id = d.tenant_id WHERE u.tenant_id = %s AND u.document_id = %s",
                 (job.tenant_id, job.document_id),
@@ -221,18 +226,10 @@ class JobStore:
             data = self.sealer.open(
                 conn, job.tenant_id, job.document_id, bytes(row["data"]), row["key_version"]
             )
-        return StoredUpload(data, row["filename"], row["title"], row["pii_redact"], row["mime"])
-
-    def collection_model(self, job: Job) -> tuple[str, int, str] | None:
-        """The (model, dimension, name) of the job's collection: its vectors must be that
-        model's. None when the collection is gone."""
-        with self._store.connection(job.tenant_id, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT embedding_model, embedding_dim, name FROM collections"
-                " WHERE tenant_id = %s AND id = %s",
-                (job.tenant_id, job.collection_id),
-            ).fetchone()
-        return None if row is None else (row["embedding_model"], row["embedding_dim"], row["name"])
+        model = (row["embedding_model"], row["embedding_dim"], row["name"])
+        return StoredUpload(
+            data, row["filename"], row["title"], row["pii_redact"], row["mime"], model, row["chunk_count"]
+        )
 
     def previous_vectors(self, job: Job, model: str) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
         """The served version's reusable vectors, if ``model`` built them (store/job_vectors.py)."""
@@ -301,21 +298,15 @@ class JobStore:
     ) -> None:
         # Locks in one order for every writer of a collection's documents (here, deletes,
         # re-index switches): the collection row, then the job and document, then chunks.
-        bump(conn, job.tenant_id, job.collection_id)
+        # Read under the collection lock: a re-index switch changes the model only under it.
+        found = bump(conn, job.tenant_id, job.collection_id)
         if not finish_job(conn, job, "done", None):
             raise NotOurs  # rolls the bump back too
-        if model is not None:
-            # Read under the collection lock: a re-index switch changes the model only under it.
-            row = conn.execute(
-                "SELECT name, embedding_model FROM collections WHERE tenant_id = %s AND id = %s",
-                (job.tenant_id, job.collection_id),
-            ).fetchone()
-            if row is not None and row["embedding_model"] != model:
-                raise Conflict(
-                    f"collection {row['name']!r} holds vectors of {row['embedding_model']};"
-                    f" these chunks' are {model}'s",
-                    code="embedding_model_mismatch",
-                )
+        if model is not None and found is not None and found[1] != model:
+            raise Conflict(
+                f"collection {found[0]!r} holds vectors of {found[1]}; these chunks' are {model}'s",
+                code="embedding_model_mismatch",
+            )
         write_indexed(
             conn,
             job.tenant_id,

@@ -21,9 +21,14 @@ def snapshot_version(conn: psycopg.Connection[Any], tenant_id: UUID, collection_
     return int(found["content_version"]) if found else -1
 
 
-def bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> None:
-    """Mark the collection's chunks changed (inside the caller's transaction), for BM25."""
-    conn.execute(
-        "UPDATE collections SET content_version = content_version + 1 WHERE tenant_id = %s AND id = %s",
+def bump(conn: psycopg.Connection[Any], tenant_id: UUID, collection_id: UUID) -> tuple[str, str] | None:
+    """Mark the collection's chunks changed (inside the caller's transaction), for BM25.
+
+    :returns: its (name, embedding model), read under the row's lock; None: no such collection.
+    """
+    row = conn.execute(
+        "UPDATE collections SET content_version = content_version + 1 WHERE tenant_id = %s AND id = %s"
+        " RETURNING name, embedding_model",
         (tenant_id, collection_id),
-    )
+    ).fetchone()
+    return None if row is None else (row["name"], row["embedding_model"])
