@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 from docrag.errors import Unavailable
 from docrag.providers import onnx_rewrite
+from docrag.providers.cpu_int8 import int8_pairs_saturate
 from docrag.providers.minilm_smoothing import SMOOTHING
 from docrag.providers.onnx_local import OnnxEmbedder
 from docrag.text.tokenizer import MAX_TOKENS, load_tokenizer
@@ -94,6 +95,8 @@ class MiniLMEmbedder(OnnxEmbedder):
             if onnx_rewrite.int8_matmuls(model, smoothing) == 0:
                 raise Unavailable(f"{self._model_file()}: no int8 weights found to compute with")
             onnx_rewrite.fused_int8_epilogues(model)
+            if int8_pairs_saturate():
+                onnx_rewrite.unsigned_weights(model)
         return onnx_rewrite.serialized(model)
 
     def _tokenizer(self) -> Tokenizer:

@@ -27,6 +27,10 @@ adds it as it dequantizes, instead of a separate pass over the output) and makes
 feed-forward's GELU, exported as five element-wise operators over the widest tensor, one
 ``Gelu``: 15% less of the int8 model's kernel time, outputs within float rounding.
 
+:func:`unsigned_weights` moves the int8 weights to uint8 (plus 128, zero point 128) where the
+CPU's u8s8 kernels saturate (x86 without VNNI, providers/cpu_int8.py): the same numbers on exact
+kernels, so such a CPU computes the vectors a VNNI CPU does.
+
 Each rewrite matches its pattern exactly and leaves anything else as it is.
 """
 
@@ -264,6 +268,38 @@ def fused_int8_epilogues(model: ModelProto) -> tuple[int, int]:
         _drop_unused_initializers(graph)
         _import_contrib(model)
     return biases, gelus
+
+
+def unsigned_weights(model: ModelProto) -> int:
+    """Each ``DynamicQuantizeMatMul``'s int8 weights ``w`` become uint8 ``w + 128`` with zero
+    point 128: the same numbers, on ONNX Runtime's u8u8 kernels instead of its u8s8 ones. On an
+    x86 CPU without VNNI the u8s8 kernels add pairs of products in 16 bits, which saturate
+    (255 * 127 * 2 > 32767: ONNX Runtime's quantization guide); u8u8 widens first and, as VNNI
+    does, computes every product exactly. Returns how many were rewritten."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type != "DynamicQuantizeMatMul" or node.domain != CONTRIB_DOMAIN:
+            continue
+        weight = initializers.get(node.input[1])
+        if weight is None or weight.data_type != TensorProto.INT8 or (len(node.input) > 3 and node.input[3]):
+            continue  # only the shipped symmetric int8 weights (no zero point of their own)
+        signed = numpy_helper.to_array(weight).astype(np.int16)
+        unsigned = numpy_helper.from_array((signed + 128).astype(np.uint8), f"{node.name}/b_u8")
+        zero = numpy_helper.from_array(np.array(128, dtype=np.uint8), f"{node.name}/b_zero_point")
+        graph.initializer.extend([unsigned, zero])
+        inputs = [*node.input, *[""] * (4 - len(node.input))]
+        inputs[1], inputs[3] = unsigned.name, zero.name
+        del node.input[:]
+        node.input.extend(inputs)
+        rewritten += 1
+    if rewritten:
+        _drop_unused_initializers(graph)
+    return rewritten
 
 
 def serialized(model: ModelProto) -> bytes:
