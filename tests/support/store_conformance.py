@@ -62,17 +62,21 @@ def indexed(bodies: list[str], *, title: str) -> tuple[ParsedDocument, list[Stor
     return ParsedDocument(text=text, blocks=(), mime="text/plain", title=title), chunks
 
 
+def new_document(bodies: list[str], *, title: str, filename: str | None = None) -> NewDocument:
+    """A document to insert whose chunks are ``bodies`` (as :func:`indexed`), its digest its text's."""
+    parsed, chunks = indexed(bodies, title=title)
+    text = parsed.text
+    return NewDocument(title, filename, hashlib.sha256(text.encode()).digest(), len(text), parsed, chunks)
+
+
 def store_document(
     collections: CollectionStore, documents: DocumentStore, tenant: UUID, bodies: list[str]
 ) -> tuple[Collection, DocumentInfo]:
     """A new collection holding one document whose chunks are ``bodies``; chunk i is embedded
     as ``unit(i)`` and has one sentence."""
     collection = collections.create_collection(tenant, _name(), MODEL, DIM)
-    parsed, chunks = indexed(bodies, title="Doc")
-    text = parsed.text
-    digest = hashlib.sha256(text.encode()).digest()
     [(document, created)] = documents.insert_documents(
-        collection, [NewDocument("Doc", "doc.txt", digest, len(text), parsed, chunks)]
+        collection, [new_document(bodies, title="Doc", filename="doc.txt")]
     )
     assert created
     return collection, document
@@ -214,13 +218,9 @@ class DocumentStoreSuite:
         a, _ = tenants
         collection, old = store_document(collection_store, document_store, a, ["stored before"])
         before = collection_store.content_versions(a, [collection.id])[collection.id]
-
-        def doc(bodies: list[str]) -> NewDocument:
-            parsed, chunks = indexed(bodies, title="T")
-            return NewDocument("T", None, hashlib.sha256(parsed.text.encode()).digest(), 1, parsed, chunks)
-
-        x, y = doc(["x one", "x two"]), doc(["y"])
-        written = document_store.insert_documents(collection, [x, y, x, doc(["stored before"])])
+        x, y = new_document(["x one", "x two"], title="T"), new_document(["y"], title="T")
+        again = new_document(["stored before"], title="T")
+        written = document_store.insert_documents(collection, [x, y, x, again])
         assert [created for _, created in written] == [True, True, False, False]
         assert written[0][0] == written[2][0] and written[3][0] == old
         assert [document_store.count_chunks(a, d.id) for d, _ in written] == [2, 1, 2, 1]
@@ -240,11 +240,7 @@ class DocumentStoreSuite:
         a, _ = tenants
         for _ in range(3):
             collection = collection_store.create_collection(a, _name(), MODEL, DIM)
-            docs = []
-            for n in range(12):
-                parsed, chunks = indexed([f"body {n} {uuid.uuid4()}", "two"], title="T")
-                digest = hashlib.sha256(parsed.text.encode()).digest()
-                docs.append(NewDocument("T", None, digest, 1, parsed, chunks))
+            docs = [new_document([f"body {n} {uuid.uuid4()}", "two"], title="T") for n in range(12)]
             with ThreadPoolExecutor(2) as pool:
                 runs = [
                     pool.submit(document_store.insert_documents, collection, order)

@@ -10,18 +10,17 @@ model is involved.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from uuid import UUID
 
 import numpy as np
 import pytest
 
-from docrag.domain import Collection, NewDocument
+from docrag.domain import Collection
 from docrag.errors import Conflict, InvalidRequest
 from docrag.store.protocol import ChunkSearch, CollectionReindex, CollectionStore, DocumentStore
 from docrag.store.reindex import NewVectors, PendingChunk
-from store_conformance import DIM, MODEL, indexed, store_document, unit
+from store_conformance import DIM, MODEL, new_document, store_document, unit
 
 NEXT = "conformance-next-model"
 NEXT_DIM = 4
@@ -49,9 +48,7 @@ def pending_ids(reindex: CollectionReindex, collection: Collection) -> list[int]
 
 def add_document(documents: DocumentStore, collection: Collection, body: str) -> None:
     """Another document in ``collection``, of one chunk embedded by its served model."""
-    parsed, chunks = indexed([body], title="Late")
-    digest = hashlib.sha256(body.encode()).digest()
-    documents.insert_documents(collection, [NewDocument("Late", None, digest, len(body), parsed, chunks)])
+    documents.insert_documents(collection, [new_document([body], title="Late")])
 
 
 class CollectionReindexSuite:
