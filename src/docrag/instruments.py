@@ -34,7 +34,8 @@ def jobs_finished() -> Counter:
 def ingest_stage_seconds() -> Histogram:
     return Histogram(
         "docrag_ingest_stage_duration_seconds",
-        "Time one ingestion job spent in a stage (fetch, parse, chunk, embed, write)",
+        "Time one ingestion job (or group of small ones run together) spent in a stage"
+        " (fetch, parse, chunk, embed, write)",
         ("stage",),
         buckets=STAGE_BUCKETS,
         registry=REGISTRY,

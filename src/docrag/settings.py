@@ -311,6 +311,11 @@ class Settings(BaseSettings):
     #: Uploads up to this many bytes always find a free worker thread: larger ones may occupy every
     #: thread of a worker process but one, so one tenant's huge files never queue everyone's small ones.
     express_lane_bytes: int = Field(default=1024 * 1024, ge=0)
+    #: A worker thread claims up to this many of one tenant's queued uploads of at most
+    #: ``worker_group_bytes`` each at once, embeds them in one call and writes them in one
+    #: transaction (jobs/group_runner.py); 1: one job at a time.
+    worker_group_jobs: int = Field(default=8, ge=1, le=64)
+    worker_group_bytes: int = Field(default=16 * 1024, ge=0)
     #: A claimed job is a worker's for this long unless its heartbeat (every third of it) extends it.
     job_lease_seconds: float = Field(default=60.0, gt=0)
     #: Workers look for jobs this often even when no enqueue notification arrives.

@@ -155,7 +155,7 @@ def test_a_claim_reads_a_row_or_two_per_tenant_not_the_whole_queue(
             Upload(f"# big {n}\n\nbacklog text {n}.".encode(), f"{n}.md"),
         )
     lone = submit(runtime.jobs, runtime.ingestor, c_small, Upload(b"# small\n\nlone text.", "s.md"))
-    params = {"worker": "cost-test/0", "lease": 60.0, "max_bytes": None}
+    params = {"worker": "cost-test/0", "lease": 60.0, "max_bytes": None, "count": 8, "group_bytes": 16384}
     try:
         with psycopg.connect(database_url) as conn:
             for query, extra in ((_TENANTS, {}), (_TAKE.format(candidate=_OLDEST), {"tenant": small})):

@@ -104,7 +104,8 @@ def test_queued_documents_are_indexed_by_a_worker(runtime: Runtime, database_url
     assert sql(
         database_url, "SELECT count(*) FROM uploads WHERE document_id = ANY(%s)", [d.id for d in docs]
     ) == [(0,)]
-    assert runtime.store.content_versions(coll.tenant_id, [coll.id])[coll.id] == version + 3
+    # Once per final write: the three small uploads may have been written as one group.
+    assert version < runtime.store.content_versions(coll.tenant_id, [coll.id])[coll.id] <= version + 3
     hits = runtime.retriever.search(coll.tenant_id, [coll.id], "heron entry", limit=5)
     assert hits and hits[0].document_id == docs[0].id
 

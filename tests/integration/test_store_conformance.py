@@ -29,6 +29,7 @@ from store_conformance import (
     KeyLookupSuite,
 )
 from store_conformance_answers import AnswerRecordsSuite
+from store_conformance_job_groups import JobGroupSuite
 from store_conformance_jobs import JobQueueSuite
 from store_conformance_readings import DeploymentReadingsSuite
 from store_conformance_reindex import CollectionReindexSuite
@@ -180,6 +181,10 @@ class TestPostgresKeyLookup(KeyLookupSuite):
 
 
 class TestPostgresJobQueue(JobQueueSuite):
+    pass
+
+
+class TestPostgresJobGroups(JobGroupSuite):
     pass
 
 

@@ -1,4 +1,4 @@
-"""The conformance suite of the ingestion queue protocol (``JobQueue``, src/docrag/store/protocol.py),
+"""The conformance suite of the ingestion queue protocol (``JobQueue``, src/docrag/store/protocol_jobs.py),
 in the style of tests/support/store_conformance.py: written against fixtures only.
 
 Fixtures a backend provides, besides that module's ``collection_store``, ``document_store`` and
@@ -70,6 +70,17 @@ class Claims:
             self.made.append(job)
         return job
 
+    def group(self, count: int, group_bytes: int, *, max_bytes: int | None = None) -> list[Job]:
+        jobs = self._queue.claim_group(
+            f"conformance/{uuid.uuid4().hex[:8]}",
+            LEASE,
+            max_bytes=max_bytes,
+            count=count,
+            group_bytes=group_bytes,
+        )
+        self.made.extend(jobs)
+        return jobs
+
     def of(self, document_id: UUID, lease: float = LEASE) -> Job:
         """The job of ``document_id`` (it must be the one claimable)."""
         job = self.any(lease)
@@ -83,7 +94,9 @@ class Claims:
             self._queue.fail(job, "internal_error", "left by a conformance test")
 
 
-class JobQueueSuite:
+class QueueFixtures:
+    """What every queue suite's test gets: claims ended with the test, and a fresh collection."""
+
     @pytest.fixture(autouse=True)
     def claims(self, job_queue: JobQueue) -> Iterator[Claims]:
         made = Claims(job_queue)
@@ -94,6 +107,8 @@ class JobQueueSuite:
     def collection(self, collection_store: CollectionStore, tenants: tuple[UUID, UUID]) -> Collection:
         return collection_store.create_collection(tenants[0], f"q-{uuid.uuid4().hex[:10]}", MODEL, DIM)
 
+
+class JobQueueSuite(QueueFixtures):
     def test_enqueue_stores_a_queued_document_and_one_job(
         self, job_queue: JobQueue, claims: Claims, collection: Collection
     ) -> None:

@@ -183,15 +183,7 @@ class Ingestor:
 
         :returns: the chunks in order, and how many were embedded anew.
         """
-        reuse = reuse or {}
-        stored: list[StoredChunk | None] = [None] * len(drafts)
-        todo: list[int] = []
-        for i, d in enumerate(drafts):
-            found = reuse.get((d.contextual_text, _flat(_relative_spans(d))))
-            if found is None:
-                todo.append(i)
-            else:
-                stored[i] = StoredChunk(d, d.contextual_text, found.embedding, found.sentence_vectors)
+        stored, todo = _reused(drafts, reuse or {})
         size = self._settings.embed_batch_size
         for begin in range(0, len(todo), size):
             batch = todo[begin : begin + size]
@@ -201,6 +193,26 @@ class Ingestor:
             if on_batch is not None:
                 on_batch(begin + len(batch), len(todo))
         return [c for c in stored if c is not None], len(todo)
+
+    def embed_documents(
+        self, documents: Sequence[tuple[Sequence[ChunkDraft], Reusable]], embedder: Embedder | None = None
+    ) -> list[tuple[list[StoredChunk], int]]:
+        """Several documents' chunks, each taking ``reuse``'s vectors as :meth:`embed` does and
+        the rest embedded in one call (small documents run together: jobs/group_runner.py).
+
+        :returns: per document, its chunks in order and how many were embedded anew.
+        """
+        plans = [_reused(drafts, reuse) for drafts, reuse in documents]
+        todo = [
+            drafts[i] for (drafts, _), (_, indexes) in zip(documents, plans, strict=True) for i in indexes
+        ]
+        fresh = iter(self.embed_together(todo, embedder))
+        out: list[tuple[list[StoredChunk], int]] = []
+        for stored, indexes in plans:
+            for i in indexes:
+                stored[i] = next(fresh)
+            out.append(([c for c in stored if c is not None], len(indexes)))
+        return out
 
     def embed_together(
         self, drafts: Sequence[ChunkDraft], embedder: Embedder | None = None
@@ -220,6 +232,20 @@ class Ingestor:
             )
             for d, text, e in zip(drafts, texts, embedded, strict=True)
         ]
+
+
+def _reused(drafts: Sequence[ChunkDraft], reuse: Reusable) -> tuple[list[StoredChunk | None], list[int]]:
+    """Each draft's chunk when ``reuse`` holds its vectors (its embedded text and sentence spans
+    unchanged), and the indexes of the drafts to embed."""
+    stored: list[StoredChunk | None] = [None] * len(drafts)
+    todo: list[int] = []
+    for i, d in enumerate(drafts):
+        found = reuse.get((d.contextual_text, _flat(_relative_spans(d))))
+        if found is None:
+            todo.append(i)
+        else:
+            stored[i] = StoredChunk(d, d.contextual_text, found.embedding, found.sentence_vectors)
+    return stored, todo
 
 
 def _flat(spans: Sequence[tuple[int, int]]) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from docrag import tracing
-from docrag.domain import Collection, Job, ParsedDocument
+from docrag.domain import ChunkDraft, Collection, Job, ParsedDocument
 from docrag.errors import BadInput, DocRAGError, KeyDestroyed
 from docrag.ingest.pipeline import Ingestor, Upload, document_title
 from docrag.ingest.redaction import redact_document
@@ -23,6 +23,7 @@ from docrag.instruments import ingest_stage_seconds, jobs_finished
 from docrag.providers.protocol import Embedder
 from docrag.settings import Settings
 from docrag.store.job_traces import JobTraces
+from docrag.store.job_uploads import StoredUpload
 from docrag.store.protocol import JobQueue
 from docrag.text.pii import redact
 
@@ -57,6 +58,12 @@ class _StageClock:
             self._totals[stage] = self._totals.get(stage, 0.0) + now - self._last
         ingest_stage_seconds().labels(stage).observe(now - self._last)
         self._last = now
+
+
+def final_title(upload: StoredUpload, parsed: ParsedDocument) -> str:
+    """The indexed document's title (the caller's, else its own...), redacted where its text is."""
+    title = document_title(upload.title, upload.filename, parsed)
+    return redact(title) if upload.redact else title
 
 
 def retry_delay(attempt: int, base: float) -> float:
@@ -108,7 +115,7 @@ class JobRunner:
             with tracing.span("ingest", attributes, parent=parent):
                 outcome, code = self._run(job, abort)
                 tracing.annotate({"docrag.outcome": outcome.value, "docrag.error_code": code})
-        jobs_finished().labels(outcome.value, code).inc()
+        self.count(outcome, code)
         return outcome
 
     def _run(self, job: Job, abort: threading.Event | None) -> tuple[JobOutcome, str]:
@@ -116,39 +123,41 @@ class JobRunner:
         if job.attempts > job.max_attempts:
             # Only a job whose workers died (lease ran out) comes back past its last attempt.
             message = f"ingestion was abandoned {job.attempts - 1} times (a worker crashed or hung)"
-            return self._failed(job, "internal_error", message)
+            return self.fail(job, "internal_error", message)
         try:
             return self._process(job, abort)
-        except _Stop as stop:
-            if stop.outcome is JobOutcome.HANDED_BACK and not self._jobs.hand_back(job):
+        except Exception as exc:
+            return self.settle(job, exc)
+
+    def settle(self, job: Job, exc: Exception) -> tuple[JobOutcome, str]:
+        """The outcome of ``job`` when ``exc`` stopped its run, recorded: handed back, failed (its
+        bytes can't be indexed: a :class:`BadInput`), or retried later (anything else)."""
+        if isinstance(exc, _Stop):
+            if exc.outcome is JobOutcome.HANDED_BACK and not self._jobs.hand_back(job):
                 return JobOutcome.LOST, "none"
-            return stop.outcome, "none"
-        except (BadInput, KeyDestroyed) as exc:  # a shredded data key never comes back: no retry
-            return self._failed(job, exc.code, exc.message)
-        except DocRAGError as exc:
-            return self._retry(job, exc.code, exc.message)
-        except Exception as exc:  # a bug or a library failing: logged, then retried like a transient error
-            _log.exception("job %s failed unexpectedly", job.id)
-            return self._retry(job, "internal_error", f"{type(exc).__name__}: {exc}")
+            return exc.outcome, "none"
+        if isinstance(exc, BadInput | KeyDestroyed):  # a shredded data key never comes back: no retry
+            return self.fail(job, exc.code, exc.message)
+        if isinstance(exc, DocRAGError):
+            return self.retry_later(job, exc.code, exc.message)
+        # A bug or a library failing: logged, then retried like a transient error.
+        _log.error("job %s failed unexpectedly", job.id, exc_info=exc)
+        return self.retry_later(job, "internal_error", f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def count(outcome: JobOutcome, code: str) -> None:
+        jobs_finished().labels(outcome.value, code).inc()
 
     def _process(self, job: Job, abort: threading.Event | None) -> tuple[JobOutcome, str]:
-        clock = _StageClock(self.stage_seconds, self._stage_lock)
+        clock = self.clock()
         upload = self._jobs.upload(job)
         if upload is None:
             self._checkpoint(job, "parsing", 0.0, abort)  # no bytes and not ours: a lost job
-            return self._failed(job, "internal_error", "the uploaded bytes are missing")
+            return self.fail(job, "internal_error", "the uploaded bytes are missing")
         clock.lap("fetch")
-        with tracing.span("parse", {"docrag.bytes": len(upload.data)} if tracing.enabled() else None):
-            parsed = self._ingestor.parse(upload.data, upload.filename, upload.mime)
-            if upload.redact:  # before chunking: no chunk, vector or answer sees the PII
-                parsed = redact_document(parsed)
-        clock.lap("parse")
-        with tracing.span("chunk"):
-            drafts = self._ingestor.chunk(parsed)
-            tracing.annotate({"docrag.chunks": len(drafts)})
-        clock.lap("chunk")
+        parsed, drafts = self.prepare(upload, clock)
         self._checkpoint(job, "embedding", 0.0, abort)
-        embedder = self._embedder_for(upload.model)
+        embedder = self.embedder_for(upload.model)
         # A first version has nothing to reuse: no round trip for it.
         reuse = self._jobs.previous_vectors(job, embedder.model_id) if upload.served_chunks else {}
         clock.lap("fetch")
@@ -164,8 +173,7 @@ class JobRunner:
             )
             tracing.annotate({"docrag.embedded": embedded})
         clock.lap("embed")
-        title = document_title(upload.title, upload.filename, parsed)
-        title = redact(title) if upload.redact else title
+        title = final_title(upload, parsed)
         with tracing.span("write"):
             written = self._jobs.complete(
                 job, title=title, parsed=parsed, chunks=chunks, embedded=embedded, model=embedder.model_id
@@ -173,19 +181,49 @@ class JobRunner:
         clock.lap("write")
         if not written:
             return JobOutcome.LOST, "none"
-        if parsed.attachments and self._collections is not None:
-            self._submit_attachments(job, parsed, self._collections(job.tenant_id, job.collection_id))
-        if self._on_indexed is not None:
-            self._on_indexed(job.collection_id)
+        self.indexed(job, parsed)
+        self.on_indexed(job.collection_id)
         return JobOutcome.DONE, "none"
 
-    def _embedder_for(self, collection_model: tuple[str, int, str] | None) -> Embedder:
+    # -- what a group run (jobs/group_runner.py) shares with a single job's ---------------------
+
+    def clock(self) -> _StageClock:
+        """A stopwatch adding each stage's seconds to :attr:`stage_seconds`."""
+        return _StageClock(self.stage_seconds, self._stage_lock)
+
+    def prepare(self, upload: StoredUpload, clock: _StageClock) -> tuple[ParsedDocument, list[ChunkDraft]]:
+        """Parse (redacting where the collection says so) and chunk an upload.
+
+        :raises BadInput: when its bytes can't be indexed."""
+        with tracing.span("parse", {"docrag.bytes": len(upload.data)} if tracing.enabled() else None):
+            parsed = self._ingestor.parse(upload.data, upload.filename, upload.mime)
+            if upload.redact:  # before chunking: no chunk, vector or answer sees the PII
+                parsed = redact_document(parsed)
+        clock.lap("parse")
+        with tracing.span("chunk"):
+            drafts = self._ingestor.chunk(parsed)
+            tracing.annotate({"docrag.chunks": len(drafts)})
+        clock.lap("chunk")
+        return parsed, drafts
+
+    @property
+    def ingestor(self) -> Ingestor:
+        return self._ingestor
+
+    def indexed(self, job: Job, parsed: ParsedDocument) -> None:
+        """After a job's final write: an e-mail's attachments are queued as documents."""
+        if parsed.attachments and self._collections is not None:
+            self._submit_attachments(job, parsed, self._collections(job.tenant_id, job.collection_id))
+
+    def on_indexed(self, collection_id: UUID) -> None:
+        if self._on_indexed is not None:
+            self._on_indexed(collection_id)
+
+    def embedder_for(self, collection_model: tuple[str, int, str]) -> Embedder:
         """The model that built the collection's vectors (a collection never mixes models), given
         its (model, dimension, name).
 
         :raises Conflict: (embedding_model_mismatch: retried, then failed) when none here did."""
-        if collection_model is None:
-            return self._ingestor.primary
         model, dim, name = collection_model
         return self._ingestor.embedder_for(model, dim, repr(name))
 
@@ -203,20 +241,25 @@ class JobRunner:
                     "attachment %r of document %s not queued: %s", attachment.name, job.document_id, exc.code
                 )
 
+    @staticmethod
+    def stop_if_aborted(abort: threading.Event | None) -> None:
+        """:raises: the signal to hand the job back, once the worker is told to."""
+        if abort is not None and abort.is_set():
+            raise _Stop(JobOutcome.HANDED_BACK)
+
     def _checkpoint(
         self, job: Job, status: str, progress: float, abort: threading.Event | None, *, write: bool = True
     ) -> None:
-        if abort is not None and abort.is_set():
-            raise _Stop(JobOutcome.HANDED_BACK)
+        self.stop_if_aborted(abort)
         if write and not self._jobs.progress(job, status, progress):
             raise _Stop(JobOutcome.LOST)
 
-    def _failed(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:
+    def fail(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:
         return (JobOutcome.FAILED if self._jobs.fail(job, code, message) else JobOutcome.LOST), code
 
-    def _retry(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:
+    def retry_later(self, job: Job, code: str, message: str) -> tuple[JobOutcome, str]:
         if job.attempts >= job.max_attempts:
-            return self._failed(job, code, message)
+            return self.fail(job, code, message)
         delay = retry_delay(job.attempts, self._settings.job_retry_base_seconds)
         if not self._jobs.retry(job, f"{code}: {message}", delay):
             return JobOutcome.LOST, code

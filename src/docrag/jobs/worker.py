@@ -28,6 +28,7 @@ from types import FrameType
 
 from docrag.domain import Job
 from docrag.errors import DocRAGError
+from docrag.jobs.group_runner import GroupRunner
 from docrag.jobs.runner import JobOutcome, JobRunner
 from docrag.settings import Settings
 from docrag.store.heartbeats import WorkerHeartbeats
@@ -50,6 +51,10 @@ class Worker:
         #: This process's liveness row (docrag_workers_live in /metrics), refreshed with the leases.
         self._heartbeats = heartbeats
         self._runner = runner
+        self._groups = GroupRunner(jobs, runner)
+        #: Small uploads are claimed and run in groups of up to this many (jobs/group_runner.py).
+        self._group_jobs = settings.worker_group_jobs
+        self._group_bytes = settings.worker_group_bytes
         self._lease = settings.job_lease_seconds
         self._express_bytes = settings.express_lane_bytes
         self._claim_lock = threading.Lock()  # claims of this process's threads, one at a time
@@ -121,13 +126,13 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
-                    job, large = self._claim(worker_id)
-                    if job is None:
+                    group, large = self._claim(worker_id)
+                    if not group:
                         self._wake.wait(self._poll)
                         self._wake.clear()
                         continue
                     try:
-                        outcome = self._runner.run(job, self._abort)
+                        outcomes = self._groups.run(group, self._abort)
                     finally:
                         if large:
                             with self._lock:
@@ -143,27 +148,33 @@ class Worker:
                     self._stop.wait(self._poll)
                     continue
                 with self._lock:
-                    self.outcomes[outcome] += 1
-                _log.info("job %s (document %s): %s", job.id, job.document_id, outcome.value)
+                    self.outcomes.update(outcomes)
+                for job, outcome in zip(group, outcomes, strict=True):
+                    _log.info("job %s (document %s): %s", job.id, job.document_id, outcome.value)
         finally:
             with self._lock:
                 self._running -= 1
                 if self._running == 0:
                     self._idle.set()
 
-    def _claim(self, worker_id: str) -> tuple[Job | None, bool]:
-        """A job for this thread, and whether it is a large one (counted until it is done)."""
+    def _claim(self, worker_id: str) -> tuple[list[Job], bool]:
+        """Jobs for this thread (one, or a group of one tenant's small uploads), and whether it
+        is a large one (counted until it is done)."""
         with self._claim_lock:
             with self._lock:
                 express_only = 1 < len(self.worker_ids) <= self._large_running + 1
-            job = self._jobs.claim(
-                worker_id, self._lease, max_bytes=self._express_bytes if express_only else None
+            group = self._jobs.claim_group(
+                worker_id,
+                self._lease,
+                max_bytes=self._express_bytes if express_only else None,
+                count=self._group_jobs,
+                group_bytes=self._group_bytes,
             )
-            large = job is not None and job.size_bytes > self._express_bytes
+            large = any(job.size_bytes > self._express_bytes for job in group)
             if large:
                 with self._lock:
                     self._large_running += 1
-        return job, large
+        return group, large
 
     def _heartbeat(self) -> None:
         # Runs until the claiming threads are done, so jobs being finished after stop() keep their lease.

@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from docrag.domain import Job
+from docrag.errors import Conflict
 
 OWNED = "j.id = %(job)s AND j.worker_id = %(worker)s AND j.state = 'running'"
 
@@ -28,3 +29,14 @@ def finish_job(conn: psycopg.Connection[Any], job: Job, state: str, error: str |
         {"job": job.id, "worker": job.worker_id, "state": state, "error": error},
     ).fetchone()
     return row is not None
+
+
+def model_conflict(found: tuple[str, str] | None, model: str | None) -> Conflict | None:
+    """The error for chunks of ``model`` going into a collection that ``found`` (its name and
+    model, read under its lock) says holds another model's vectors; None when they may."""
+    if model is None or found is None or found[1] == model:
+        return None
+    return Conflict(
+        f"collection {found[0]!r} holds vectors of {found[1]}; these chunks' are {model}'s",
+        code="embedding_model_mismatch",
+    )

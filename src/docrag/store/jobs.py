@@ -20,12 +20,14 @@ from uuid import UUID
 import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
-from docrag.errors import Conflict, DuplicateDocument, NotFound
+from docrag.errors import DuplicateDocument, NotFound
 from docrag.store.crypto import Sealer
 from docrag.store.document_writes import write_indexed
 from docrag.store.documents import DOC_COLUMNS, document_info
 from docrag.store.job_claims import claim
-from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document
+from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document, model_conflict
+from docrag.store.job_group_writes import Completion, Written, complete_group
+from docrag.store.job_uploads import StoredUpload, read_uploads
 from docrag.store.job_vectors import previous_vectors
 from docrag.store.job_wakeups import CHANNEL, listen
 from docrag.store.postgres import Store
@@ -42,19 +44,6 @@ class Enqueued:
     #: queued: a new document; requeued: a failed one queued again; existing: left as it was;
     #: replacing: a new version queued while the served one stays searchable.
     outcome: EnqueueOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class StoredUpload:
-    data: bytes
-    filename: str | None
-    title: str | None  # the caller's title, if any
-    redact: bool = False  # its collection redacts PII (store/pii_policy.py)
-    mime: str | None = None  # the type submit detected: the worker parses it as that
-    #: The collection's (model, dimension, name): the vectors must be that model's (the final
-    #: write checks it again under the collection's lock).
-    model: tuple[str, int, str] | None = None
-    served_chunks: int = 0  # of the document's served version: 0, nothing to reuse vectors of
 
 
 class JobStore:
@@ -209,27 +198,22 @@ class JobStore:
 
     def claim(self, worker_id: str, lease_seconds: float, *, max_bytes: int | None = None) -> Job | None:
         """The next job for this worker thread, fairly across tenants (``store/job_claims.py``)."""
-        return claim(self._store, worker_id, lease_seconds, max_bytes)
+        jobs = claim(self._store, worker_id, lease_seconds, max_bytes)
+        return jobs[0] if jobs else None
+
+    def claim_group(
+        self, worker_id: str, lease_seconds: float, *, max_bytes: int | None, count: int, group_bytes: int
+    ) -> list[Job]:
+        """The next job, and up to ``count`` - 1 more of its tenant's when all of them hold at
+        most ``group_bytes`` (run together: jobs/group_runner.py)."""
+        return claim(self._store, worker_id, lease_seconds, max_bytes, count=count, group_bytes=group_bytes)
 
     def upload(self, job: Job) -> StoredUpload | None:
-        with self._store.connection(job.tenant_id, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT u.data, u.key_version, u.title, coalesce(u.filename, d.filename) AS filename,"
-                " coalesce(u.mime, d.mime) AS mime, k.pii_redact, k.embedding_model, k.embedding_dim,"
-                " k.name, d.chunk_count FROM uploads u JOIN documents d"
-                " ON d.id = u.document_id JOIN collections k ON k.id = d.collection_id"
-                " AND k.tenant_id = d.tenant_id WHERE u.tenant_id = %s AND u.document_id = %s",
-                (job.tenant_id, job.document_id),
-            ).fetchone()
-            if row is None:
-                return None
-            data = self.sealer.open(
-                conn, job.tenant_id, job.document_id, bytes(row["data"]), row["key_version"]
-            )
-        model = (row["embedding_model"], row["embedding_dim"], row["name"])
-        return StoredUpload(
-            data, row["filename"], row["title"], row["pii_redact"], row["mime"], model, row["chunk_count"]
-        )
+        return self.uploads(job.tenant_id, [job]).get(job.document_id)
+
+    def uploads(self, tenant_id: UUID, jobs: Sequence[Job]) -> dict[UUID, StoredUpload]:
+        """The claimed jobs' uploads by document id, in one query (store/job_uploads.py)."""
+        return read_uploads(self._store, self.sealer, tenant_id, jobs)
 
     def previous_vectors(self, job: Job, model: str) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]:
         """The served version's reusable vectors, if ``model`` built them (store/job_vectors.py)."""
@@ -286,6 +270,11 @@ class JobStore:
             return False
         return True
 
+    def complete_group(self, tenant_id: UUID, completions: Sequence[Completion]) -> list[Written]:
+        """The final writes of a group of ``tenant_id``'s jobs in one transaction, each fenced
+        and checked as :meth:`complete` does (store/job_group_writes.py)."""
+        return complete_group(self._store, tenant_id, completions)
+
     def _final_write(
         self,
         conn: psycopg.Connection[Any],
@@ -302,11 +291,9 @@ class JobStore:
         found = bump(conn, job.tenant_id, job.collection_id)
         if not finish_job(conn, job, "done", None):
             raise NotOurs  # rolls the bump back too
-        if model is not None and found is not None and found[1] != model:
-            raise Conflict(
-                f"collection {found[0]!r} holds vectors of {found[1]}; these chunks' are {model}'s",
-                code="embedding_model_mismatch",
-            )
+        conflict = model_conflict(found, model)
+        if conflict is not None:
+            raise conflict
         write_indexed(
             conn,
             job.tenant_id,

@@ -2,8 +2,8 @@
 in spirit): retrieval, answering, jobs, identity, the health checks and the API type against these;
 store/postgres.py's ``Store`` and the aggregates over its pool (store/jobs.py, answers.py, users.py,
 sessions.py, reindex.py, readings.py) are the one implementation. Identity's two protocols live in
-store/protocol_identity.py, under the same rules. tests/support/store_conformance*.py hold a suite
-per protocol that any implementation must pass.
+store/protocol_identity.py and the job queue's in store/protocol_jobs.py, under the same rules.
+tests/support/store_conformance*.py hold a suite per protocol that any implementation must pass.
 
 Every method takes the caller's tenant (but the deployment's own readings, a login's tenant by
 name and a refresh token's lookup): an implementation must never return another tenant's rows.
@@ -13,8 +13,7 @@ Errors are the typed ones of docrag/errors.py (``NotFound`` with ``collection_no
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -23,21 +22,17 @@ import numpy as np
 
 from docrag.domain import (
     Answer,
-    ChunkVectors,
     Collection,
     DocumentInfo,
     Hit,
-    Job,
     NewDocument,
-    ParsedDocument,
     Principal,
-    StoredChunk,
 )
 from docrag.domain.records import Conversation, Feedback, FeedbackSummary, Rating, StoredAnswer
+from docrag.store.protocol_jobs import JobQueue as JobQueue  # the queue's protocol lives there
 
 if TYPE_CHECKING:
     from docrag.store.heartbeats import Fleet
-    from docrag.store.jobs import Enqueued, StoredUpload
     from docrag.store.readings import Backlog
     from docrag.store.reindex import NewVectors, PendingChunk
     from docrag.store.replica import ReplicaStatus
@@ -194,68 +189,6 @@ class KeyLookup(Protocol):
     def principal_for_key(self, key: str) -> Principal | None:
         """The caller an API key proves; None when it is unknown, revoked or expired."""
         ...
-
-
-class JobQueue(Protocol):
-    """The durable ingestion queue: submitting, and a worker's claimed, fenced writes."""
-
-    def enqueue(
-        self,
-        collection: Collection,
-        *,
-        data: bytes,
-        digest: bytes,
-        mime: str,
-        title: str,
-        filename: str | None,
-        explicit_title: str | None,
-    ) -> Enqueued: ...
-
-    def enqueue_version(
-        self,
-        tenant_id: UUID,
-        document_id: UUID,
-        *,
-        data: bytes,
-        digest: bytes,
-        mime: str,
-        filename: str | None,
-        explicit_title: str | None,
-    ) -> Enqueued: ...
-
-    def documents(self, tenant_id: UUID, document_ids: Sequence[UUID]) -> list[DocumentInfo]: ...
-
-    def claim(self, worker_id: str, lease_seconds: float, *, max_bytes: int | None = None) -> Job | None: ...
-
-    def upload(self, job: Job) -> StoredUpload | None: ...
-
-    def previous_vectors(self, job: Job, model: str) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]: ...
-
-    def heartbeat(self, worker_ids: Sequence[str], lease_seconds: float) -> set[int]: ...
-
-    def progress(self, job: Job, status: str, progress: float) -> bool: ...
-
-    def complete(
-        self,
-        job: Job,
-        *,
-        title: str,
-        parsed: ParsedDocument,
-        chunks: Sequence[StoredChunk],
-        embedded: int | None = None,
-        model: str | None = None,
-    ) -> bool:
-        """:returns: False when the job is no longer this worker's (nothing was written).
-        :raises Conflict: (embedding_model_mismatch) when ``model`` is not the collection's."""
-        ...
-
-    def fail(self, job: Job, code: str, message: str) -> bool: ...
-
-    def retry(self, job: Job, error: str, delay_seconds: float) -> bool: ...
-
-    def hand_back(self, job: Job) -> bool: ...
-
-    def listen(self, stop: threading.Event, wake: Callable[[], None], *, timeout: float = 1.0) -> None: ...
 
 
 class AnswerRecords(Protocol):
