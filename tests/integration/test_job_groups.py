@@ -116,3 +116,31 @@ def test_a_group_is_handed_back_whole_when_its_worker_stops(runtime: Runtime, da
     final = _run_worker(runtime, 8, docs)  # taken again, and indexed
     assert {d.status for d in final} == {"indexed"}
     assert all(len(_vectors(database_url, d)) == d.chunk_count > 0 for d in final)
+
+
+def test_an_upload_that_does_not_decrypt_is_retried_alone(runtime: Runtime, database_url: str) -> None:
+    coll = runtime.collection(runtime.default_tenant, "one-unreadable", create=True)
+    docs = [_enqueue(runtime, coll, data, f"{n}.md") for n, data in enumerate(NOTES)]
+    # Its ciphertext altered: AES-GCM refuses it (KeyUnavailable, as a key that is not this row's).
+    sql(
+        database_url,
+        "UPDATE uploads SET data = set_byte(data, 20, get_byte(data, 20) # 1)"
+        " WHERE document_id = %s AND key_version IS NOT NULL",
+        docs[1].id,
+    )
+    group = runtime.jobs.claim_group("groups-test/1", 30, max_bytes=None, count=8, group_bytes=16384)
+    assert [job.document_id for job in group] == [d.id for d in docs]
+    runner = JobRunner(runtime.jobs, runtime.ingestor, runtime.settings)
+    try:
+        outcomes = GroupRunner(runtime.jobs, runner).run(group)
+        assert outcomes == [JobOutcome.DONE, JobOutcome.RETRYING, JobOutcome.DONE]
+        states = sql(
+            database_url,
+            "SELECT document_id, state, last_error FROM jobs WHERE document_id = ANY(%s)",
+            [d.id for d in docs],
+        )
+        by_doc = {doc: (state, error) for doc, state, error in states}
+        assert by_doc[docs[1].id][0] == "queued" and by_doc[docs[1].id][1].startswith("key_unavailable")
+        assert by_doc[docs[0].id][0] == by_doc[docs[2].id][0] == "done"
+    finally:
+        runtime.store.delete_document(coll.tenant_id, docs[1].id)

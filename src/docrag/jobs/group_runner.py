@@ -76,6 +76,9 @@ class GroupRunner:
             if upload is None:  # (an abandoned job, past its attempts, is claimed alone: run())
                 settled[job.id] = self._runner.fail(job, "internal_error", "the uploaded bytes are missing")
                 continue
+            if isinstance(upload, DocRAGError):  # its bytes can't be read (a shredded key): it alone
+                settled[job.id] = self._runner.settle(job, upload)
+                continue
             try:
                 parsed, drafts = self._runner.prepare(upload, clock)
             except Exception as exc:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from docrag.domain import Job
+from docrag.errors import DocRAGError
 from docrag.store.crypto import Sealer
 from docrag.store.postgres import Store
 
@@ -27,9 +28,10 @@ class StoredUpload:
 
 def read_uploads(
     store: Store, sealer: Sealer, tenant_id: UUID, jobs: Sequence[Job]
-) -> dict[UUID, StoredUpload]:
+) -> dict[UUID, StoredUpload | DocRAGError]:
     """The uploads of ``jobs`` (all of ``tenant_id``), by document id; a job whose upload is gone
-    has none."""
+    has none, and one whose bytes can't be decrypted has the typed error instead (KeyDestroyed:
+    its data key was shredded), so that it fails alone."""
     with store.connection(tenant_id, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT u.document_id, u.data, u.key_version, u.title,"
@@ -40,10 +42,14 @@ def read_uploads(
             " WHERE u.tenant_id = %s AND u.document_id = ANY(%s)",
             (tenant_id, [job.document_id for job in jobs]),
         ).fetchall()
-        found: dict[UUID, StoredUpload] = {}
+        found: dict[UUID, StoredUpload | DocRAGError] = {}
         for row in rows:
             document_id: UUID = row["document_id"]
-            data = sealer.open(conn, tenant_id, document_id, bytes(row["data"]), row["key_version"])
+            try:
+                data = sealer.open(conn, tenant_id, document_id, bytes(row["data"]), row["key_version"])
+            except DocRAGError as exc:
+                found[document_id] = exc
+                continue
             found[document_id] = StoredUpload(
                 data,
                 row["filename"],

@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
-from docrag.errors import DuplicateDocument, NotFound
+from docrag.errors import DocRAGError, DuplicateDocument, NotFound
 from docrag.store.crypto import Sealer
 from docrag.store.document_writes import write_indexed
 from docrag.store.documents import DOC_COLUMNS, document_info
@@ -209,9 +209,13 @@ class JobStore:
         return claim(self._store, worker_id, lease_seconds, max_bytes, count=count, group_bytes=group_bytes)
 
     def upload(self, job: Job) -> StoredUpload | None:
-        return self.uploads(job.tenant_id, [job]).get(job.document_id)
+        """:raises KeyDestroyed: its data key was shredded."""
+        found = self.uploads(job.tenant_id, [job]).get(job.document_id)
+        if isinstance(found, DocRAGError):
+            raise found
+        return found
 
-    def uploads(self, tenant_id: UUID, jobs: Sequence[Job]) -> dict[UUID, StoredUpload]:
+    def uploads(self, tenant_id: UUID, jobs: Sequence[Job]) -> dict[UUID, StoredUpload | DocRAGError]:
         """The claimed jobs' uploads by document id, in one query (store/job_uploads.py)."""
         return read_uploads(self._store, self.sealer, tenant_id, jobs)
 

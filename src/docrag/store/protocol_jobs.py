@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
+from docrag.errors import DocRAGError
 
 if TYPE_CHECKING:
     from docrag.store.job_group_writes import Completion, Written
@@ -57,8 +58,9 @@ class JobQueue(Protocol):
 
     def upload(self, job: Job) -> StoredUpload | None: ...
 
-    def uploads(self, tenant_id: UUID, jobs: Sequence[Job]) -> dict[UUID, StoredUpload]:
-        """The uploads of ``tenant_id``'s ``jobs`` by document id (none for a job whose is gone)."""
+    def uploads(self, tenant_id: UUID, jobs: Sequence[Job]) -> dict[UUID, StoredUpload | DocRAGError]:
+        """The uploads of ``tenant_id``'s ``jobs`` by document id: none for a job whose is gone,
+        the typed error for one whose bytes can't be read (KeyDestroyed)."""
         ...
 
     def previous_vectors(self, job: Job, model: str) -> dict[tuple[str, tuple[int, ...]], ChunkVectors]: ...
