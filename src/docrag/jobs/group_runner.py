@@ -15,7 +15,6 @@ about as long as one mid-sized document). Traced jobs run one at a time, each wi
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from docrag.jobs.runner import JobOutcome, JobRunner, final_title
 from docrag.store.job_group_writes import Completion
 from docrag.store.job_uploads import StoredUpload
 from docrag.store.protocol import JobQueue
-
-_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -73,7 +70,7 @@ class GroupRunner:
         ready: list[_Prepared] = []
         for job in group:
             upload = uploads.get(job.document_id)
-            if upload is None:  # (an abandoned job, past its attempts, is claimed alone: run())
+            if upload is None:  # its bytes are gone (an abandoned job past its attempts comes alone: run())
                 settled[job.id] = self._runner.fail(job, "internal_error", "the uploaded bytes are missing")
                 continue
             if isinstance(upload, DocRAGError):  # its bytes can't be read (a shredded key): it alone
