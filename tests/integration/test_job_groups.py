@@ -53,7 +53,7 @@ def _run_worker(runtime: Runtime, group_jobs: int, docs: list[DocumentInfo]) -> 
         assert worker.join(60)
 
 
-def _vectors(database_url: str, document: DocumentInfo) -> list[tuple[str, bytes, bytes | None]]:
+def _vectors(database_url: str, document: DocumentInfo) -> list[tuple[str, str, bytes | None]]:
     rows = sql(
         database_url,
         "SELECT content, embedding::text, sentence_vectors FROM chunks WHERE document_id = %s ORDER BY ord",
