@@ -50,7 +50,6 @@ class Worker:
         self._jobs = jobs
         #: This process's liveness row (docrag_workers_live in /metrics), refreshed with the leases.
         self._heartbeats = heartbeats
-        self._runner = runner
         self._groups = GroupRunner(jobs, runner)
         #: Small uploads are claimed and run in groups of up to this many (jobs/group_runner.py).
         self._group_jobs = settings.worker_group_jobs

@@ -22,11 +22,10 @@ import psycopg
 from docrag.domain import ChunkVectors, Collection, DocumentInfo, Job, ParsedDocument, StoredChunk
 from docrag.errors import DocRAGError, DuplicateDocument, NotFound
 from docrag.store.crypto import Sealer
-from docrag.store.document_writes import write_indexed
 from docrag.store.documents import DOC_COLUMNS, document_info
 from docrag.store.job_claims import claim
-from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document, model_conflict
-from docrag.store.job_group_writes import Completion, Written, complete_group
+from docrag.store.job_fences import OWNED, NotOurs, finish_job, lock_document
+from docrag.store.job_group_writes import Completion, Written, complete_group, write_fenced
 from docrag.store.job_uploads import StoredUpload, read_uploads
 from docrag.store.job_vectors import previous_vectors
 from docrag.store.job_wakeups import CHANNEL, listen
@@ -267,9 +266,14 @@ class JobStore:
         :raises DuplicateDocument: when, since the upload, another document of the collection
             got the same bytes (the job fails with that reason).
         """
+        completion = Completion(job, title, parsed, chunks, embedded, model)
         try:
             with self._store.connection(job.tenant_id) as conn, conn.transaction():
-                self._final_write(conn, job, title, parsed, chunks, embedded, model)
+                # Locks in one order for every writer of a collection's documents (here, deletes,
+                # re-index switches): the collection row, then the job and document, then chunks.
+                # Read under the collection lock: a re-index switch changes the model only under it.
+                # An exception rolls the bump back too.
+                write_fenced(conn, completion, bump(conn, job.tenant_id, job.collection_id))
         except NotOurs:
             return False
         return True
@@ -278,36 +282,6 @@ class JobStore:
         """The final writes of a group of ``tenant_id``'s jobs in one transaction, each fenced
         and checked as :meth:`complete` does (store/job_group_writes.py)."""
         return complete_group(self._store, tenant_id, completions)
-
-    def _final_write(
-        self,
-        conn: psycopg.Connection[Any],
-        job: Job,
-        title: str,
-        parsed: ParsedDocument,
-        chunks: Sequence[StoredChunk],
-        embedded: int | None,
-        model: str | None,
-    ) -> None:
-        # Locks in one order for every writer of a collection's documents (here, deletes,
-        # re-index switches): the collection row, then the job and document, then chunks.
-        # Read under the collection lock: a re-index switch changes the model only under it.
-        found = bump(conn, job.tenant_id, job.collection_id)
-        if not finish_job(conn, job, "done", None):
-            raise NotOurs  # rolls the bump back too
-        conflict = model_conflict(found, model)
-        if conflict is not None:
-            raise conflict
-        write_indexed(
-            conn,
-            job.tenant_id,
-            job.collection_id,
-            job.document_id,
-            title=title,
-            parsed=parsed,
-            chunks=chunks,
-            embedded=embedded,
-        )
 
     def fail(self, job: Job, code: str, message: str) -> bool:
         """Fail the job and its document for good, with the typed error shown on the document."""
