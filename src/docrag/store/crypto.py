@@ -101,17 +101,28 @@ class Sealer:
         return Sealed(_encrypt(key, data, _original_aad(tenant, document)), version)
 
     def open(
-        self, conn: psycopg.Connection[Any], tenant: UUID, document: UUID, data: bytes, version: int | None
+        self,
+        conn: psycopg.Connection[Any],
+        tenant: UUID,
+        document: UUID,
+        data: bytes,
+        version: int | None,
+        *,
+        keys: dict[int, bytes] | None = None,
     ) -> bytes:
         """The plaintext of a stored original (``version`` None: stored before encryption, as is).
+        ``keys``: the tenant's data keys by version, read once for several originals (filled here).
 
         :raises KeyDestroyed: its data key was shredded (here, or in the database a backup came from).
         """
         if version is None:
             return data
-        return _decrypt(
-            self.data_key(conn, tenant, version), data, _original_aad(tenant, document), "an original"
-        )
+        key = keys.get(version) if keys is not None else None
+        if key is None:
+            key = self.data_key(conn, tenant, version)
+            if keys is not None:
+                keys[version] = key
+        return _decrypt(key, data, _original_aad(tenant, document), "an original")
 
     def _unwrap(self, tenant: UUID, row: dict[str, Any]) -> bytes:
         kek_id = row["kek_id"]

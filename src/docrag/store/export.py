@@ -266,6 +266,7 @@ def _documents(
         yield from sink.drain()
     listing.write(b"\n]\n")
     listing.close(rows=n)
+    keys: dict[int, bytes] = {}  # the tenant's data keys by version, each read once
     for doc in _rows(conn, _DOCUMENT_FILES, params, 20):  # few at a time: each carries its text
         folder = f"documents/{doc['id']}"
         text = _Entry(archive, f"{folder}/text.txt", files)
@@ -285,7 +286,7 @@ def _documents(
             original = _Entry(archive, f"{folder}/original", files)
             data = bytes(doc["original"])
             if sealer is not None:  # stored encrypted (store/crypto.py): the export holds the file itself
-                data = sealer.open(conn, params["t"], doc["id"], data, doc["key_version"])
+                data = sealer.open(conn, params["t"], doc["id"], data, doc["key_version"], keys=keys)
             original.write(data)
             original.close()
             yield from sink.drain()

@@ -43,10 +43,13 @@ def read_uploads(
             (tenant_id, [job.document_id for job in jobs]),
         ).fetchall()
         found: dict[UUID, StoredUpload | DocRAGError] = {}
+        keys: dict[int, bytes] = {}  # the tenant's data keys: a group's uploads mostly share one
         for row in rows:
             document_id: UUID = row["document_id"]
             try:
-                data = sealer.open(conn, tenant_id, document_id, bytes(row["data"]), row["key_version"])
+                data = sealer.open(
+                    conn, tenant_id, document_id, bytes(row["data"]), row["key_version"], keys=keys
+                )
             except DocRAGError as exc:
                 found[document_id] = exc
                 continue
