@@ -12,7 +12,7 @@ import pytest
 
 from api_calls import scrape, value
 from docrag.api.app import create_app
-from docrag.observability.health import HealthCheck
+from docrag.observability.health import VALUES, WEIGHTS, HealthCheck
 from docrag.services import Runtime
 from docrag.settings import Settings
 from docrag.store.postgres import Store
@@ -93,7 +93,13 @@ def test_a_dead_redis_degrades(settings: Settings, admin_key: str, database_url:
     with serve(create_app(dead)) as url:
         body = httpx.get(f"{url}/health/components", headers={"Authorization": f"Bearer {admin_key}"}).json()
         assert body["components"]["redis"]["status"] == "down"
-        assert body["status"] == "degraded" and body["score"] == 95.0  # redis: weight 5, down = 0
+        # Redis counts 0 of its weight, 5. The rest as they were read: on a loaded machine the
+        # new server's model warm-up can pass 1 s, or its worker not have beaten yet (85 seen).
+        weights = {name: WEIGHTS[name] for name in body["components"]}
+        rest = sum(w * VALUES[body["components"][n]["status"]] for n, w in weights.items() if n != "redis")
+        assert body["status"] == "degraded", body
+        assert body["score"] == pytest.approx(100 * rest / sum(weights.values()), abs=0.05), body
+        assert body["score"] <= 100 - 100 * WEIGHTS["redis"] / sum(weights.values())
         report = check(url, admin_key)
         assert report.returncode == 1, report.stdout + report.stderr
         assert "DEGRADED" in report.stdout
