@@ -47,7 +47,8 @@ STAGES = (
     ("BM25 lexical", ("lexical.py:search", "bm25.py:", "LexicalIndexes")),
     ("dense (pgvector)", ("dense_search",)),
     ("sentence scores", ("_with_sentences", "sentence_vectors")),
-    ("feedback vectors", ("chunk_embeddings",)),
+    ("feedback vectors", ("_feedback",)),
+    ("vector cache", ("vector_cache.py",)),
     ("scopes", ("scopes",)),
     ("fusion", ("fusion.py",)),
     ("hits fetch", ("chunk_search.py:hits", "_hit")),
@@ -82,6 +83,17 @@ def _cpu(processes: list[psutil.Process]) -> dict[int, float]:
 def _spent(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds between two readings; a process new since ``before`` counts from zero."""
     return sum(after[pid] - before.get(pid, 0.0) for pid in after)
+
+
+def _vector_cache(url: str) -> dict[str, float]:
+    """The server's vector cache lookups so far (``docrag_vector_cache_lookups_total``), by result."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    found = {"hit": 0.0, "miss": 0.0}
+    for line in text.splitlines():
+        if line.startswith("docrag_vector_cache_lookups_total{"):
+            labels, _, value = line.rpartition(" ")
+            found["hit" if 'result="hit"' in labels else "miss"] += float(value)
+    return found
 
 
 def _body(kind: str) -> dict[str, object]:
@@ -156,12 +168,14 @@ def main() -> None:
             time.sleep(1.0)
         servers = [api, *api.children(recursive=True)]
         postgres = _pg_processes(args.data_dir)
+        cache_before = _vector_cache(url)
         before_api, before_pg = _cpu(servers), _cpu(postgres)
         wall = time.perf_counter()
         latencies, failed = asyncio.run(_drive(url, key, args.kind, args.clients, args.requests))
         wall = time.perf_counter() - wall
         api_s = _spent(before_api, _cpu([api, *api.children(recursive=True)]))
         pg_s = _spent(before_pg, _cpu(_pg_processes(args.data_dir)))
+        cache = {k: v - cache_before[k] for k, v in _vector_cache(url).items()}
         if spy is not None:
             spy.send_signal(2)
             spy.wait(30)
@@ -178,6 +192,13 @@ def main() -> None:
         f"CPU ms per {args.kind}: API {api_ms:.1f}, PostgreSQL {pg_ms:.1f}, total {api_ms + pg_ms:.1f}"
         f" -> at most {cores * 1000 / (api_ms + pg_ms):.0f}/s on {cores} cores"
     )
+    if looked_up := cache["hit"] + cache["miss"]:
+        print(
+            f"vector cache (DOCRAG_VECTOR_CACHE_MB): {cache['hit'] / looked_up:.1%} of"
+            f" {looked_up / n:.0f} chunks per {args.kind} found in memory"
+        )
+    else:
+        print("vector cache: off (DOCRAG_VECTOR_CACHE_MB=0)")
     if args.py_spy and args.py_spy.exists():
         stages = summarise(args.py_spy)
         total = sum(c for _, c in stages) or 1

@@ -9,7 +9,8 @@ metered: this process's CPU (``time.process_time``, so ONNX Runtime's threads co
 PostgreSQL's (its processes' CPU, read with psutil; 10 ms ticks, so only the mean over many calls
 means anything). One client, the lexical leg run inline: stages do not overlap. Prints CPU ms per
 search by stage; what the HTTP layer adds (auth, collection lookup, JSON, uvicorn) is what
-``bench/load/cpu.py`` measures beyond this total.
+``bench/load/cpu.py`` measures beyond this total. The vector cache (``DOCRAG_VECTOR_CACHE_MB``) is as
+the environment sets it: with ``DOCRAG_VECTOR_CACHE_MB=0`` every candidate's vectors come from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -87,7 +88,6 @@ STORE_STAGES = {
     "scopes": "scopes (collections read)",
     "dense_search": "dense (pgvector HNSW)",
     "sentence_vectors": "sentence vectors read",
-    "chunk_embeddings": "feedback vectors read",
     "chunk_vectors": "candidates' vectors read (both)",
     "hits": "hits fetch",
 }

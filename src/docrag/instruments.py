@@ -64,6 +64,16 @@ def model_errors() -> Counter:
 
 
 @cache
+def vector_cache_lookups() -> Counter:
+    return Counter(
+        "docrag_vector_cache_lookups",
+        "Chunks whose vectors a search looked up in this process's cache, by result (hit, miss)",
+        ("result",),
+        registry=REGISTRY,
+    )
+
+
+@cache
 def cache_lookups() -> Counter:
     return Counter(
         "docrag_cache_lookups",

@@ -256,6 +256,10 @@ class Settings(BaseSettings):
     #: always the HNSW index), within this much memory for all their vectors together.
     exact_search_max_chunks: int = Field(default=20_000, ge=0)
     exact_search_memory_mb: int = Field(default=512, ge=0)
+    #: Each API process keeps the vectors searches read, the most recently found chunks' within
+    #: this many MB (0: read them every time), none longer than this (retrieval/vector_cache.py).
+    vector_cache_mb: int = Field(default=64, ge=0)
+    vector_cache_seconds: float = Field(default=300.0, gt=0.0, le=86_400.0)
     #: BM25's term-frequency saturation and length normalisation (Anserini's defaults; chosen
     #: over 1.2/0.75 on SciFact's train queries).
     bm25_k1: float = Field(default=0.9, gt=0.0, le=5.0)

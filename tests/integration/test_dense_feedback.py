@@ -31,7 +31,8 @@ def test_dense_scores_come_from_the_moved_query_vector(runtime: Runtime) -> None
     found = runtime.retriever.retrieve(tenant, [coll.id], query, limit=10)
 
     ids = [h.chunk_id for h in found.hits]
-    vectors = runtime.store.chunk_embeddings(tenant, ids + [h.chunk_id for h in first.hits])
+    read = runtime.store.chunk_vectors(tenant, ids + [h.chunk_id for h in first.hits])
+    vectors = {chunk_id: v.embedding for chunk_id, v in read.items()}
     sentences = runtime.store.sentence_vectors(tenant, ids)
     top = np.mean([vectors[h.chunk_id] for h in first.hits[:3]], axis=0)
     moved = found.query_vector + settings.dense_feedback_weight * top

@@ -21,7 +21,7 @@ NEW_TEXT = "Glaciers carve U-shaped valleys as they grind slowly down the mounta
 def _stored_vector(runtime: Runtime, collection_id: object, query: str) -> tuple[np.ndarray, str]:
     tenant = runtime.default_tenant
     (hit, *_) = runtime.retriever.search(tenant, [collection_id], query, limit=1)  # type: ignore[list-item]
-    vector = runtime.store.chunk_embeddings(tenant, [hit.chunk_id])[hit.chunk_id]
+    vector = runtime.store.chunk_vectors(tenant, [hit.chunk_id])[hit.chunk_id].embedding
     return np.asarray(vector, dtype=np.float32), hit.body
 
 

@@ -322,7 +322,6 @@ class ChunkSearchSuite:
         assert chunk_search.dense_search(a, [theirs.id], query, limit=5, ef_search=40) == []
         assert chunk_search.hits(a, [theirs.id], found) == []
         ids = [chunk_id for chunk_id, _ in found]
-        assert chunk_search.chunk_embeddings(a, ids) == {}
         assert chunk_search.sentence_vectors(a, ids) == {}
         assert chunk_search.chunk_vectors(a, ids) == {}
         assert chunk_search.scopes(a, [theirs.id]) == []
@@ -377,16 +376,15 @@ class ChunkSearchSuite:
         a, _ = tenants
         collection, _ = store_document(collection_store, document_store, a, ["aa", "bbb"])
         first, second = chunk_search.lexical_corpus(a, collection.id).ids
-        embeddings = chunk_search.chunk_embeddings(a, [first, second])
-        np.testing.assert_allclose(embeddings[second], unit(1))
         assert (
             chunk_search.sentence_vectors(a, [second])[second]
             == np.asarray([unit(1)], dtype=np.float16).tobytes()
         )
         both = chunk_search.chunk_vectors(a, [first, second, 10**15])  # an unknown id: left out
         assert set(both) == {first, second}
-        np.testing.assert_allclose(both[second][0], unit(1))
-        assert both[second][1] == chunk_search.sentence_vectors(a, [second])[second]
+        np.testing.assert_allclose(both[second].embedding, unit(1))
+        assert both[second].sentences == chunk_search.sentence_vectors(a, [second])[second]
+        assert both[second].model == collection.embedding_model
         [hit] = chunk_search.hits(a, [collection.id], [(second, 1.0)])
         assert hit.sentences == (Sentence(3, 6, None),)
 

@@ -104,13 +104,19 @@ class CollectionReindexSuite:
         ids = [c.id for c in pending]
         # Written, not served: readers see the old model's vectors and version.
         assert collection_store.collection_by_id(a, collection.id).embedding_model == MODEL
-        np.testing.assert_allclose(chunk_search.chunk_embeddings(a, ids)[ids[1]], unit(1))
+        np.testing.assert_allclose(chunk_search.chunk_vectors(a, ids)[ids[1]].embedding, unit(1))
         assert collection_store.content_versions(a, [collection.id])[collection.id] == version
+        before = chunk_search.chunk_vectors(a, ids)[ids[1]]  # a cache's key: vectors and their model
+        assert before.model == MODEL
+        np.testing.assert_allclose(before.embedding, unit(1))
         assert collection_reindex.switch(collection, NEXT) == 0
         switched = collection_store.collection_by_id(a, collection.id)
         assert (switched.embedding_model, switched.embedding_dim) == (NEXT, NEXT_DIM)
         assert collection_store.content_versions(a, [collection.id])[collection.id] > version
-        np.testing.assert_allclose(chunk_search.chunk_embeddings(a, ids)[ids[1]], next_unit(1))
+        np.testing.assert_allclose(chunk_search.chunk_vectors(a, ids)[ids[1]].embedding, next_unit(1))
+        after = chunk_search.chunk_vectors(a, ids)[ids[1]]  # swapped together with the model
+        assert after.model == NEXT
+        np.testing.assert_allclose(after.embedding, next_unit(1))
         assert (
             chunk_search.sentence_vectors(a, [ids[1]])[ids[1]]
             == np.asarray([next_unit(1)], dtype=np.float16).tobytes()
@@ -181,7 +187,8 @@ class CollectionReindexSuite:
             collection_reindex.switch(collection, NEXT)
         assert caught.value.code == "reindex_in_progress"
         assert collection_store.collection_by_id(a, collection.id).embedding_model == MODEL
-        np.testing.assert_allclose(chunk_search.chunk_embeddings(a, [pending[0].id])[pending[0].id], unit(0))
+        served = chunk_search.chunk_vectors(a, [pending[0].id])[pending[0].id]
+        np.testing.assert_allclose(served.embedding, unit(0))
         collection_reindex.begin(collection, "yet-another-model", NEXT_DIM)  # nothing under way now
         assert pending_ids(collection_reindex, collection) == [c.id for c in pending]
 

@@ -34,6 +34,7 @@ from docrag.retrieval.exact import ExactVectors
 from docrag.retrieval.fusion import minmax, rrf
 from docrag.retrieval.lexical import LexicalIndexes
 from docrag.retrieval.sentences import SentenceVectors
+from docrag.retrieval.vector_cache import VectorCache
 from docrag.settings import Settings
 from docrag.store.protocol import ChunkSearch, Scope
 
@@ -58,8 +59,12 @@ class Retriever:
         reranker: Reranker | None = None,
         exact: ExactVectors | None = None,
         pool: Executor | None = None,
+        vectors: VectorCache | None = None,
     ) -> None:
         self._store = store
+        self._vectors = vectors or VectorCache(
+            store, memory_bytes=settings.vector_cache_mb * 2**20, ttl_seconds=settings.vector_cache_seconds
+        )
         self._owns_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="docrag-bm25")
         self._reranker = reranker
@@ -78,6 +83,7 @@ class Retriever:
             reranker=self._reranker,
             exact=self._exact,
             pool=self._pool,
+            vectors=self._vectors,
         )
 
     def close(self) -> None:
@@ -131,8 +137,9 @@ class Retriever:
         dense = self._dense_groups(tenant_id, groups, vectors, candidates, sentences)
         lexical = lexical_leg.result()
         fused = self._fuse(dense, lexical)
+        primary = groups[0][0].model_id  # the model of vectors[0]
         if s.dense_feedback_chunks > 0 and fused and dense:
-            dense = self._feedback(tenant_id, vectors[0], dense, fused, sentences)
+            dense = self._feedback(tenant_id, (primary, vectors[0]), dense, fused, sentences)
             fused = self._fuse(dense, lexical)
         vector = vectors[0]  # the primary model's when it serves any of the collections
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
@@ -150,7 +157,8 @@ class Retriever:
             return Retrieval(hits=hits, query_vector=vector)
         # The dense leg read the vectors of its candidates already; only the others are read.
         if missing := sentences.missing([hit.chunk_id for hit in hits]):
-            sentences.blobs.update(dict.fromkeys(missing) | self._store.sentence_vectors(tenant_id, missing))
+            read = self._vectors.read(tenant_id, missing, primary)
+            sentences.blobs.update(dict.fromkeys(missing) | {c: v.sentences for c, v in read.items()})
         blobs = {h.chunk_id: blob for h in hits if (blob := sentences.blobs.get(h.chunk_id)) is not None}
         return Retrieval(hits=hits, query_vector=vector, sentence_vectors=blobs)
 
@@ -188,21 +196,22 @@ class Retriever:
         self,
         tenant_id: UUID,
         scopes: Sequence[Scope],
-        vector: Vectors,
+        query: tuple[str, Vectors],
         candidates: int,
         sentences: SentenceVectors,
     ) -> list[tuple[int, float]]:
-        dense = self._nearest(tenant_id, scopes, vector, candidates)
+        """``query``: the model the collections' vectors are of, and the query's vector by it."""
+        dense = self._nearest(tenant_id, scopes, query[1], candidates)
         if self._settings.dense_sentence_weight > 0:
             dense = self._with_sentences(
-                tenant_id, dense, vector, self._settings.dense_sentence_weight, sentences
+                tenant_id, dense, query, self._settings.dense_sentence_weight, sentences
             )
         return dense
 
     def _feedback(
         self,
         tenant_id: UUID,
-        vector: Vectors,
+        query: tuple[str, Vectors],
         dense: list[tuple[int, float]],
         fused: list[tuple[int, float]],
         sentences: SentenceVectors,
@@ -213,12 +222,16 @@ class Retriever:
         the sentence vectors of the candidates it added). Over collections of two models, the
         primary's moved vector scores every candidate (the models are the same weights)."""
         s = self._settings
+        model, vector = query
         top = [chunk_id for chunk_id, _ in fused[: s.dense_feedback_chunks]]
         wanted = list(dict.fromkeys([*top, *(c for c, _ in dense)]))
         # The dense candidates' vectors came with their sentence vectors (_with_sentences).
         found = {c: v for c in wanted if (v := sentences.embeddings.get(c)) is not None}
-        if unread := [c for c in wanted if c not in found]:
-            found |= self._store.chunk_embeddings(tenant_id, unread)
+        if unread := [c for c in wanted if c not in found]:  # the lexical leg's alone: read both
+            read = self._vectors.read(tenant_id, unread, model)
+            sentences.embeddings.update({c: v.embedding for c, v in read.items()})
+            sentences.add(unread, {c: v.sentences for c, v in read.items() if v.sentences is not None})
+            found |= {c: v.embedding for c, v in read.items()}
         tops = [found[chunk_id] for chunk_id in top if chunk_id in found]
         present = [chunk_id for chunk_id, _ in dense if chunk_id in found]
         if not tops or not present:
@@ -228,7 +241,9 @@ class Retriever:
         scores = np.stack([found[chunk_id] for chunk_id in present]) @ moved.astype(np.float32)
         rescored = sorted(zip(present, (float(x) for x in scores), strict=True), key=lambda p: -p[1])
         if s.dense_sentence_weight > 0:
-            rescored = self._with_sentences(tenant_id, rescored, moved, s.dense_sentence_weight, sentences)
+            rescored = self._with_sentences(
+                tenant_id, rescored, (model, moved), s.dense_sentence_weight, sentences
+            )
         return rescored
 
     def _by_model(self, scopes: Sequence[Scope]) -> list[tuple[Embedder, list[Scope]]]:
@@ -254,11 +269,13 @@ class Retriever:
     ) -> list[tuple[int, float]]:
         """The dense leg over each group of collections with its model's query vector."""
         if len(groups) == 1:
-            return self._dense(tenant_id, groups[0][1], vectors[0], candidates, sentences)
+            return self._dense(
+                tenant_id, groups[0][1], (groups[0][0].model_id, vectors[0]), candidates, sentences
+            )
         merged = [
             found
-            for (_, scopes), vector in zip(groups, vectors, strict=True)
-            for found in self._dense(tenant_id, scopes, vector, candidates, sentences)
+            for (embedder, scopes), vector in zip(groups, vectors, strict=True)
+            for found in self._dense(tenant_id, scopes, (embedder.model_id, vector), candidates, sentences)
         ]
         return sorted(merged, key=lambda p: -p[1])[:candidates]
 
@@ -290,22 +307,23 @@ class Retriever:
         self,
         tenant_id: UUID,
         dense: list[tuple[int, float]],
-        vector: Vectors,
+        query: tuple[str, Vectors],
         weight: float,
         known: SentenceVectors,
     ) -> list[tuple[int, float]]:
         """Add each candidate's best sentence similarity: a chunk holding one sentence that
         matches the query closely beats a chunk that matches it vaguely throughout. Sentence
-        vectors are read and decoded once per request: ``known`` keeps them."""
+        vectors are read and decoded once per request (``known`` keeps them), through the
+        process's cache of hot chunks' vectors, together with the chunks' own (the feedback pass
+        needs those, and the cache keeps both)."""
         ids = [chunk_id for chunk_id, _ in dense]
-        if (missing := known.missing(ids)) and self._settings.dense_feedback_chunks > 0:
-            # The feedback pass reads these candidates' own vectors next: both in one read.
-            both = self._store.chunk_vectors(tenant_id, missing)
-            known.embeddings.update({chunk_id: vector for chunk_id, (vector, _) in both.items()})
-            known.add(missing, {chunk_id: blob for chunk_id, (_, blob) in both.items() if blob is not None})
-        elif missing:
-            known.add(missing, self._store.sentence_vectors(tenant_id, missing))
-        best = known.best(ids, vector)
+        if missing := known.missing(ids):
+            both = self._vectors.read(tenant_id, missing, query[0])
+            known.embeddings.update({chunk_id: v.embedding for chunk_id, v in both.items()})
+            known.add(
+                missing, {chunk_id: v.sentences for chunk_id, v in both.items() if v.sentences is not None}
+            )
+        best = known.best(ids, query[1])
         # A chunk without sentence vectors counts its own similarity as its best sentence's.
         rescored = [(chunk_id, score + weight * best.get(chunk_id, score)) for chunk_id, score in dense]
         return sorted(rescored, key=lambda p: -p[1])

@@ -14,7 +14,7 @@ from docrag.domain import Hit, Sentence, page_at
 from docrag.store.chunk_rows import box_from
 from docrag.store.connections import PgConnections
 from docrag.store.embedding_index import dense_sql
-from docrag.store.protocol import CollectionVectors, LexicalCorpus, Scope
+from docrag.store.protocol import ChunkVectors, CollectionVectors, LexicalCorpus, Scope
 from docrag.store.versions import snapshot_version
 
 #: Rows fetched at least from the HNSW scan: filtered recall@10 measured 0.82-0.87 when
@@ -127,24 +127,34 @@ class ChunkSearchRows(PgConnections):
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return CollectionVectors(version, ids, vectors)
 
-    def chunk_embeddings(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, np.ndarray[Any, Any]]:
-        """The vectors of the given chunks of the tenant (float32)."""
-        rows = self._by_id(tenant_id, chunk_ids, "embedding")
-        return {int(r["id"]): _floats(r["embedding"]) for r in rows}
-
     def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """The float16 sentence vectors of the given chunks (chunks without any are left out)."""
         rows = self._by_id(tenant_id, chunk_ids, "sentence_vectors", " AND sentence_vectors IS NOT NULL")
         return {int(r["id"]): r["sentence_vectors"] for r in rows}
 
-    def chunk_vectors(
-        self, tenant_id: UUID, chunk_ids: Sequence[int]
-    ) -> dict[int, tuple[np.ndarray[Any, Any], bytes | None]]:
+    def chunk_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, ChunkVectors]:
         """Both vectors of the given chunks in one read: the chunk's (float32) and its sentences'
-        float16 bytes (None when it has none). A search with Rocchio feedback needs both for its
-        dense candidates; two reads cost it a round trip and a second index lookup of each id."""
-        rows = self._by_id(tenant_id, chunk_ids, "embedding, sentence_vectors")
-        return {int(r["id"]): (_floats(r["embedding"]), r["sentence_vectors"]) for r in rows}
+        float16 bytes, with their collection's model as the same snapshot has it. A search with
+        Rocchio feedback needs both for its dense candidates; two reads cost it a round trip and
+        a second index lookup of each id. The model is what keys them in a cache
+        (retrieval/vector_cache.py): a re-index changes a chunk's vectors and its model at once."""
+        if not chunk_ids:
+            return {}
+        with self._conn(tenant_id, read=True) as conn:
+            rows = (
+                conn.cursor(binary=True)  # see _by_id
+                .execute(
+                    "SELECT c.id, c.embedding, c.sentence_vectors, k.embedding_model FROM chunks c"
+                    " JOIN collections k ON k.id = c.collection_id AND k.tenant_id = c.tenant_id"
+                    " WHERE c.tenant_id = %s AND c.id = ANY(%s::bigint[])",
+                    (tenant_id, _bigints(chunk_ids)),
+                )
+                .fetchall()
+            )
+        return {
+            int(r["id"]): ChunkVectors(r["embedding_model"], _floats(r["embedding"]), r["sentence_vectors"])
+            for r in rows
+        }
 
     def _by_id(
         self, tenant_id: UUID, chunk_ids: Sequence[int], columns: str, condition: str = ""

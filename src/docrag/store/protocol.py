@@ -51,6 +51,16 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkVectors:
+    """A chunk's vectors as one read found them, with the model its collection said built them in
+    the same snapshot (a re-index swaps a collection's model and its chunks' vectors at once)."""
+
+    model: str
+    embedding: np.ndarray[Any, Any]  # float32
+    sentences: bytes | None  # float16, one row per stored sentence (None: it has none)
+
+
+@dataclass(frozen=True, slots=True)
 class LexicalCorpus:
     version: int
     ids: list[int]
@@ -166,16 +176,10 @@ class ChunkSearch(Protocol):
         self, tenant_id: UUID, collection_id: UUID, dim: int, max_chunks: int
     ) -> CollectionVectors: ...
 
-    def chunk_embeddings(
-        self, tenant_id: UUID, chunk_ids: Sequence[int]
-    ) -> dict[int, np.ndarray[Any, Any]]: ...
-
     def sentence_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """Per chunk that has them, its sentences' vectors: float16, one row per stored sentence."""
 
-    def chunk_vectors(
-        self, tenant_id: UUID, chunk_ids: Sequence[int]
-    ) -> dict[int, tuple[np.ndarray[Any, Any], bytes | None]]: ...  # both vectors of each chunk
+    def chunk_vectors(self, tenant_id: UUID, chunk_ids: Sequence[int]) -> dict[int, ChunkVectors]: ...
 
     def hits(
         self, tenant_id: UUID, collection_ids: Sequence[UUID], scored: Sequence[tuple[int, float]]
