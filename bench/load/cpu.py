@@ -38,6 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import server  # a script beside this one
 
 TOPICS = [f"what does section {n} say about topic {n % 37}" for n in range(200)]
+#: ``--questions words``: bench/scale.py's own search queries (3 content words each, Zipf-drawn),
+#: spread over the corpus where TOPICS's templates are alike; filled in main().
+WORDS: list[str] = []
 _counter = itertools.count()
 
 #: Stages by a function in the stack (file:function, substring match): the first that matches,
@@ -97,7 +100,8 @@ def _vector_cache(url: str) -> dict[str, float]:
 
 
 def _body(kind: str) -> dict[str, object]:
-    text = f"{TOPICS[next(_counter) % len(TOPICS)]} {next(_counter)}"
+    n = next(_counter)
+    text = WORDS[n % len(WORDS)] if WORDS else f"{TOPICS[n % len(TOPICS)]} {next(_counter)}"
     if kind == "ask":
         return {"question": text, "collections": ["scale-main"]}
     return {"query": text, "collections": ["scale-main"]}
@@ -150,10 +154,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warm", type=int, default=40, help="requests before measuring")
+    parser.add_argument(
+        "--questions",
+        choices=("topics", "words"),
+        default="topics",
+        help="topics: one template over 37 topics, each made distinct by a number (alike questions);"
+        " words: 3 Zipf-drawn content words each, bench/scale.py's queries (spread over the corpus)",
+    )
     parser.add_argument("--py-spy", type=Path, help="sample the server into this file (collapsed stacks)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
+    if args.questions == "words":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from scale import text_queries  # bench/scale.py
+
+        WORDS.extend(dict.fromkeys(text_queries(4 * (args.warm + args.requests))))  # distinct ones
     with server(args.data_dir, env) as (url, key, pid):
         api = psutil.Process(pid)
         asyncio.run(_drive(url, key, args.kind, args.clients, args.warm))
